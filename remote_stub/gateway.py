@@ -1,0 +1,839 @@
+# execdeck remote stub: the worker side of execnet's wire protocol.
+#
+# Sent over the pipe at bootstrap; never installed.  One source for CPython 2.7 and
+# 3.6+, PyPy and Jython 2.7: no f-strings, no nonlocal, feature detection instead of
+# version checks.  The master appends one line that calls _execdeck_serve(...).
+#
+# Beyond execnet's protocol the stub sends output records as CHANNEL_DATA on
+# channel 0 (which no channel uses): (channel_id or None, stream, text), stream being
+# "out"/"err" (sys.stdout/sys.stderr) or "fd1" (writes straight to file descriptor 1).
+import os
+import struct
+import sys
+import threading
+
+try:
+    import thread as _thread  # Python 2 / Jython
+except ImportError:
+    import _thread
+
+try:
+    from queue import SimpleQueue as _Queue, Empty as _Empty
+except ImportError:
+    try:
+        from queue import Queue as _Queue, Empty as _Empty
+    except ImportError:
+        from Queue import Queue as _Queue, Empty as _Empty
+
+PY3 = sys.version_info[0] >= 3
+if PY3:
+    _text = str
+    _bytes = bytes
+    _ints = (int,)
+else:
+    _text = unicode  # noqa: F821
+    _bytes = str
+    _ints = (int, long)  # noqa: F821
+
+_pack = struct.pack
+_unpack = struct.unpack
+_get_ident = _thread.get_ident
+
+
+class DataFormatError(Exception):
+    pass
+
+
+class DumpError(DataFormatError):
+    pass
+
+
+class LoadError(DataFormatError):
+    pass
+
+
+class RemoteError(Exception):
+    def __init__(self, formatted):
+        Exception.__init__(self, formatted)
+        self.formatted = formatted
+
+    def __str__(self):
+        return self.formatted
+
+    def __repr__(self):
+        return "RemoteError: %s" % self.formatted
+
+
+class TimeoutError(IOError):
+    pass
+
+
+# ---------------------------------------------------------------------------
+# serializer
+
+
+def dumps(obj):
+    out = []
+    _dump(obj, out.append)
+    out.append(b"Q")
+    return b"".join(out)
+
+
+def _dump_int(x, w):
+    if -2147483648 <= x <= 2147483647:
+        w(b"F" + _pack("!i", x))
+    else:
+        s = str(x).encode("ascii")
+        w(b"H" + _pack("!i", len(s)) + s)
+
+
+def _dump(obj, w):
+    t = type(obj)
+    if t is _text:
+        try:
+            b = obj.encode("utf-8")
+        except UnicodeError:
+            raise DumpError("strings must be utf-8 encodable")
+        w((b"N" if PY3 else b"S") + _pack("!i", len(b)) + b)
+    elif t is _bytes:
+        w((b"A" if PY3 else b"M") + _pack("!i", len(obj)) + obj)
+    elif t is bool:
+        w(b"R" if obj else b"C")
+    elif t in _ints:
+        _dump_int(obj, w)
+    elif obj is None:
+        w(b"L")
+    elif t is float:
+        w(b"D" + _pack("!d", obj))
+    elif t is complex:
+        w(b"T" + _pack("!dd", obj.real, obj.imag))
+    elif t is tuple or t is set or t is frozenset:
+        for item in obj:
+            _dump(item, w)
+        op = b"@" if t is tuple else (b"O" if t is set else b"E")
+        w(op + _pack("!i", len(obj)))
+    elif t is list:
+        w(b"K" + _pack("!i", len(obj)))
+        for i, item in enumerate(obj):
+            w(b"F" + _pack("!i", i))
+            _dump(item, w)
+            w(b"P")
+    elif t is dict:
+        w(b"J")
+        for k, v in obj.items():
+            _dump(k, w)
+            _dump(v, w)
+            w(b"P")
+    elif t is Channel:
+        w(b"B" + _pack("!i", obj.id))
+    elif PY3 and t is bytearray:
+        raise DumpError("can't serialize %s" % (t,))
+    else:
+        raise DumpError("can't serialize %s" % (t,))
+
+
+def loads(data, gateway=None, strconfig=(True, False)):
+    py2str_as_py3str, py3str_as_py2str = strconfig
+    stack = []
+    push = stack.append
+    pos = 0
+    n = len(data)
+    while True:
+        if pos >= n:
+            raise LoadError("payload ended without STOP")
+        op = data[pos:pos + 1]
+        pos += 1
+        if op == b"F" or op == b"G":
+            push(_unpack("!i", data[pos:pos + 4])[0])
+            pos += 4
+        elif op == b"N" or op == b"S" or op == b"A" or op == b"M" or op == b"H" or op == b"I":
+            ln = _unpack("!i", data[pos:pos + 4])[0]
+            pos += 4
+            raw = data[pos:pos + ln]
+            if len(raw) != ln:
+                raise LoadError("truncated string")
+            pos += ln
+            if op == b"N":
+                if py3str_as_py2str:
+                    push(raw)
+                else:
+                    push(raw.decode("utf-8"))
+            elif op == b"A":
+                push(raw)
+            elif op == b"S":
+                push(raw.decode("utf-8"))
+            elif op == b"M":
+                if PY3 and py2str_as_py3str:
+                    push(raw.decode("latin-1"))
+                else:
+                    push(raw)
+            else:
+                push(int(raw))
+        elif op == b"Q":
+            if len(stack) != 1:
+                raise LoadError("internal unserialization error")
+            return stack[0]
+        elif op == b"L":
+            push(None)
+        elif op == b"R":
+            push(True)
+        elif op == b"C":
+            push(False)
+        elif op == b"D":
+            push(_unpack("!d", data[pos:pos + 8])[0])
+            pos += 8
+        elif op == b"T":
+            re_, im = _unpack("!dd", data[pos:pos + 16])
+            push(complex(re_, im))
+            pos += 16
+        elif op == b"@" or op == b"O" or op == b"E":
+            cnt = _unpack("!i", data[pos:pos + 4])[0]
+            pos += 4
+            if cnt > len(stack) or cnt < 0:
+                raise LoadError("not enough items on the stack")
+            if cnt:
+                items = stack[-cnt:]
+                del stack[-cnt:]
+            else:
+                items = []
+            if op == b"@":
+                push(tuple(items))
+            elif op == b"O":
+                push(set(items))
+            else:
+                push(frozenset(items))
+        elif op == b"J":
+            push({})
+        elif op == b"K":
+            cnt = _unpack("!i", data[pos:pos + 4])[0]
+            pos += 4
+            if cnt < 0 or cnt > n:
+                raise LoadError("bad list length")
+            push([None] * cnt)
+        elif op == b"P":
+            if len(stack) < 3:
+                raise LoadError("not enough items for setitem")
+            value = stack.pop()
+            key = stack.pop()
+            stack[-1][key] = value
+        elif op == b"B":
+            cid = _unpack("!i", data[pos:pos + 4])[0]
+            pos += 4
+            if gateway is None:
+                raise LoadError("channel reference outside a gateway")
+            push(gateway._channel_for(cid))
+        else:
+            raise LoadError("unknown opcode %r - wire protocol corruption?" % (op,))
+
+
+# ---------------------------------------------------------------------------
+# channels
+
+_ENDMARKER = object()
+_NO_ENDMARKER = object()
+
+
+class Channel(object):
+    RemoteError = RemoteError
+    TimeoutError = TimeoutError
+
+    def __init__(self, gateway, cid):
+        self.gateway = gateway
+        self.id = cid
+        self._items = _Queue()
+        self._closed = False       # we may not send any more
+        self._peerclosed = False   # the peer closed the channel (CLOSE / CLOSE_ERROR)
+        self._receiveclosed = threading.Event()  # peer will send no more
+        self._remoteerror = None
+        self._callback = None
+        self._endmarker = _NO_ENDMARKER
+        self._executing = False
+        self._strconfig = gateway._strconfig
+
+    def __repr__(self):
+        return "<Channel id=%d %s>" % (self.id, "closed" if self.isclosed() else "open")
+
+    def isclosed(self):
+        return self._receiveclosed.is_set()
+
+    def send(self, item):
+        if self._closed:
+            raise IOError("cannot send to %r" % (self,))
+        self.gateway._send(4, self.id, dumps(item))
+
+    def receive(self, timeout=None):
+        if self._callback is not None:
+            raise IOError("calling receive() on channel with receiver callback")
+        try:
+            if timeout is None:
+                x = self._items.get()
+            else:
+                x = self._items.get(True, timeout)
+        except _Empty:
+            raise self.TimeoutError("no item after %r seconds" % (timeout,))
+        if x is _ENDMARKER:
+            self._items.put(x)
+            if self._remoteerror is not None:
+                raise self._remoteerror
+            raise EOFError("channel %d is closed" % self.id)
+        return x
+
+    def __iter__(self):
+        return self
+
+    def next(self):
+        try:
+            return self.receive()
+        except EOFError:
+            raise StopIteration
+
+    __next__ = next
+
+    def setcallback(self, callback, endmarker=_NO_ENDMARKER):
+        gw = self.gateway
+        gw._recvlock.acquire()
+        try:
+            self._callback = callback
+            self._endmarker = endmarker
+            while True:
+                try:
+                    x = self._items.get(False)
+                except _Empty:
+                    break
+                if x is _ENDMARKER:
+                    if endmarker is not _NO_ENDMARKER:
+                        callback(endmarker)
+                    break
+                callback(x)
+        finally:
+            gw._recvlock.release()
+
+    def close(self, error=None):
+        if self._executing:
+            raise IOError("cannot explicitly close channel within remote_exec")
+        self._close(error)
+
+    def _close(self, error=None):
+        if self._closed:
+            return
+        self._closed = True
+        if not self._peerclosed:
+            if error is not None:
+                self.gateway._send(6, self.id, dumps(_text(error)))
+            else:
+                self.gateway._send(5, self.id, b"")
+        self.gateway._forget(self)
+
+    def waitclose(self, timeout=None):
+        self._receiveclosed.wait(timeout)
+        if not self.isclosed():
+            raise self.TimeoutError("Timeout after %r seconds" % (timeout,))
+        if self._remoteerror is not None:
+            raise self._remoteerror
+
+    def reconfigure(self, py2str_as_py3str=True, py3str_as_py2str=False):
+        self._strconfig = (py2str_as_py3str, py3str_as_py2str)
+        self.gateway._send(1, self.id, dumps(self._strconfig))
+
+    # called by the receiver
+    def _deliver(self, item):
+        cb = self._callback
+        if cb is None:
+            self._items.put(item)
+        else:
+            try:
+                cb(item)
+            except Exception:
+                self._close(_format_exc())
+
+    def _remote_closed(self, error=None, sendonly=False):
+        if not sendonly:
+            self._closed = True
+            self._peerclosed = True
+        if not self.isclosed():
+            if error is not None:
+                self._remoteerror = RemoteError(error)
+            self._receiveclosed.set()
+            if self._callback is None:
+                self._items.put(_ENDMARKER)
+            elif self._endmarker is not _NO_ENDMARKER:
+                try:
+                    self._callback(self._endmarker)
+                except Exception:
+                    pass
+        if not sendonly:
+            self.gateway._forget(self)
+
+
+def _format_exc(skip=0):
+    et, ev, tb = sys.exc_info()
+    try:
+        import traceback
+        for _ in range(skip):
+            if tb is not None and tb.tb_next is not None:
+                tb = tb.tb_next
+        return "".join(traceback.format_exception(et, ev, tb))
+    except Exception:
+        return "%s: %s" % (getattr(et, "__name__", et), ev)
+    finally:
+        et = ev = tb = None
+
+
+# ---------------------------------------------------------------------------
+# output capture
+
+
+class _Output(object):
+    """Replaces sys.stdout / sys.stderr; writes go to the master tagged by channel."""
+
+    encoding = "utf-8"
+    errors = "replace"
+    closed = False
+
+    def __init__(self, gateway, stream, fd):
+        self._gw = gateway
+        self._stream = stream
+        self._fd = fd
+        self.buffer = _ByteOutput(self)
+
+    def write(self, s):
+        if not isinstance(s, _text):
+            if isinstance(s, _bytes):
+                s = s.decode("utf-8", "replace")
+            else:
+                raise TypeError("write() argument must be str, not %s" % type(s).__name__)
+        if s:
+            self._gw._output(self._stream, s)
+        return len(s)
+
+    def writelines(self, lines):
+        for line in lines:
+            self.write(line)
+
+    def flush(self):
+        self._gw._flush_output(self._stream)
+
+    def isatty(self):
+        return False
+
+    def fileno(self):
+        if self._fd is None:
+            raise IOError("no file descriptor")
+        return self._fd
+
+    def readable(self):
+        return False
+
+    def writable(self):
+        return True
+
+    def seekable(self):
+        return False
+
+
+class _ByteOutput(object):
+    def __init__(self, text):
+        self._text = text
+
+    def write(self, b):
+        return self._text.write(_bytes(b).decode("utf-8", "replace"))
+
+    def flush(self):
+        self._text.flush()
+
+
+# ---------------------------------------------------------------------------
+# the worker gateway
+
+
+class WorkerGateway(object):
+    def __init__(self, read, write, gwid, execmodel):
+        self._read = read
+        self._write = write
+        self.id = gwid
+        self.execmodel = execmodel
+        self._sendlock = threading.Lock()
+        self._recvlock = threading.RLock()
+        self._channels = {}
+        self._nextid = 2
+        self._strconfig = (True, False)
+        self._numexecuting = 0
+        self._countlock = threading.Lock()
+        self._local = threading.local()
+        self._outbuf = {}
+        self._outlock = threading.Lock()
+        self._outevent = threading.Event()
+        self._tasks = _Queue()
+        self._main_busy = False
+        self._main_free = threading.Event()
+        self._main_free.set()
+        self._stopping = False
+
+    # -- sending
+    def _send(self, code, cid, payload):
+        data = _pack("!bii", code, cid, len(payload)) + payload
+        self._sendlock.acquire()
+        try:
+            self._write(data)
+        finally:
+            self._sendlock.release()
+
+    def newchannel(self):
+        self._recvlock.acquire()
+        try:
+            cid = self._nextid
+            self._nextid += 2
+            ch = self._channels[cid] = Channel(self, cid)
+            return ch
+        finally:
+            self._recvlock.release()
+
+    def _channel_for(self, cid):
+        ch = self._channels.get(cid)
+        if ch is None:
+            ch = self._channels[cid] = Channel(self, cid)
+        return ch
+
+    def _forget(self, ch):
+        if ch._closed and ch.isclosed():
+            self._channels.pop(ch.id, None)
+
+    # -- output
+    def _current_channel(self):
+        return getattr(self._local, "channel", None)
+
+    def _output(self, stream, text):
+        cid = self._current_channel()
+        key = (cid, stream)
+        self._outlock.acquire()
+        try:
+            buf = self._outbuf.get(key)
+            if buf is None:
+                buf = self._outbuf[key] = []
+            buf.append(text)
+            if "\n" in text or len(buf) > 64:
+                pending = "".join(buf)
+                del self._outbuf[key]
+            else:
+                pending = None
+                self._outevent.set()
+        finally:
+            self._outlock.release()
+        if pending is not None:
+            self._send_output(cid, stream, pending)
+
+    def _send_output(self, cid, stream, text):
+        try:
+            self._send(4, 0, dumps((cid, _text(stream), text)))
+        except Exception:
+            pass
+
+    def _flush_output(self, stream=None, cid=_NO_ENDMARKER):
+        self._outlock.acquire()
+        try:
+            keys = [k for k in self._outbuf
+                    if (stream is None or k[1] == stream) and (cid is _NO_ENDMARKER or k[0] == cid)]
+            items = [(k, "".join(self._outbuf.pop(k))) for k in keys]
+        finally:
+            self._outlock.release()
+        for (c, s), text in items:
+            self._send_output(c, s, text)
+
+    def _flusher(self):
+        import time
+        while True:
+            self._outevent.wait()
+            time.sleep(0.03)
+            self._outevent.clear()
+            self._flush_output()
+
+    def _fd_reader(self, fd, stream):
+        import codecs
+        import select
+        self._fdlock = threading.Lock()
+        self._fd = fd
+        self._fddecoder = codecs.getincrementaldecoder("utf-8")("replace")
+        while True:
+            try:
+                select.select([fd], [], [])
+            except (OSError, select.error):
+                return
+            if not self._drain_fd(block=True):
+                return
+
+    def _drain_fd(self, block=False):
+        """Forwards what is pending on the captured fd 1; False at EOF."""
+        lock = getattr(self, "_fdlock", None)
+        if lock is None:
+            return True
+        import select
+        lock.acquire()
+        try:
+            while True:
+                if not block and not select.select([self._fd], [], [], 0)[0]:
+                    return True
+                try:
+                    data = os.read(self._fd, 65536)
+                except OSError:
+                    return False
+                if not data:
+                    return False
+                text = self._fddecoder.decode(data)
+                if text:
+                    self._send_output(None, "fd1", text)
+                if block:
+                    return True
+        finally:
+            lock.release()
+
+    # -- receiving
+    def _readexact(self, n):
+        data = self._read(n)
+        if len(data) != n:
+            if not data:
+                raise EOFError("connection closed")
+            raise EOFError("expected %d bytes, got %d" % (n, len(data)))
+        return data
+
+    def _receiver(self):
+        reason = "eof"
+        try:
+            while True:
+                header = self._readexact(9)
+                code, cid, ln = _unpack("!bii", header)
+                payload = self._readexact(ln) if ln else b""
+                self._recvlock.acquire()
+                try:
+                    if self._dispatch(code, cid, payload):
+                        reason = "terminate"
+                        break
+                finally:
+                    self._recvlock.release()
+        except EOFError:
+            pass
+        except Exception:
+            reason = "error"
+            try:
+                sys.__stderr__.write("execdeck stub: receiver failed:\n" + _format_exc())
+            except Exception:
+                pass
+        self._shutdown(reason)
+
+    def _dispatch(self, code, cid, payload):
+        if code == 4:
+            ch = self._channels.get(cid)
+            if ch is not None:
+                ch._deliver(loads(payload, self, ch._strconfig))
+        elif code == 3:
+            source, filename, callname, kwargs = loads(payload, self)
+            ch = self._channel_for(cid)
+            self._schedule(ch, source, filename, callname, kwargs)
+        elif code == 5 or code == 6 or code == 7:
+            ch = self._channels.get(cid)
+            if ch is not None:
+                err = loads(payload, self) if code == 6 else None
+                ch._remote_closed(err, sendonly=(code == 7))
+        elif code == 0:
+            status = {"numchannels": len(self._channels),
+                      "numexecuting": self._numexecuting,
+                      "execmodel": self.execmodel}
+            self._send(4, cid, dumps(status))
+            self._send(5, cid, b"")
+        elif code == 1:
+            cfg = loads(payload, self)
+            cfg = (bool(cfg[0]), bool(cfg[1]))
+            if cid == 0:
+                self._strconfig = cfg
+            else:
+                self._channel_for(cid)._strconfig = cfg
+        elif code == 2:
+            return True
+        else:
+            raise LoadError("unknown message code %d" % code)
+        return False
+
+    # -- execution
+    def _schedule(self, ch, source, filename, callname, kwargs):
+        task = (ch, source, filename, callname, kwargs)
+        if self.execmodel == "main_thread_only":
+            if self._main_busy and not self._main_free.wait(1.0):
+                ch._close("concurrent remote_exec would cause deadlock for main_thread_only execmodel")
+                return
+            self._main_busy = True
+            self._main_free.clear()
+            self._tasks.put(task)
+        elif not self._main_busy:
+            self._main_busy = True
+            self._main_free.clear()
+            self._tasks.put(task)
+        else:
+            t = threading.Thread(target=self._execute, args=task)
+            t.daemon = True
+            t.start()
+
+    def _execute(self, ch, source, filename, callname, kwargs):
+        self._countlock.acquire()
+        self._numexecuting += 1
+        self._countlock.release()
+        self._local.channel = ch.id
+        ch._executing = True
+        error = None
+        try:
+            try:
+                code = compile(source + "\n", filename or "<remote exec>", "exec")
+                ns = {"channel": ch, "__name__": "__channelexec__"}
+                exec(code, ns)
+                if callname:
+                    ns[callname](ch, **dict(kwargs or {}))
+            except EOFError:
+                if not ch.isclosed():
+                    error = _format_exc(1)
+            except BaseException:
+                error = _format_exc(1)
+        finally:
+            self._local.channel = None
+            self._flush_output(cid=ch.id)
+            self._drain_fd()
+            ch._executing = False
+            self._countlock.acquire()
+            self._numexecuting -= 1
+            self._countlock.release()
+            if not self._stopping:
+                try:
+                    ch._close(error)
+                except Exception:
+                    pass
+
+    def _main_loop(self):
+        while True:
+            try:
+                task = self._tasks.get()
+            except KeyboardInterrupt:
+                continue
+            if task is None:
+                return
+            try:
+                self._execute(*task)
+            except KeyboardInterrupt:
+                pass
+            self._main_busy = False
+            self._main_free.set()
+
+    # -- shutdown
+    def _shutdown(self, reason):
+        import time
+        self._stopping = True
+        for ch in list(self._channels.values()):
+            try:
+                ch._remote_closed(None, sendonly=True)
+            except Exception:
+                pass
+        deadline = time.time() + (1.0 if reason == "terminate" else 0.5)
+        while self._numexecuting and time.time() < deadline:
+            time.sleep(0.01)
+        if self._numexecuting:
+            _interrupt_main()
+            deadline = time.time() + 0.3
+            while self._numexecuting and time.time() < deadline:
+                time.sleep(0.01)
+        try:
+            self._flush_output()
+            self._drain_fd()
+        except Exception:
+            pass
+        _exit_with_group(0 if not self._numexecuting else 1)
+
+
+def _interrupt_main():
+    try:
+        import signal
+        os.kill(os.getpid(), signal.SIGINT)
+    except Exception:
+        try:
+            _thread.interrupt_main()
+        except Exception:
+            pass
+
+
+def _exit_with_group(code):
+    """Kills the processes our code started (our process group), then exits."""
+    try:
+        me = os.getpid()
+        if hasattr(os, "getpgrp") and os.getpgrp() == me and os.path.isdir("/proc"):
+            import signal
+            children = []
+            for name in os.listdir("/proc"):
+                if not name.isdigit() or int(name) == me:
+                    continue
+                try:
+                    f = open("/proc/%s/stat" % name, "rb")
+                    try:
+                        stat = f.read().decode("ascii", "replace")
+                    finally:
+                        f.close()
+                    fields = stat[stat.rindex(")") + 2:].split()
+                    if int(fields[2]) == me:
+                        os.kill(int(name), signal.SIGKILL)
+                        if int(fields[1]) == me:
+                            children.append(int(name))
+                except Exception:
+                    pass
+            for pid in children:
+                try:
+                    os.waitpid(pid, 0)
+                except Exception:
+                    pass
+    except Exception:
+        pass
+    os._exit(code)
+
+
+def _setup_io():
+    """Moves the protocol off fds 0/1 where possible; returns (read, write, has_fd1)."""
+    if hasattr(os, "dup2") and hasattr(os, "pipe") and not sys.platform.startswith("java"):
+        fd_in = os.dup(0)
+        fd_out = os.dup(1)
+        null = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(null, 0)
+        os.close(null)
+        r, w = os.pipe()
+        os.dup2(w, 1)
+        os.close(w)
+        if PY3:
+            import io
+            reader = io.open(fd_in, "rb", buffering=65536)
+            sys.stdin = io.open(0, "r", closefd=False)
+        else:
+            reader = os.fdopen(fd_in, "rb", 65536)
+            sys.stdin = os.fdopen(os.dup(0), "r")
+
+        def write(data, _w=os.write, _fd=fd_out):
+            while data:
+                n = _w(_fd, data)
+                data = data[n:]
+        return reader.read, write, r
+    # Jython: no dup/dup2; speak over the original stdio file objects.
+    inp = sys.stdin
+    out = sys.stdout
+
+    def jwrite(data):
+        out.write(data)
+        out.flush()
+    return inp.read, jwrite, None
+
+
+def _execdeck_serve(gwid, execmodel):
+    read, write, fd1 = _setup_io()
+    gw = WorkerGateway(read, write, gwid, execmodel)
+    sys.stdout = _Output(gw, "out", 1 if fd1 is not None else None)
+    sys.stderr = _Output(gw, "err", 2 if fd1 is not None else None)
+    for target, args in ((gw._receiver, ()), (gw._flusher, ())):
+        t = threading.Thread(target=target, args=args)
+        t.daemon = True
+        t.start()
+    if fd1 is not None:
+        t = threading.Thread(target=gw._fd_reader, args=(fd1, "fd1"))
+        t.daemon = True
+        t.start()
+    write(b"1")
+    gw._main_loop()

@@ -1,0 +1,428 @@
+//! Headless subcommands: `exec` and `info`.
+
+use crate::engine::{
+    Error, Event, Gateway, GatewayOptions, Group, Spec, Stream, Value, group::GroupItem,
+};
+use std::collections::HashMap;
+use std::io::Write;
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+/// What `exec` runs.
+pub enum Code {
+    Inline(String),
+    File(String),
+    Stdin,
+}
+
+pub struct ExecArgs {
+    pub specs: Vec<String>,
+    pub code: Code,
+    pub json: bool,
+    pub bootstrap_timeout: Duration,
+    pub terminate_timeout: Duration,
+}
+
+/// Parses every spec first, so that one bad spec stops everything before anything starts.
+pub fn parse_specs(specs: &[String]) -> Result<Vec<Spec>, String> {
+    if specs.is_empty() {
+        return Ok(vec![default_spec()]);
+    }
+    specs
+        .iter()
+        .map(|s| s.parse::<Spec>().map_err(|e| e.to_string()))
+        .collect()
+}
+
+/// The embedded default: a local popen gateway to `python3`.
+pub fn default_spec() -> Spec {
+    // A constant spec string that the parser accepts; tested below.
+    "popen//python=python3"
+        .parse()
+        .unwrap_or_else(|e: crate::engine::SpecError| panic!("built-in spec: {e}"))
+}
+
+fn read_code(code: &Code) -> Result<String, String> {
+    match code {
+        Code::Inline(c) => Ok(c.clone()),
+        Code::File(p) => std::fs::read_to_string(p).map_err(|e| format!("cannot read {p}: {e}")),
+        Code::Stdin => {
+            let mut s = String::new();
+            std::io::Read::read_to_string(&mut std::io::stdin(), &mut s)
+                .map_err(|e| format!("cannot read code from stdin: {e}"))?;
+            Ok(s)
+        }
+    }
+}
+
+/// Prints output with a `[gwN] ` prefix at every line start, per gateway and stream.
+struct Printer {
+    json: bool,
+    at_line_start: HashMap<(String, bool), bool>,
+}
+
+impl Printer {
+    fn json_line(&self, gateway: &str, stream: &str, text: &str) {
+        let obj = serde_json::json!({"gateway": gateway, "stream": stream, "text": text});
+        write_out(&format!("{obj}\n"), false);
+    }
+
+    fn text(&mut self, gateway: &str, stream: Stream, text: &str) {
+        if self.json {
+            self.json_line(gateway, stream.name(), text);
+            return;
+        }
+        let err = stream.is_err();
+        let key = (gateway.to_string(), err);
+        let mut start = *self.at_line_start.get(&key).unwrap_or(&true);
+        let mut out = String::with_capacity(text.len() + 8);
+        for piece in text.split_inclusive('\n') {
+            if start {
+                out.push_str(&format!("[{gateway}] "));
+            }
+            out.push_str(piece);
+            start = piece.ends_with('\n');
+        }
+        self.at_line_start.insert(key, start);
+        write_out(&out, err);
+    }
+
+    /// Ends any partial line of this gateway.
+    fn finish(&mut self, gateway: &str) {
+        if self.json {
+            return;
+        }
+        for err in [false, true] {
+            let key = (gateway.to_string(), err);
+            if self.at_line_start.get(&key) == Some(&false) {
+                write_out("\n", err);
+                self.at_line_start.insert(key, true);
+            }
+        }
+    }
+
+    fn note(&mut self, gateway: &str, stream: &str, text: &str) {
+        if self.json {
+            self.json_line(gateway, stream, text);
+        } else {
+            self.finish(gateway);
+            let mut out = String::new();
+            for line in text.trim_end().lines() {
+                out.push_str(&format!("[{gateway}] {line}\n"));
+            }
+            write_out(&out, stream != "item");
+        }
+    }
+}
+
+fn write_out(s: &str, err: bool) {
+    if err {
+        let mut e = std::io::stderr().lock();
+        let _ = e.write_all(s.as_bytes());
+        let _ = e.flush();
+    } else {
+        let mut o = std::io::stdout().lock();
+        let _ = o.write_all(s.as_bytes());
+        let _ = o.flush();
+    }
+}
+
+fn handle_event(p: &mut Printer, ev: Event) {
+    match ev {
+        Event::Output {
+            gateway,
+            stream,
+            text,
+            ..
+        } => p.text(&gateway, stream, &text),
+        Event::GatewayDied { gateway, reason } => {
+            p.note(&gateway, "error", &format!("gateway died: {reason}"))
+        }
+        Event::GatewayReady { .. } | Event::GatewayTerminated { .. } => {}
+    }
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let (Ok(mut int), Ok(mut term), Ok(mut hup)) = (
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::terminate()),
+            signal(SignalKind::hangup()),
+        ) else {
+            std::future::pending::<()>().await;
+            return;
+        };
+        tokio::select! {
+            _ = int.recv() => {}
+            _ = term.recv() => {}
+            _ = hup.recv() => {}
+        }
+    }
+}
+
+fn opts(timeout: Duration, events: mpsc::Sender<Event>) -> GatewayOptions {
+    GatewayOptions {
+        bootstrap_timeout: timeout,
+        events: Some(events),
+        ..GatewayOptions::default()
+    }
+}
+
+/// Opens the gateways; reports failures; returns the group (maybe partial) and whether
+/// all opened.
+async fn open_group(
+    specs: Vec<Spec>,
+    timeout: Duration,
+    events: mpsc::Sender<Event>,
+    p: &mut Printer,
+) -> (Group, bool) {
+    let mut group = Group::with_options(opts(timeout, events));
+    let results = group.make_gateways(&specs).await;
+    let mut ok = true;
+    for (spec, r) in specs.iter().zip(results) {
+        if let Err(e) = r {
+            ok = false;
+            let id = spec.id.clone().unwrap_or_else(|| spec.raw.clone());
+            p.note(&id, "error", &e.to_string());
+        }
+    }
+    (group, ok)
+}
+
+/// `execdeck exec`: returns the process exit code.
+pub async fn exec(args: ExecArgs) -> i32 {
+    let specs = match parse_specs(&args.specs) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("execdeck: {e}");
+            return 2;
+        }
+    };
+    let code = match read_code(&args.code) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("execdeck: {e}");
+            return 2;
+        }
+    };
+    let mut p = Printer {
+        json: args.json,
+        at_line_start: HashMap::new(),
+    };
+    let (tx, mut rx) = mpsc::channel::<Event>(1024);
+    let opening = async {
+        // drain events while gateways start, so a chatty bootstrap cannot block
+        let mut quiet = Printer {
+            json: p.json,
+            at_line_start: HashMap::new(),
+        };
+        let fut = open_group(specs, args.bootstrap_timeout, tx, &mut quiet);
+        tokio::pin!(fut);
+        loop {
+            tokio::select! {
+                r = &mut fut => break r,
+                Some(ev) = rx.recv() => handle_event(&mut p, ev),
+            }
+        }
+    };
+    let (mut group, opened_ok) = tokio::select! {
+        r = opening => r,
+        _ = wait_for_signal() => {
+            eprintln!("execdeck: interrupted while starting gateways");
+            return 130;
+        }
+    };
+    let outcome = tokio::select! {
+        ok = run_channels(&group, &code, &mut rx, &mut p) => Some(ok),
+        _ = wait_for_signal() => None,
+    };
+    group.terminate(args.terminate_timeout).await;
+    while let Ok(ev) = rx.try_recv() {
+        handle_event(&mut p, ev);
+    }
+    for gw in group.gateways() {
+        p.finish(gw.id());
+    }
+    match outcome {
+        Some(ok) if ok && opened_ok => 0,
+        Some(_) => 1,
+        None => {
+            eprintln!("execdeck: interrupted; all gateways terminated");
+            130
+        }
+    }
+}
+
+/// Runs `code` on every gateway and prints what comes back; false if any failed.
+async fn run_channels(
+    group: &Group,
+    code: &str,
+    rx: &mut mpsc::Receiver<Event>,
+    p: &mut Printer,
+) -> bool {
+    let mut ok = true;
+    let mut chans = Vec::new();
+    for gw in group.gateways() {
+        match gw.remote_exec(code).await {
+            Ok(ch) => chans.push((gw.id().to_string(), ch)),
+            Err(e) => {
+                ok = false;
+                p.note(gw.id(), "error", &e.to_string());
+            }
+        }
+    }
+    let mut remaining = chans.len();
+    let mut items = crate::engine::group::merge(chans);
+    while remaining > 0 {
+        tokio::select! {
+            Some(ev) = rx.recv() => handle_event(p, ev),
+            item = items.recv() => {
+                let Some(GroupItem { gateway, item }) = item else { break };
+                // output written before the channel ended is already queued: show it first
+                while let Ok(ev) = rx.try_recv() {
+                    handle_event(p, ev);
+                }
+                match item {
+                    Ok(Some(v)) => p.note(&gateway, "item", &v.to_string()),
+                    Ok(None) => {
+                        remaining -= 1;
+                        p.finish(&gateway);
+                    }
+                    Err(e) => {
+                        remaining -= 1;
+                        ok = false;
+                        let text = match &e {
+                            Error::Remote(r) => r.formatted.clone(),
+                            other => other.to_string(),
+                        };
+                        p.note(&gateway, "traceback", &text);
+                    }
+                }
+            }
+        }
+    }
+    ok
+}
+
+pub struct InfoArgs {
+    pub specs: Vec<String>,
+    pub json: bool,
+    pub bootstrap_timeout: Duration,
+}
+
+/// `execdeck info`: interpreter facts as a table or JSON lines.
+pub async fn info(args: InfoArgs) -> i32 {
+    let specs = match parse_specs(&args.specs) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("execdeck: {e}");
+            return 2;
+        }
+    };
+    let mut p = Printer {
+        json: args.json,
+        at_line_start: HashMap::new(),
+    };
+    let (tx, mut rx) = mpsc::channel::<Event>(1024);
+    // worker output is not part of `info`; keep the sink drained
+    let drain = tokio::spawn(async move { while rx.recv().await.is_some() {} });
+    let run = async {
+        let (mut group, mut ok) = open_group(specs, args.bootstrap_timeout, tx, &mut p).await;
+        let mut rows = Vec::new();
+        for gw in group.gateways() {
+            match gw.facts().await {
+                Ok(f) => rows.push((gw.clone(), f)),
+                Err(e) => {
+                    ok = false;
+                    p.note(gw.id(), "error", &e.to_string());
+                }
+            }
+        }
+        print_facts(&rows, args.json);
+        group.terminate(Duration::from_secs(5)).await;
+        ok
+    };
+    let ok = tokio::select! {
+        ok = run => ok,
+        _ = wait_for_signal() => { eprintln!("execdeck: interrupted"); return 130; }
+    };
+    drain.abort();
+    if ok { 0 } else { 1 }
+}
+
+fn print_facts(rows: &[(Gateway, crate::engine::Facts)], json: bool) {
+    if json {
+        for (gw, f) in rows {
+            let obj = serde_json::json!({
+                "gateway": gw.id(),
+                "spec": gw.spec().raw,
+                "implementation": f.implementation,
+                "implementation_version": f.implementation_version,
+                "version_info": f.version_info.iter().map(|v| match v {
+                    Value::Int(i) => serde_json::json!(i),
+                    other => serde_json::json!(other.as_str().map(str::to_string).unwrap_or_else(|| other.to_string())),
+                }).collect::<Vec<_>>(),
+                "executable": f.executable,
+                "platform": f.platform,
+                "cwd": f.cwd,
+                "pid": f.pid,
+            });
+            println!("{obj}");
+        }
+        return;
+    }
+    let header = [
+        "GATEWAY",
+        "INTERPRETER",
+        "PYTHON",
+        "PID",
+        "PLATFORM",
+        "EXECUTABLE",
+        "CWD",
+    ];
+    let table: Vec<Vec<String>> = rows
+        .iter()
+        .map(|(gw, f)| {
+            vec![
+                gw.id().to_string(),
+                f.interpreter(),
+                f.python_version(),
+                f.pid.to_string(),
+                f.platform.clone(),
+                f.executable.clone(),
+                f.cwd.clone(),
+            ]
+        })
+        .collect();
+    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
+    for row in &table {
+        for (i, c) in row.iter().enumerate() {
+            widths[i] = widths[i].max(c.chars().count());
+        }
+    }
+    let fmt_row = |cells: Vec<&str>| {
+        let mut line = String::new();
+        for (i, c) in cells.iter().enumerate() {
+            if i + 1 == cells.len() {
+                line.push_str(c);
+            } else {
+                line.push_str(&format!("{:<w$}  ", c, w = widths[i]));
+            }
+        }
+        line
+    };
+    println!("{}", fmt_row(header.to_vec()));
+    for row in &table {
+        println!("{}", fmt_row(row.iter().map(String::as_str).collect()));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn default_spec_parses() {
+        assert_eq!(super::default_spec().raw, "popen//python=python3");
+    }
+}

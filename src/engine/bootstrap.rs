@@ -1,0 +1,229 @@
+//! Bootstrap: start the interpreter with execnet's one-liner, send the source as one
+//! line, wait for the `1` byte. Nothing else is sent before that byte arrives.
+
+use super::error::{Error, Result};
+use super::events::{Event, Stream};
+use super::process::{ProcessHandle, become_subreaper};
+use super::spec::{ExecModel, Spec};
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::mpsc;
+
+/// The worker program shipped at bootstrap (embedded in the binary).
+pub const STUB_SOURCE: &str = include_str!("../../remote_stub/gateway.py");
+
+/// execnet's bootstrap one-liner, run with `-c`.
+pub const ONE_LINER: &str = "import sys;exec(eval(sys.stdin.readline()))";
+
+/// Which worker program to send.
+#[derive(Clone, Debug, Default)]
+pub enum Bootstrap {
+    /// execdeck's own stub (`remote_stub/gateway.py`).
+    #[default]
+    Stub,
+    /// execnet's `gateway_base.py` text (the "exec variant"), for interop.
+    ExecnetSource(String),
+}
+
+/// The full source sent for a worker.
+pub fn source(b: &Bootstrap, worker_id: &str, execmodel: ExecModel) -> String {
+    let id = py_str(worker_id);
+    let model = py_str(execmodel.as_str());
+    match b {
+        Bootstrap::Stub => format!("{STUB_SOURCE}\n_execdeck_serve({id}, {model})\n"),
+        Bootstrap::ExecnetSource(text) => format!(
+            "{text}\nexecmodel = get_execmodel({model})\nio = init_popen_io(execmodel)\nio.write('1'.encode('ascii'))\nserve(io, id={id})\n"
+        ),
+    }
+}
+
+fn py_str(s: &str) -> String {
+    let mut out = String::from("u'");
+    for c in s.chars() {
+        match c {
+            ' '..='~' if c != '\\' && c != '\'' => out.push(c),
+            c => out.push_str(&format!("\\U{:08x}", c as u32)),
+        }
+    }
+    out.push('\'');
+    out
+}
+
+pub(crate) struct Started {
+    pub writer: Box<dyn AsyncWrite + Send + Unpin>,
+    pub reader: Box<dyn AsyncRead + Send + Unpin>,
+    pub process: ProcessHandle,
+}
+
+/// The argv for a popen worker: `python -u [-B] -c ONE_LINER`.
+pub fn popen_argv(spec: &Spec) -> Vec<String> {
+    let mut argv = spec
+        .python
+        .clone()
+        .unwrap_or_else(|| vec!["python3".to_string()]);
+    argv.push("-u".into());
+    if spec.dont_write_bytecode {
+        argv.push("-B".into());
+    }
+    argv.push("-c".into());
+    argv.push(ONE_LINER.into());
+    argv
+}
+
+const STDERR_TAIL: usize = 8192;
+
+pub(crate) async fn popen(
+    spec: &Spec,
+    id: &str,
+    line: &[u8],
+    timeout: Duration,
+    events: Option<mpsc::Sender<Event>>,
+    tail: Arc<Mutex<String>>,
+) -> Result<Started> {
+    become_subreaper();
+    let argv = popen_argv(spec);
+    let command = spec
+        .python
+        .as_ref()
+        .map(|p| p.join(" "))
+        .unwrap_or_else(|| "python3".into());
+    let mut cmd = tokio::process::Command::new(&argv[0]);
+    cmd.args(&argv[1..])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(false);
+    // SAFETY: setsid() is async-signal-safe; the child leads a new session and process
+    // group so that terminate can signal everything it starts.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::setsid();
+            Ok(())
+        });
+    }
+    let mut child = match cmd.spawn() {
+        Ok(c) => c,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(Error::InterpreterNotFound {
+                path: argv[0].clone(),
+            });
+        }
+        Err(e) => return Err(Error::Spawn { command, error: e }),
+    };
+    let (Some(mut stdin), Some(mut stdout), Some(stderr)) =
+        (child.stdin.take(), child.stdout.take(), child.stderr.take())
+    else {
+        return Err(Error::Protocol("child pipes missing".into()));
+    };
+    let process = ProcessHandle::watch(child);
+    tokio::spawn(stderr_task(stderr, id.to_string(), events, tail.clone()));
+
+    let fail_stderr =
+        |tail: &Arc<Mutex<String>>| tail.lock().map(|s| s.clone()).unwrap_or_default();
+    let handshake = async {
+        stdin.write_all(line).await?;
+        stdin.flush().await?;
+        let mut ack = [0u8; 1];
+        let n = stdout.read(&mut ack).await?;
+        Ok::<_, std::io::Error>((n, ack[0]))
+    };
+    match tokio::time::timeout(timeout, handshake).await {
+        Ok(Ok((1, b'1'))) => Ok(Started {
+            writer: Box::new(stdin),
+            reader: Box::new(stdout),
+            process,
+        }),
+        Ok(Ok((1, other))) => {
+            process.signal_group(libc::SIGKILL);
+            let mut rest = vec![other];
+            let mut more = [0u8; 200];
+            if let Ok(Ok(n)) =
+                tokio::time::timeout(Duration::from_millis(200), stdout.read(&mut more)).await
+            {
+                rest.extend_from_slice(&more[..n]);
+            }
+            process.wait(Some(Duration::from_secs(2))).await;
+            Err(Error::BootstrapBadAck {
+                gateway: id.to_string(),
+                got: rest,
+                stderr: fail_stderr(&tail),
+            })
+        }
+        Ok(_) => {
+            // EOF or a broken pipe: the interpreter died.
+            let exit = process.wait(Some(Duration::from_secs(2))).await;
+            // give the stderr reader a moment to collect the last words
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            process.signal_group(libc::SIGKILL);
+            process.clear_group(Duration::from_secs(1)).await;
+            Err(Error::BootstrapDied {
+                gateway: id.to_string(),
+                command,
+                exit,
+                stderr: fail_stderr(&tail),
+            })
+        }
+        Err(_) => {
+            process.signal_group(libc::SIGKILL);
+            process.wait(Some(Duration::from_secs(2))).await;
+            process.clear_group(Duration::from_secs(1)).await;
+            Err(Error::BootstrapTimeout {
+                gateway: id.to_string(),
+                command,
+                timeout,
+                stderr: fail_stderr(&tail),
+            })
+        }
+    }
+}
+
+/// Forwards the worker's fd 2 as `Fd2` output and keeps the last few KiB.
+async fn stderr_task(
+    mut stderr: tokio::process::ChildStderr,
+    id: String,
+    events: Option<mpsc::Sender<Event>>,
+    tail: Arc<Mutex<String>>,
+) {
+    let mut buf = vec![0u8; 8192];
+    let mut pending: Vec<u8> = Vec::new();
+    loop {
+        let n = match stderr.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        pending.extend_from_slice(&buf[..n]);
+        // keep incomplete UTF-8 sequences for the next read
+        let valid = match std::str::from_utf8(&pending) {
+            Ok(_) => pending.len(),
+            Err(e) if e.error_len().is_none() => e.valid_up_to(),
+            Err(_) => pending.len(),
+        };
+        let text = String::from_utf8_lossy(&pending[..valid]).into_owned();
+        pending.drain(..valid);
+        if text.is_empty() {
+            continue;
+        }
+        if let Ok(mut t) = tail.lock() {
+            t.push_str(&text);
+            if t.len() > STDERR_TAIL {
+                let mut cut = t.len() - STDERR_TAIL;
+                while !t.is_char_boundary(cut) {
+                    cut += 1;
+                }
+                t.drain(..cut);
+            }
+        }
+        if let Some(tx) = &events {
+            let _ = tx
+                .send(Event::Output {
+                    gateway: id.clone(),
+                    channel: None,
+                    stream: Stream::Fd2,
+                    text,
+                })
+                .await;
+        }
+    }
+}

@@ -1,0 +1,655 @@
+//! execnet's serializer: a stack machine of one-byte opcodes (see the wire reference).
+//!
+//! Decoding is hardened: any byte sequence yields either a value or a [`DecodeError`]
+//! naming what was wrong, within bounded time and memory set by [`Limits`].
+//!
+//! ```
+//! use execdeck::engine::{codec, Value};
+//! let bytes = codec::encode(&Value::Tuple(vec![1.into(), "a".into()])).unwrap();
+//! assert_eq!(bytes, b"F\x00\x00\x00\x01N\x00\x00\x00\x01a@\x00\x00\x00\x02Q");
+//! let back = codec::decode(&bytes, codec::StrConfig::default(), &codec::Limits::default()).unwrap();
+//! assert_eq!(back.to_string(), "(1, 'a')");
+//! ```
+
+use super::value::Value;
+use std::fmt;
+
+/// Python 3.11+'s default limit on decimal digits in an int conversion; more would make
+/// the remote `int()` raise, so we refuse both ways.
+pub const MAX_INT_DIGITS: usize = 4300;
+
+/// Hard bounds applied while decoding untrusted bytes.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Largest frame payload accepted, in bytes.
+    pub max_frame: usize,
+    /// Deepest container nesting.
+    pub max_depth: usize,
+    /// Most items in one container.
+    pub max_container_len: usize,
+    /// Most decimal digits in an integer.
+    pub max_int_digits: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_frame: 512 << 20,
+            max_depth: 200,
+            max_container_len: 1 << 22,
+            max_int_digits: MAX_INT_DIGITS,
+        }
+    }
+}
+
+/// execnet's "strconfig": how Python-2 `str` (`M`) and Python-3 `str` (`N`) decode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StrConfig {
+    /// Decode a Python 2 `str` as text (latin-1) instead of bytes.
+    pub py2str_as_py3str: bool,
+    /// Decode Python 3 text as bytes instead of text.
+    pub py3str_as_py2str: bool,
+}
+
+impl Default for StrConfig {
+    /// execnet's channel default: `(True, False)`.
+    fn default() -> Self {
+        StrConfig {
+            py2str_as_py3str: true,
+            py3str_as_py2str: false,
+        }
+    }
+}
+
+/// A payload that could not be decoded; the message names the fault.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DecodeError {
+    pub offset: usize,
+    pub message: String,
+}
+
+impl fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} at byte {}", self.message, self.offset)
+    }
+}
+impl std::error::Error for DecodeError {}
+
+/// A value that cannot be sent to a Python peer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EncodeError(pub String);
+
+impl fmt::Display for EncodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "cannot serialize: {}", self.0)
+    }
+}
+impl std::error::Error for EncodeError {}
+
+// ---------------------------------------------------------------------------
+// encode
+
+/// Encodes one value as an unversioned payload ending in `Q` (what channels carry).
+pub fn encode(v: &Value) -> Result<Vec<u8>, EncodeError> {
+    let mut out = Vec::with_capacity(16);
+    encode_into(v, &mut out)?;
+    Ok(out)
+}
+
+/// Appends the encoding of `v` (terminated by `Q`) to `out`.
+pub fn encode_into(v: &Value, out: &mut Vec<u8>) -> Result<(), EncodeError> {
+    let start = out.len();
+    let r = enc(v, out, 0);
+    if r.is_err() {
+        out.truncate(start);
+    }
+    r?;
+    out.push(b'Q');
+    Ok(())
+}
+
+fn len4(n: usize, what: &str) -> Result<[u8; 4], EncodeError> {
+    i32::try_from(n)
+        .map(|n| n.to_be_bytes())
+        .map_err(|_| EncodeError(format!("{what} is too long")))
+}
+
+fn check_hashable(v: &Value, what: &str) -> Result<(), EncodeError> {
+    if v.is_hashable() {
+        Ok(())
+    } else {
+        Err(EncodeError(format!(
+            "unhashable {what} of type {}",
+            v.type_name()
+        )))
+    }
+}
+
+fn enc(v: &Value, out: &mut Vec<u8>, depth: usize) -> Result<(), EncodeError> {
+    if depth > Limits::default().max_depth {
+        return Err(EncodeError("value is nested too deeply".into()));
+    }
+    match v {
+        Value::None => out.push(b'L'),
+        Value::Bool(true) => out.push(b'R'),
+        Value::Bool(false) => out.push(b'C'),
+        Value::Int(i) => match i32::try_from(*i) {
+            Ok(small) => {
+                out.push(b'F');
+                out.extend_from_slice(&small.to_be_bytes());
+            }
+            Err(_) => {
+                let s = i.to_string();
+                out.push(b'H');
+                out.extend_from_slice(&len4(s.len(), "int")?);
+                out.extend_from_slice(s.as_bytes());
+            }
+        },
+        Value::BigInt(s) => {
+            let digits = s.trim_start_matches('-');
+            if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(EncodeError(format!("invalid integer digits {s:?}")));
+            }
+            if digits.len() > MAX_INT_DIGITS {
+                return Err(EncodeError(format!(
+                    "integer has {} digits; Python refuses more than {MAX_INT_DIGITS}",
+                    digits.len()
+                )));
+            }
+            out.push(b'H');
+            out.extend_from_slice(&len4(s.len(), "int")?);
+            out.extend_from_slice(s.as_bytes());
+        }
+        Value::Float(x) => {
+            out.push(b'D');
+            out.extend_from_slice(&x.to_be_bytes());
+        }
+        Value::Complex(re, im) => {
+            out.push(b'T');
+            out.extend_from_slice(&re.to_be_bytes());
+            out.extend_from_slice(&im.to_be_bytes());
+        }
+        Value::Bytes(b) => {
+            out.push(b'A');
+            out.extend_from_slice(&len4(b.len(), "bytes")?);
+            out.extend_from_slice(b);
+        }
+        Value::Str(s) => {
+            out.push(b'N');
+            out.extend_from_slice(&len4(s.len(), "string")?);
+            out.extend_from_slice(s.as_bytes());
+        }
+        Value::Tuple(items) => {
+            for item in items {
+                enc(item, out, depth + 1)?;
+            }
+            out.push(b'@');
+            out.extend_from_slice(&len4(items.len(), "tuple")?);
+        }
+        Value::List(items) => {
+            out.push(b'K');
+            out.extend_from_slice(&len4(items.len(), "list")?);
+            for (i, item) in items.iter().enumerate() {
+                out.push(b'F');
+                out.extend_from_slice(&len4(i, "list")?);
+                enc(item, out, depth + 1)?;
+                out.push(b'P');
+            }
+        }
+        Value::Dict(items) => {
+            out.push(b'J');
+            for (k, val) in items {
+                check_hashable(k, "dict key")?;
+                enc(k, out, depth + 1)?;
+                enc(val, out, depth + 1)?;
+                out.push(b'P');
+            }
+        }
+        Value::Set(items) | Value::FrozenSet(items) => {
+            for item in items {
+                check_hashable(item, "set member")?;
+                enc(item, out, depth + 1)?;
+            }
+            out.push(if matches!(v, Value::Set(_)) {
+                b'O'
+            } else {
+                b'E'
+            });
+            out.extend_from_slice(&len4(items.len(), "set")?);
+        }
+        Value::Channel(id) => {
+            out.push(b'B');
+            out.extend_from_slice(&id.to_be_bytes());
+        }
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------
+// decode
+
+/// Decodes one payload. Channel references decode to [`Value::Channel`].
+pub fn decode(buf: &[u8], cfg: StrConfig, limits: &Limits) -> Result<Value, DecodeError> {
+    Decoder {
+        buf,
+        pos: 0,
+        cfg,
+        limits,
+        channels: None,
+    }
+    .run()
+}
+
+/// Like [`decode`], also reporting every channel id referenced (opcode `B`).
+pub fn decode_with_channels(
+    buf: &[u8],
+    cfg: StrConfig,
+    limits: &Limits,
+    channels: &mut Vec<i32>,
+) -> Result<Value, DecodeError> {
+    Decoder {
+        buf,
+        pos: 0,
+        cfg,
+        limits,
+        channels: Some(channels),
+    }
+    .run()
+}
+
+struct Decoder<'a, 'c> {
+    buf: &'a [u8],
+    pos: usize,
+    cfg: StrConfig,
+    limits: &'a Limits,
+    channels: Option<&'c mut Vec<i32>>,
+}
+
+/// A stack entry: the value and the nesting depth it contains.
+type Entry = (Value, usize);
+
+impl<'a> Decoder<'a, '_> {
+    fn err<T>(&self, at: usize, msg: impl Into<String>) -> Result<T, DecodeError> {
+        Err(DecodeError {
+            offset: at,
+            message: msg.into(),
+        })
+    }
+
+    fn take(&mut self, n: usize, what: &str) -> Result<&'a [u8], DecodeError> {
+        let at = self.pos;
+        let buf: &'a [u8] = self.buf;
+        match buf.get(self.pos..self.pos.saturating_add(n)) {
+            Some(s) => {
+                self.pos += n;
+                Ok(s)
+            }
+            None => self.err(
+                at,
+                format!(
+                    "truncated payload: {what} needs {n} bytes, {} left",
+                    self.buf.len() - at
+                ),
+            ),
+        }
+    }
+
+    fn int4(&mut self, what: &str) -> Result<i32, DecodeError> {
+        let b = self.take(4, what)?;
+        Ok(i32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+    }
+
+    fn len4(&mut self, what: &str) -> Result<usize, DecodeError> {
+        let at = self.pos;
+        let n = self.int4(what)?;
+        usize::try_from(n).or_else(|_| self.err(at, format!("negative {what} length {n}")))
+    }
+
+    fn count(&mut self, what: &str) -> Result<usize, DecodeError> {
+        let at = self.pos;
+        let n = self.len4(what)?;
+        if n > self.limits.max_container_len {
+            return self.err(
+                at,
+                format!(
+                    "{what} of {n} items exceeds the limit of {}",
+                    self.limits.max_container_len
+                ),
+            );
+        }
+        Ok(n)
+    }
+
+    fn f64(&mut self) -> Result<f64, DecodeError> {
+        let b = self.take(8, "float")?;
+        let mut a = [0u8; 8];
+        a.copy_from_slice(b);
+        Ok(f64::from_be_bytes(a))
+    }
+
+    fn pop_n(
+        &self,
+        stack: &mut Vec<Entry>,
+        n: usize,
+        at: usize,
+    ) -> Result<Vec<Entry>, DecodeError> {
+        if stack.len() < n {
+            return self.err(
+                at,
+                format!(
+                    "container wants {n} items but the stack has {}",
+                    stack.len()
+                ),
+            );
+        }
+        Ok(stack.split_off(stack.len() - n))
+    }
+
+    fn nest(&self, items: &[Entry], at: usize) -> Result<usize, DecodeError> {
+        let d = items.iter().map(|e| e.1).max().unwrap_or(0) + 1;
+        if d > self.limits.max_depth {
+            return self.err(at, format!("nesting deeper than {}", self.limits.max_depth));
+        }
+        Ok(d)
+    }
+
+    fn run(mut self) -> Result<Value, DecodeError> {
+        if self.buf.len() > self.limits.max_frame {
+            return self.err(0, "payload exceeds the frame size limit");
+        }
+        let mut stack: Vec<Entry> = Vec::new();
+        loop {
+            let at = self.pos;
+            let op = match self.buf.get(self.pos) {
+                Some(op) => *op,
+                None => return self.err(at, "payload ended without STOP ('Q')"),
+            };
+            self.pos += 1;
+            if stack.len() > self.limits.max_container_len {
+                return self.err(at, "too many values on the stack");
+            }
+            let v: Value = match op {
+                b'Q' => {
+                    if stack.len() != 1 {
+                        return self.err(
+                            at,
+                            format!("STOP with {} values on the stack (expected 1)", stack.len()),
+                        );
+                    }
+                    if self.pos != self.buf.len() {
+                        return self.err(self.pos, "bytes after STOP");
+                    }
+                    return Ok(stack.pop().map(|e| e.0).unwrap_or(Value::None));
+                }
+                b'L' => Value::None,
+                b'R' => Value::Bool(true),
+                b'C' => Value::Bool(false),
+                b'F' | b'G' => Value::Int(i64::from(self.int4("int")?)),
+                b'H' | b'I' => {
+                    let n = self.len4("long int")?;
+                    if n > self.limits.max_int_digits + 1 {
+                        return self.err(
+                            at,
+                            format!(
+                                "integer of {n} digits exceeds the limit of {}",
+                                self.limits.max_int_digits
+                            ),
+                        );
+                    }
+                    let raw = self.take(n, "long int")?;
+                    let text = std::str::from_utf8(raw).unwrap_or("");
+                    match Value::int_from_decimal(text) {
+                        Some(v) => v,
+                        None => return self.err(at, "long int is not decimal digits"),
+                    }
+                }
+                b'D' => Value::Float(self.f64()?),
+                b'T' => {
+                    let re = self.f64()?;
+                    Value::Complex(re, self.f64()?)
+                }
+                b'A' => {
+                    let n = self.len4("bytes")?;
+                    Value::Bytes(self.take(n, "bytes")?.to_vec())
+                }
+                b'M' => {
+                    let n = self.len4("py2 string")?;
+                    let raw = self.take(n, "py2 string")?;
+                    if self.cfg.py2str_as_py3str {
+                        Value::Str(raw.iter().map(|&b| char::from(b)).collect())
+                    } else {
+                        Value::Bytes(raw.to_vec())
+                    }
+                }
+                b'N' | b'S' => {
+                    let n = self.len4("string")?;
+                    let raw = self.take(n, "string")?;
+                    if op == b'N' && self.cfg.py3str_as_py2str {
+                        Value::Bytes(raw.to_vec())
+                    } else {
+                        match std::str::from_utf8(raw) {
+                            Ok(s) => Value::Str(s.to_string()),
+                            Err(_) => return self.err(at, "string is not valid UTF-8"),
+                        }
+                    }
+                }
+                b'B' => {
+                    let id = self.int4("channel id")?;
+                    if let Some(chs) = self.channels.as_deref_mut() {
+                        chs.push(id);
+                    }
+                    Value::Channel(id)
+                }
+                b'J' => {
+                    stack.push((Value::Dict(Vec::new()), 1));
+                    continue;
+                }
+                b'K' => {
+                    let n = self.count("list")?;
+                    // each item needs at least 7 bytes (F index, value, P)
+                    if n > (self.buf.len() - self.pos) / 7 + 1 {
+                        return self.err(
+                            at,
+                            format!("list claims {n} items, more than the payload holds"),
+                        );
+                    }
+                    stack.push((Value::List(vec![Value::None; n]), 1));
+                    continue;
+                }
+                b'@' | b'O' | b'E' => {
+                    let n = self.count("tuple/set")?;
+                    let items = self.pop_n(&mut stack, n, at)?;
+                    let depth = self.nest(&items, at)?;
+                    let vals: Vec<Value> = items.into_iter().map(|e| e.0).collect();
+                    if op != b'@'
+                        && let Some(bad) = vals.iter().find(|v| !v.is_hashable())
+                    {
+                        return self.err(
+                            at,
+                            format!("unhashable set member of type {}", bad.type_name()),
+                        );
+                    }
+                    let v = match op {
+                        b'@' => Value::Tuple(vals),
+                        b'O' => Value::Set(vals),
+                        _ => Value::FrozenSet(vals),
+                    };
+                    stack.push((v, depth));
+                    continue;
+                }
+                b'P' => {
+                    if stack.len() < 3 {
+                        return self.err(at, "not enough items for setitem");
+                    }
+                    let (val, vd) = stack.pop().unwrap_or((Value::None, 0));
+                    let (key, kd) = stack.pop().unwrap_or((Value::None, 0));
+                    let depth_ok = vd.max(kd) + 1;
+                    if depth_ok > self.limits.max_depth {
+                        return self
+                            .err(at, format!("nesting deeper than {}", self.limits.max_depth));
+                    }
+                    let max_len = self.limits.max_container_len;
+                    let top = stack.last_mut();
+                    match top {
+                        Some((Value::Dict(items), d)) => {
+                            if !key.is_hashable() {
+                                return self.err(
+                                    at,
+                                    format!("unhashable dict key of type {}", key.type_name()),
+                                );
+                            }
+                            if items.len() >= max_len {
+                                return self.err(at, "dict exceeds the container limit");
+                            }
+                            items.push((key, val));
+                            *d = (*d).max(depth_ok);
+                        }
+                        Some((Value::List(items), d)) => {
+                            let idx = match key {
+                                Value::Int(i) => {
+                                    usize::try_from(i).ok().filter(|i| *i < items.len())
+                                }
+                                _ => None,
+                            };
+                            match idx {
+                                Some(i) => items[i] = val,
+                                None => return self.err(at, "list index out of range in setitem"),
+                            }
+                            *d = (*d).max(depth_ok);
+                        }
+                        _ => return self.err(at, "setitem target is not a dict or list"),
+                    }
+                    continue;
+                }
+                other => {
+                    return self.err(
+                        at,
+                        format!(
+                            "unknown opcode {:?} - wire protocol corruption?",
+                            char::from(other)
+                        ),
+                    );
+                }
+            };
+            stack.push((v, 0));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(b: &[u8]) -> Result<Value, DecodeError> {
+        decode(b, StrConfig::default(), &Limits::default())
+    }
+
+    #[test]
+    fn captured_examples() {
+        let cases: &[(&str, &[u8])] = &[
+            ("0", b"F\0\0\0\0Q"),
+            ("-1", b"F\xff\xff\xff\xffQ"),
+            ("2147483648", b"H\0\0\0\x0a2147483648Q"),
+            ("True", b"RQ"),
+            ("1.5", b"D\x3f\xf8\0\0\0\0\0\0Q"),
+            ("'h\u{e9}llo'", b"N\0\0\0\x06h\xc3\xa9lloQ"),
+            ("(1, 2)", b"F\0\0\0\x01F\0\0\0\x02@\0\0\0\x02Q"),
+            (
+                "{'a': 1, 2: None}",
+                b"JN\0\0\0\x01aF\0\0\0\x01PF\0\0\0\x02LPQ",
+            ),
+            (
+                "[1, 'a']",
+                b"K\0\0\0\x02F\0\0\0\0F\0\0\0\x01PF\0\0\0\x01N\0\0\0\x01aPQ",
+            ),
+            ("{3}", b"F\0\0\0\x03O\0\0\0\x01Q"),
+            ("frozenset()", b"E\0\0\0\0Q"),
+            ("()", b"@\0\0\0\0Q"),
+        ];
+        for (lit, bytes) in cases {
+            let v = Value::parse_literal(lit).unwrap();
+            assert_eq!(encode(&v).unwrap(), *bytes, "encode {lit}");
+            assert_eq!(d(bytes).unwrap(), v, "decode {lit}");
+        }
+    }
+
+    #[test]
+    fn strconfig() {
+        let m = b"M\0\0\0\x02\xe9aQ";
+        assert_eq!(d(m).unwrap(), Value::Str("éa".into()));
+        let raw = StrConfig {
+            py2str_as_py3str: false,
+            py3str_as_py2str: true,
+        };
+        assert_eq!(
+            decode(m, raw, &Limits::default()).unwrap(),
+            Value::Bytes(vec![0xe9, b'a'])
+        );
+        assert_eq!(
+            decode(b"N\0\0\0\x01aQ", raw, &Limits::default()).unwrap(),
+            Value::Bytes(b"a".to_vec())
+        );
+        assert_eq!(d(b"S\0\0\0\x01aQ").unwrap(), Value::Str("a".into()));
+    }
+
+    #[test]
+    fn malformed_input_is_an_error_not_a_panic() {
+        let bad: &[(&[u8], &str)] = &[
+            (b"", "without STOP"),
+            (b"Z", "unknown opcode 'Z'"),
+            (b"F\0\0", "truncated"),
+            (b"LLQ", "STOP with 2"),
+            (b"Q", "STOP with 0"),
+            (b"A\xff\xff\xff\xffQ", "negative bytes length"),
+            (b"A\x7f\xff\xff\xffQ", "truncated"),
+            (b"K\x7f\xff\xff\xffQ", "exceeds the limit"),
+            (b"K\0\x10\0\0Q", "more than the payload holds"),
+            (b"LLPQ", "not enough items"),
+            (b"LLLPQ", "not a dict or list"),
+            (b"JK\0\0\0\0LPQ", "unhashable dict key"),
+            (b"K\0\0\0\x01F\0\0\0\x05LPQ", "index out of range"),
+            (b"@\0\0\0\x03Q", "stack has 0"),
+            (b"N\0\0\0\x01\xffQ", "not valid UTF-8"),
+            (b"H\0\0\0\x02a1Q", "not decimal"),
+            (b"LQL", "bytes after STOP"),
+        ];
+        for (bytes, want) in bad {
+            let e = d(bytes).unwrap_err();
+            assert!(e.message.contains(want), "{bytes:?}: got {e}");
+        }
+        // deep nesting of postfix tuples
+        let mut deep = b"L".to_vec();
+        for _ in 0..100_000 {
+            deep.extend_from_slice(b"@\0\0\0\x01");
+        }
+        deep.push(b'Q');
+        assert!(d(&deep).unwrap_err().message.contains("nesting deeper"));
+        // deep nesting of prefix dicts
+        let mut deep = Vec::new();
+        for _ in 0..100_000 {
+            deep.extend_from_slice(b"JL");
+        }
+        deep.extend_from_slice(b"L");
+        deep.extend(std::iter::repeat_n(b'P', 100_000));
+        deep.push(b'Q');
+        assert!(d(&deep).is_err());
+        // huge int
+        let mut big = b"H\0\0\x27\x10".to_vec();
+        big.extend(std::iter::repeat_n(b'9', 10_000));
+        big.push(b'Q');
+        assert!(d(&big).unwrap_err().message.contains("exceeds the limit"));
+    }
+
+    #[test]
+    fn encode_refuses_what_python_cannot_load() {
+        let v = Value::Dict(vec![(Value::List(vec![]), Value::None)]);
+        assert!(encode(&v).unwrap_err().0.contains("unhashable dict key"));
+        let v = Value::BigInt("9".repeat(5000));
+        assert!(encode(&v).unwrap_err().0.contains("digits"));
+        let mut v = Value::None;
+        for _ in 0..1000 {
+            v = Value::List(vec![v]);
+        }
+        assert!(encode(&v).unwrap_err().0.contains("nested too deeply"));
+    }
+}

@@ -1,0 +1,217 @@
+//! Local child processes: each popen worker leads its own process group so that
+//! terminate can remove everything the remote code started, and this process is made a
+//! child subreaper so orphans of that group are reaped here rather than left as zombies.
+
+use std::fmt;
+use std::sync::Once;
+use std::time::{Duration, Instant};
+use tokio::sync::watch;
+
+/// How a process ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitInfo {
+    Code(i32),
+    Signal(i32),
+}
+
+impl ExitInfo {
+    pub fn from_status(st: std::process::ExitStatus) -> ExitInfo {
+        use std::os::unix::process::ExitStatusExt;
+        match (st.code(), st.signal()) {
+            (Some(c), _) => ExitInfo::Code(c),
+            (None, Some(s)) => ExitInfo::Signal(s),
+            _ => ExitInfo::Code(-1),
+        }
+    }
+}
+
+pub fn signal_name(sig: i32) -> &'static str {
+    match sig {
+        libc::SIGHUP => "SIGHUP",
+        libc::SIGINT => "SIGINT",
+        libc::SIGQUIT => "SIGQUIT",
+        libc::SIGABRT => "SIGABRT",
+        libc::SIGKILL => "SIGKILL",
+        libc::SIGSEGV => "SIGSEGV",
+        libc::SIGPIPE => "SIGPIPE",
+        libc::SIGTERM => "SIGTERM",
+        libc::SIGBUS => "SIGBUS",
+        _ => "signal",
+    }
+}
+
+impl fmt::Display for ExitInfo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ExitInfo::Code(c) => write!(f, "exit code {c}"),
+            ExitInfo::Signal(s) => write!(f, "killed by signal {s} ({})", signal_name(*s)),
+        }
+    }
+}
+
+static SUBREAPER: Once = Once::new();
+
+/// Makes this process adopt orphaned descendants (Linux), so that the grandchildren of
+/// terminated workers can be reaped instead of lingering as zombies.
+pub fn become_subreaper() {
+    SUBREAPER.call_once(|| {
+        #[cfg(target_os = "linux")]
+        // SAFETY: prctl with PR_SET_CHILD_SUBREAPER only sets a process attribute.
+        unsafe {
+            libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+        }
+    });
+}
+
+/// A local process leading its own process group, with its exit status published.
+#[derive(Clone, Debug)]
+pub struct ProcessHandle {
+    pub pid: u32,
+    pub status: watch::Receiver<Option<ExitInfo>>,
+}
+
+impl ProcessHandle {
+    /// Takes ownership of `child` (spawned with its own process group) and waits on it
+    /// in a task.
+    pub fn watch(mut child: tokio::process::Child) -> ProcessHandle {
+        let pid = child.id().unwrap_or(0);
+        let (tx, rx) = watch::channel(None);
+        tokio::spawn(async move {
+            let st = match child.wait().await {
+                Ok(st) => ExitInfo::from_status(st),
+                Err(_) => ExitInfo::Code(-1),
+            };
+            let _ = tx.send(Some(st));
+        });
+        ProcessHandle { pid, status: rx }
+    }
+
+    pub fn exit_info(&self) -> Option<ExitInfo> {
+        *self.status.borrow()
+    }
+
+    /// Sends `sig` to the whole process group.
+    pub fn signal_group(&self, sig: i32) {
+        if self.pid > 0 {
+            // SAFETY: kill(2) on our own child's process group.
+            unsafe {
+                libc::kill(-(self.pid as i32), sig);
+            }
+        }
+    }
+
+    /// Waits until the process has exited, up to `timeout`.
+    pub async fn wait(&self, timeout: Option<Duration>) -> Option<ExitInfo> {
+        let mut rx = self.status.clone();
+        let fut = async {
+            loop {
+                if let Some(st) = *rx.borrow_and_update() {
+                    return Some(st);
+                }
+                if rx.changed().await.is_err() {
+                    return *rx.borrow();
+                }
+            }
+        };
+        match timeout {
+            Some(t) => tokio::time::timeout(t, fut).await.ok().flatten(),
+            None => fut.await,
+        }
+    }
+
+    /// Kills every process left in the group and reaps those adopted by us, waiting up to
+    /// `timeout` until the group is empty. Returns how many were killed.
+    pub async fn clear_group(&self, timeout: Duration) -> usize {
+        let pgid = self.pid as i32;
+        if pgid <= 0 {
+            return 0;
+        }
+        let deadline = Instant::now() + timeout;
+        let mut killed = 0;
+        loop {
+            let members = group_members(pgid);
+            let others: Vec<&Member> = members.iter().filter(|m| m.pid != pgid).collect();
+            if others.is_empty() {
+                return killed;
+            }
+            let me = std::process::id() as i32;
+            for m in &others {
+                if m.state == 'Z' {
+                    if m.ppid == me {
+                        // SAFETY: reaping an adopted zombie that belongs to our worker's group.
+                        unsafe {
+                            libc::waitpid(m.pid, std::ptr::null_mut(), libc::WNOHANG);
+                        }
+                    }
+                } else {
+                    killed += 1;
+                    // SAFETY: kill(2) of a process in our worker's group.
+                    unsafe {
+                        libc::kill(m.pid, libc::SIGKILL);
+                    }
+                }
+            }
+            if Instant::now() >= deadline {
+                return killed;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Member {
+    pid: i32,
+    ppid: i32,
+    state: char,
+}
+
+/// Processes whose process group is `pgid`, read from /proc.
+fn group_members(pgid: i32) -> Vec<Member> {
+    let mut out = Vec::new();
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return out;
+    };
+    for entry in dir.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name.to_str().and_then(|s| s.parse::<i32>().ok()) else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        if let Some(m) = parse_stat(pid, &stat)
+            && m.1 == pgid
+        {
+            out.push(Member {
+                pid,
+                ppid: m.0,
+                state: m.2,
+            });
+        }
+    }
+    out
+}
+
+/// (ppid, pgrp, state) from a /proc/PID/stat line.
+fn parse_stat(_pid: i32, stat: &str) -> Option<(i32, i32, char)> {
+    let after = &stat[stat.rfind(')')? + 2..];
+    let mut it = after.split_whitespace();
+    let state = it.next()?.chars().next()?;
+    let ppid = it.next()?.parse().ok()?;
+    let pgrp = it.next()?.parse().ok()?;
+    Some((ppid, pgrp, state))
+}
+
+/// Whether a pid names a live (non-zombie) process.
+pub fn is_alive(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => parse_stat(pid, &stat).is_some_and(|(_, _, st)| st != 'Z' && st != 'X'),
+        Err(_) => false,
+    }
+}
+
+/// Whether a pid exists at all (alive or zombie).
+pub fn exists(pid: i32) -> bool {
+    std::path::Path::new(&format!("/proc/{pid}")).exists()
+}

@@ -1,0 +1,517 @@
+//! Gateway spec strings in execnet's grammar: `key[=value]` items joined by `//`.
+//!
+//! ```
+//! use execdeck::engine::Spec;
+//! let s: Spec = "popen//python=nice -n 5 python3//id=w1//env:A=1".parse().unwrap();
+//! assert_eq!(s.python.as_deref(), Some(&["nice".to_string(), "-n".into(), "5".into(), "python3".into()][..]));
+//! assert_eq!(s.id.as_deref(), Some("w1"));
+//! let err = "popen//nice=abc".parse::<Spec>().unwrap_err();
+//! assert_eq!(err.to_string(), "bad spec 'popen//nice=abc': in 'nice=abc': nice must be an integer");
+//! ```
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+/// How the gateway reaches its interpreter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Transport {
+    Popen,
+    Ssh(String),
+    Socket(String),
+    VagrantSsh(String),
+}
+
+impl Transport {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Transport::Popen => "popen",
+            Transport::Ssh(_) => "ssh",
+            Transport::Socket(_) => "socket",
+            Transport::VagrantSsh(_) => "vagrant_ssh",
+        }
+    }
+}
+
+/// The worker's execution model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExecModel {
+    /// First task on the main thread, concurrent tasks on new threads.
+    Thread,
+    /// Every task on the main thread, one at a time.
+    MainThreadOnly,
+}
+
+impl ExecModel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ExecModel::Thread => "thread",
+            ExecModel::MainThreadOnly => "main_thread_only",
+        }
+    }
+}
+
+/// A parsed gateway spec.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Spec {
+    /// The original text.
+    pub raw: String,
+    pub transport: Transport,
+    /// `python=`: the interpreter command, split into words like a POSIX shell would.
+    pub python: Option<Vec<String>>,
+    pub id: Option<String>,
+    pub via: Option<String>,
+    pub installvia: Option<String>,
+    pub chdir: Option<String>,
+    pub nice: Option<i32>,
+    /// `env:NAME=value` items in the order given.
+    pub env: Vec<(String, String)>,
+    pub dont_write_bytecode: bool,
+    pub execmodel: Option<ExecModel>,
+    pub ssh_config: Option<String>,
+    /// `timeout=SECONDS`: how long the bootstrap may take (our extension).
+    pub timeout: Option<Duration>,
+}
+
+/// A spec string that could not be parsed: names the spec, the item and the problem.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpecError {
+    pub spec: String,
+    pub part: Option<String>,
+    pub message: String,
+}
+
+impl fmt::Display for SpecError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.part {
+            Some(p) => write!(f, "bad spec '{}': in '{}': {}", self.spec, p, self.message),
+            None => write!(f, "bad spec '{}': {}", self.spec, self.message),
+        }
+    }
+}
+
+impl std::error::Error for SpecError {}
+
+/// Every key we understand, for "did you mean" hints and `--help`.
+pub const KEYS: &[(&str, &str)] = &[
+    ("popen", "local subprocess (transport)"),
+    (
+        "ssh=[user@]host",
+        "remote host over SSH (transport; not available yet)",
+    ),
+    (
+        "socket=host:port",
+        "execdeck socket server (transport; not available yet)",
+    ),
+    (
+        "python=CMD",
+        "interpreter command, split like a shell: python=nice -n 5 python3",
+    ),
+    ("id=NAME", "gateway id (default gw0, gw1, ...)"),
+    (
+        "chdir=PATH",
+        "change to PATH after start (created if missing)",
+    ),
+    ("nice=N", "os.nice(N) after start"),
+    ("env:NAME=VALUE", "set an environment variable after start"),
+    ("dont_write_bytecode", "pass -B to the interpreter"),
+    (
+        "execmodel=thread|main_thread_only",
+        "how the worker runs tasks",
+    ),
+    ("timeout=SECONDS", "bootstrap timeout (default 10)"),
+    (
+        "via=GWID",
+        "bootstrap through another gateway (not available yet)",
+    ),
+];
+
+const KNOWN: &[&str] = &[
+    "popen",
+    "ssh",
+    "socket",
+    "vagrant_ssh",
+    "python",
+    "id",
+    "via",
+    "installvia",
+    "chdir",
+    "nice",
+    "dont_write_bytecode",
+    "execmodel",
+    "ssh_config",
+    "timeout",
+];
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let sub = prev[j] + usize::from(ca != *cb);
+            cur.push(sub.min(prev[j + 1] + 1).min(cur[j] + 1));
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+/// Splits a command like a POSIX shell: quotes, backslashes, whitespace.
+pub fn shell_split(s: &str) -> Result<Vec<String>, String> {
+    let mut words = Vec::new();
+    let mut cur = String::new();
+    let mut in_word = false;
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\'' => {
+                in_word = true;
+                loop {
+                    match chars.next() {
+                        Some('\'') => break,
+                        Some(c) => cur.push(c),
+                        None => return Err("unterminated single quote".into()),
+                    }
+                }
+            }
+            '"' => {
+                in_word = true;
+                loop {
+                    match chars.next() {
+                        Some('"') => break,
+                        Some('\\') => match chars.next() {
+                            Some(c @ ('"' | '\\' | '$' | '`')) => cur.push(c),
+                            Some(c) => {
+                                cur.push('\\');
+                                cur.push(c);
+                            }
+                            None => return Err("unterminated double quote".into()),
+                        },
+                        Some(c) => cur.push(c),
+                        None => return Err("unterminated double quote".into()),
+                    }
+                }
+            }
+            '\\' => {
+                in_word = true;
+                match chars.next() {
+                    Some(c) => cur.push(c),
+                    None => return Err("trailing backslash".into()),
+                }
+            }
+            c if c.is_whitespace() => {
+                if in_word {
+                    words.push(std::mem::take(&mut cur));
+                    in_word = false;
+                }
+            }
+            c => {
+                in_word = true;
+                cur.push(c);
+            }
+        }
+    }
+    if in_word {
+        words.push(cur);
+    }
+    Ok(words)
+}
+
+impl FromStr for Spec {
+    type Err = SpecError;
+
+    fn from_str(raw: &str) -> Result<Spec, SpecError> {
+        let fail = |part: Option<&str>, msg: String| SpecError {
+            spec: raw.to_string(),
+            part: part.map(str::to_string),
+            message: msg,
+        };
+        if raw.trim().is_empty() {
+            return Err(fail(None, "empty spec (try 'popen')".into()));
+        }
+        let mut spec = Spec {
+            raw: raw.to_string(),
+            transport: Transport::Popen,
+            python: None,
+            id: None,
+            via: None,
+            installvia: None,
+            chdir: None,
+            nice: None,
+            env: Vec::new(),
+            dont_write_bytecode: false,
+            execmodel: None,
+            ssh_config: None,
+            timeout: None,
+        };
+        let mut transport: Option<Transport> = None;
+        let mut seen: Vec<String> = Vec::new();
+        for (idx, item) in raw.split("//").enumerate() {
+            if item.is_empty() {
+                let msg = if idx == 0 {
+                    "empty item at the start".to_string()
+                } else {
+                    format!("empty item after item {idx} (a stray '//'?)")
+                };
+                return Err(fail(None, msg));
+            }
+            let (key, value) = match item.split_once('=') {
+                Some((k, v)) => (k, Some(v)),
+                None => (item, None),
+            };
+            let part = Some(item);
+            if key.is_empty() {
+                return Err(fail(part, "item has no key before '='".into()));
+            }
+            let dup_key = if let Some(name) = key.strip_prefix("env:") {
+                if name.is_empty() {
+                    return Err(fail(
+                        part,
+                        "env: needs a variable name (env:NAME=value)".into(),
+                    ));
+                }
+                key.to_string()
+            } else {
+                key.to_string()
+            };
+            if seen.contains(&dup_key) {
+                return Err(fail(part, format!("duplicate key '{key}'")));
+            }
+            seen.push(dup_key);
+            let need = |v: Option<&str>| -> Result<String, SpecError> {
+                match v {
+                    Some(v) if !v.is_empty() => Ok(v.to_string()),
+                    _ => Err(fail(part, format!("'{key}' needs a value ({key}=...)"))),
+                }
+            };
+            if let Some(name) = key.strip_prefix("env:") {
+                let v = value.ok_or_else(|| {
+                    fail(part, format!("env:{name} needs a value (env:{name}=VALUE)"))
+                })?;
+                spec.env.push((name.to_string(), v.to_string()));
+                continue;
+            }
+            let set_transport =
+                |t: Transport, cur: &mut Option<Transport>| -> Result<(), SpecError> {
+                    if let Some(old) = cur {
+                        return Err(fail(
+                            part,
+                            format!(
+                                "more than one transport ('{}' and '{}')",
+                                old.name(),
+                                t.name()
+                            ),
+                        ));
+                    }
+                    *cur = Some(t);
+                    Ok(())
+                };
+            match key {
+                "popen" => {
+                    if value.is_some_and(|v| !v.is_empty()) {
+                        return Err(fail(part, "popen takes no value".into()));
+                    }
+                    set_transport(Transport::Popen, &mut transport)?;
+                }
+                "ssh" => set_transport(Transport::Ssh(need(value)?), &mut transport)?,
+                "socket" => set_transport(Transport::Socket(need(value)?), &mut transport)?,
+                "vagrant_ssh" => {
+                    set_transport(Transport::VagrantSsh(need(value)?), &mut transport)?
+                }
+                "python" => {
+                    let v = need(value)?;
+                    let words = shell_split(&v).map_err(|e| fail(part, e))?;
+                    if words.is_empty() {
+                        return Err(fail(part, "python= needs a command".into()));
+                    }
+                    spec.python = Some(words);
+                }
+                "id" => {
+                    let v = need(value)?;
+                    if v.chars().any(|c| c.is_whitespace() || c.is_control()) {
+                        return Err(fail(part, "id must not contain whitespace".into()));
+                    }
+                    spec.id = Some(v);
+                }
+                "via" => spec.via = Some(need(value)?),
+                "installvia" => spec.installvia = Some(need(value)?),
+                "chdir" => spec.chdir = Some(need(value)?),
+                "ssh_config" => spec.ssh_config = Some(need(value)?),
+                "nice" => {
+                    let v = need(value)?;
+                    let n: i32 = v
+                        .trim()
+                        .parse()
+                        .map_err(|_| fail(part, "nice must be an integer".into()))?;
+                    spec.nice = Some(n);
+                }
+                "timeout" => {
+                    let v = need(value)?;
+                    let secs: f64 = v
+                        .parse()
+                        .ok()
+                        .filter(|s: &f64| s.is_finite() && *s > 0.0 && *s < 86_400.0)
+                        .ok_or_else(|| {
+                            fail(part, "timeout must be a positive number of seconds".into())
+                        })?;
+                    spec.timeout = Some(Duration::from_secs_f64(secs));
+                }
+                "execmodel" => {
+                    spec.execmodel = Some(match need(value)?.as_str() {
+                        "thread" => ExecModel::Thread,
+                        "main_thread_only" => ExecModel::MainThreadOnly,
+                        other => {
+                            return Err(fail(
+                                part,
+                                format!(
+                                    "unknown execmodel '{other}' (use thread or main_thread_only)"
+                                ),
+                            ));
+                        }
+                    })
+                }
+                "dont_write_bytecode" => spec.dont_write_bytecode = true,
+                other => {
+                    let hint = KNOWN
+                        .iter()
+                        .map(|k| (edit_distance(other, k), k))
+                        .min()
+                        .filter(|(d, _)| *d <= 2)
+                        .map(|(_, k)| format!(" (did you mean '{k}'?)"))
+                        .unwrap_or_default();
+                    return Err(fail(part, format!("unknown key '{other}'{hint}")));
+                }
+            }
+        }
+        match transport {
+            Some(t) => spec.transport = t,
+            None => {
+                return Err(fail(
+                    None,
+                    "no transport: add 'popen', 'ssh=HOST' or 'socket=HOST:PORT'".into(),
+                ));
+            }
+        }
+        if matches!(spec.transport, Transport::Socket(_)) && spec.python.is_some() {
+            return Err(fail(None, "python= cannot be used with socket=".into()));
+        }
+        Ok(spec)
+    }
+}
+
+impl fmt::Display for Spec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.raw)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err(s: &str) -> String {
+        s.parse::<Spec>().unwrap_err().to_string()
+    }
+
+    #[test]
+    fn grammar() {
+        let s: Spec = "popen//python=/opt/my python/bin/python3//id=a//chdir=x=y//nice=5//env:A=1=2//dont_write_bytecode//execmodel=main_thread_only".parse().unwrap();
+        assert_eq!(s.transport, Transport::Popen);
+        assert_eq!(
+            s.python,
+            Some(vec!["/opt/my".to_string(), "python/bin/python3".into()])
+        );
+        assert_eq!(s.chdir.as_deref(), Some("x=y"));
+        assert_eq!(s.nice, Some(5));
+        assert_eq!(s.env, vec![("A".to_string(), "1=2".to_string())]);
+        assert!(s.dont_write_bytecode);
+        assert_eq!(s.execmodel, Some(ExecModel::MainThreadOnly));
+        let s: Spec = "popen//python='/opt/my python/bin/python3'"
+            .parse()
+            .unwrap();
+        assert_eq!(
+            s.python,
+            Some(vec!["/opt/my python/bin/python3".to_string()])
+        );
+        let s: Spec = "popen//python=nice -n 5 python3".parse().unwrap();
+        assert_eq!(s.python.unwrap().len(), 4);
+        let s: Spec = "ssh=user@host:22".parse().unwrap();
+        assert_eq!(s.transport, Transport::Ssh("user@host:22".into()));
+        assert_eq!(s.to_string(), "ssh=user@host:22");
+    }
+
+    #[test]
+    fn errors_name_the_part() {
+        assert_eq!(err(""), "bad spec '': empty spec (try 'popen')");
+        assert_eq!(
+            err("popen//"),
+            "bad spec 'popen//': empty item after item 1 (a stray '//'?)"
+        );
+        assert_eq!(
+            err("popen////id=a"),
+            "bad spec 'popen////id=a': empty item after item 1 (a stray '//'?)"
+        );
+        assert_eq!(
+            err("=x"),
+            "bad spec '=x': in '=x': item has no key before '='"
+        );
+        assert_eq!(
+            err("popen//id=a//id=b"),
+            "bad spec 'popen//id=a//id=b': in 'id=b': duplicate key 'id'"
+        );
+        assert_eq!(
+            err("popen//env:A=1//env:A=2"),
+            "bad spec 'popen//env:A=1//env:A=2': in 'env:A=2': duplicate key 'env:A'"
+        );
+        assert_eq!(
+            err("id=x"),
+            "bad spec 'id=x': no transport: add 'popen', 'ssh=HOST' or 'socket=HOST:PORT'"
+        );
+        assert_eq!(
+            err("popen//nice=abc"),
+            "bad spec 'popen//nice=abc': in 'nice=abc': nice must be an integer"
+        );
+        assert_eq!(
+            err("popen//execmodel=gevent"),
+            "bad spec 'popen//execmodel=gevent': in 'execmodel=gevent': unknown execmodel 'gevent' (use thread or main_thread_only)"
+        );
+        assert_eq!(
+            err("popen//pyhton=x"),
+            "bad spec 'popen//pyhton=x': in 'pyhton=x': unknown key 'pyhton' (did you mean 'python'?)"
+        );
+        assert_eq!(
+            err("popen//python="),
+            "bad spec 'popen//python=': in 'python=': 'python' needs a value (python=...)"
+        );
+        assert_eq!(
+            err("popen//python='a"),
+            "bad spec 'popen//python='a': in 'python='a': unterminated single quote"
+        );
+        assert_eq!(
+            err("popen//ssh=h"),
+            "bad spec 'popen//ssh=h': in 'ssh=h': more than one transport ('popen' and 'ssh')"
+        );
+        assert_eq!(
+            err("popen//env:A"),
+            "bad spec 'popen//env:A': in 'env:A': env:A needs a value (env:A=VALUE)"
+        );
+        assert_eq!(
+            err("popen//timeout=-1"),
+            "bad spec 'popen//timeout=-1': in 'timeout=-1': timeout must be a positive number of seconds"
+        );
+        for e in [err(""), err("popen//"), err("x//y")] {
+            assert!(!e.contains('\n'));
+        }
+    }
+
+    #[test]
+    fn shell_words() {
+        assert_eq!(
+            shell_split(r#"a "b c" 'd e' f\ g"#).unwrap(),
+            vec!["a", "b c", "d e", "f g"]
+        );
+        assert_eq!(shell_split("").unwrap(), Vec::<String>::new());
+        assert!(shell_split("\"x").is_err());
+    }
+}

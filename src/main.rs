@@ -1,0 +1,176 @@
+use clap::{Parser, Subcommand};
+use execdeck::cli;
+use std::time::Duration;
+
+const SPEC_HELP: &str = "\
+GATEWAY SPECS (execnet's grammar: key[=value] items joined by //)
+  popen                         local subprocess (the transport)
+  python=CMD                    interpreter command, split like a shell:
+                                python=/opt/my\\ py/bin/python3, python=nice -n 5 python3
+                                (default: python3)
+  id=NAME                       gateway id (default gw0, gw1, ...)
+  chdir=PATH                    change directory after start (created if missing)
+  nice=N                        os.nice(N) after start
+  env:NAME=VALUE                set an environment variable after start
+  dont_write_bytecode           pass -B to the interpreter
+  execmodel=thread|main_thread_only
+                                run tasks on threads (default) or only on the main thread
+  timeout=SECONDS               bootstrap timeout (default 10; Jython needs several seconds)
+  ssh=HOST, socket=HOST:PORT, via=GWID
+                                parsed, but not available in this build yet
+
+EXAMPLES
+  execdeck exec -g popen -c 'import sys; print(sys.version)'
+  execdeck exec -g popen//python=python2.7 -g popen//python=pypy3 script.py
+  echo 'print(42)' | execdeck exec -g popen -
+  execdeck info -g popen//python=python3.12 -g popen//python=jython//timeout=30 --json";
+
+/// execdeck: drive Python interpreters over execnet's wire protocol.
+#[derive(Parser)]
+#[command(version, about, after_help = SPEC_HELP)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run code on one or more gateways concurrently and stream their output.
+    #[command(after_help = SPEC_HELP)]
+    Exec {
+        /// A gateway spec; repeat for several (default: popen//python=python3).
+        #[arg(short = 'g', long = "gateway", value_name = "SPEC")]
+        gateways: Vec<String>,
+        /// Code to run.
+        #[arg(
+            short = 'c',
+            long = "code",
+            value_name = "CODE",
+            conflicts_with = "file"
+        )]
+        code: Option<String>,
+        /// A file of code to run, or - for standard input.
+        #[arg(value_name = "FILE")]
+        file: Option<String>,
+        /// One JSON object per line: {"gateway", "stream", "text"}.
+        #[arg(long)]
+        json: bool,
+        /// Seconds a bootstrap may take unless the spec says timeout=.
+        #[arg(long, default_value_t = 10.0, value_name = "SECONDS")]
+        bootstrap_timeout: f64,
+        /// Seconds to wait for workers to exit before killing them.
+        #[arg(long, default_value_t = 2.0, value_name = "SECONDS")]
+        terminate_timeout: f64,
+    },
+    /// Print interpreter facts (implementation, version, pid, executable, cwd).
+    #[command(after_help = SPEC_HELP)]
+    Info {
+        /// A gateway spec; repeat for several (default: popen//python=python3).
+        #[arg(short = 'g', long = "gateway", value_name = "SPEC")]
+        gateways: Vec<String>,
+        /// One JSON object per gateway and line.
+        #[arg(long)]
+        json: bool,
+        /// Seconds a bootstrap may take unless the spec says timeout=.
+        #[arg(long, default_value_t = 10.0, value_name = "SECONDS")]
+        bootstrap_timeout: f64,
+    },
+}
+
+fn seconds(name: &str, s: f64) -> Result<Duration, String> {
+    if s.is_finite() && s > 0.0 && s < 1e6 {
+        Ok(Duration::from_secs_f64(s))
+    } else {
+        Err(format!(
+            "--{name} must be a positive number of seconds, got {s}"
+        ))
+    }
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("execdeck: cannot start the async runtime: {e}");
+            std::process::exit(1);
+        }
+    };
+    let code = rt.block_on(async {
+        match cli.command {
+            Some(Command::Exec {
+                gateways,
+                code,
+                file,
+                json,
+                bootstrap_timeout,
+                terminate_timeout,
+            }) => {
+                let code = match (code, file) {
+                    (Some(c), _) => cli::Code::Inline(c),
+                    (None, Some(f)) if f == "-" => cli::Code::Stdin,
+                    (None, Some(f)) => cli::Code::File(f),
+                    (None, None) => {
+                        eprintln!("execdeck exec: give code with -c CODE, a FILE, or - for stdin");
+                        return 2;
+                    }
+                };
+                let (bt, tt) = match (
+                    seconds("bootstrap-timeout", bootstrap_timeout),
+                    seconds("terminate-timeout", terminate_timeout),
+                ) {
+                    (Ok(a), Ok(b)) => (a, b),
+                    (Err(e), _) | (_, Err(e)) => {
+                        eprintln!("execdeck: {e}");
+                        return 2;
+                    }
+                };
+                cli::exec(cli::ExecArgs {
+                    specs: gateways,
+                    code,
+                    json,
+                    bootstrap_timeout: bt,
+                    terminate_timeout: tt,
+                })
+                .await
+            }
+            Some(Command::Info {
+                gateways,
+                json,
+                bootstrap_timeout,
+            }) => {
+                let bt = match seconds("bootstrap-timeout", bootstrap_timeout) {
+                    Ok(b) => b,
+                    Err(e) => {
+                        eprintln!("execdeck: {e}");
+                        return 2;
+                    }
+                };
+                cli::info(cli::InfoArgs {
+                    specs: gateways,
+                    json,
+                    bootstrap_timeout: bt,
+                })
+                .await
+            }
+            None => {
+                eprintln!(
+                    "execdeck: the interactive cockpit is not built yet; showing the embedded default gateway.\n\
+                     Run `execdeck --help` for the exec and info commands.\n"
+                );
+                cli::info(cli::InfoArgs {
+                    specs: Vec::new(),
+                    json: false,
+                    bootstrap_timeout: Duration::from_secs(10),
+                })
+                .await
+            }
+        }
+    });
+    drop(rt);
+    std::process::exit(code);
+}
