@@ -215,7 +215,8 @@ impl Channel {
         })
     }
 
-    /// Closes the channel from our side (CHANNEL_CLOSE). Closing twice is harmless.
+    /// Closes the channel from our side (CHANNEL_CLOSE): no more sending, and receiving
+    /// ends after the items already queued. Closing twice is harmless.
     pub async fn close(&self) -> Result<()> {
         self.close_inner(None).await
     }
@@ -234,7 +235,10 @@ impl Channel {
             }
             g.send_closed = true;
         }
-        self.gw.send_close(self.state.id, error).await
+        let r = self.gw.send_close(self.state.id, error).await;
+        // as in execnet, closing also ends our receiving side (queued items stay)
+        self.state.end(Ending::Closed);
+        r
     }
 
     /// Waits until the remote side has closed the channel; a remote error is returned

@@ -1,0 +1,100 @@
+//! Shared helpers for the integration tests.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+
+/// In CI (`EXECDECK_STRICT=1`, set by the README's test command) a missing dependency
+/// fails the test; elsewhere the test says why and passes without running.
+pub fn strict() -> bool {
+    std::env::var("EXECDECK_STRICT").is_ok_and(|v| v == "1")
+}
+
+/// Returns the path if it exists; otherwise panics in strict mode, or prints a notice
+/// and returns None.
+pub fn require(path: &str, what: &str) -> Option<String> {
+    if std::path::Path::new(path).exists() {
+        return Some(path.to_string());
+    }
+    if strict() {
+        panic!("missing test dependency: {what} ({path}); the test command installs it");
+    }
+    eprintln!("SKIPPED (not strict): missing {what} at {path}");
+    None
+}
+
+pub fn pyenv_root() -> String {
+    std::env::var("PYENV_ROOT").unwrap_or_else(|_| {
+        let home = std::env::var("HOME").unwrap_or_else(|_| "/root".into());
+        format!("{home}/.pyenv")
+    })
+}
+
+pub fn pyenv_python(version: &str) -> String {
+    format!("{}/versions/{version}/bin/python", pyenv_root())
+}
+
+/// The CPython used by most tests: a fast-starting pyenv 3.12, else /usr/bin/python3.
+pub fn python3() -> String {
+    let p = pyenv_python("3.12.1");
+    if std::path::Path::new(&p).exists() {
+        p
+    } else {
+        "/usr/bin/python3".into()
+    }
+}
+
+pub const PYENV_VERSIONS: &[&str] = &[
+    "2.7.18", "3.6.15", "3.7.16", "3.8.18", "3.9.18", "3.10.13", "3.11.7", "3.12.1", "3.13.0",
+];
+
+/// Every interpreter of the matrix: (label, path, bootstrap timeout seconds).
+pub fn matrix() -> Vec<(String, String, u64)> {
+    let mut v: Vec<(String, String, u64)> = PYENV_VERSIONS
+        .iter()
+        .map(|ver| (format!("cpython-{ver}"), pyenv_python(ver), 20))
+        .collect();
+    v.push(("debian-python3".into(), "/usr/bin/python3".into(), 20));
+    v.push(("pypy3".into(), "/usr/bin/pypy3".into(), 30));
+    v.push(("jython".into(), "/usr/bin/jython".into(), 60));
+    v
+}
+
+/// Python of the venv with execnet (created by the test command).
+pub fn execnet_python() -> Option<String> {
+    let p = std::env::var("EXECDECK_EXECNET_PYTHON")
+        .unwrap_or_else(|_| format!("{}/.venv-test/bin/python", env!("CARGO_MANIFEST_DIR")));
+    require(&p, "venv with execnet (EXECDECK_EXECNET_PYTHON)")
+}
+
+pub fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_execdeck"))
+}
+
+/// Polls `cond` every 10 ms until it holds or `secs` pass.
+pub fn wait_until(secs: f64, mut cond: impl FnMut() -> bool) -> bool {
+    let end = std::time::Instant::now() + std::time::Duration::from_secs_f64(secs);
+    loop {
+        if cond() {
+            return true;
+        }
+        if std::time::Instant::now() >= end {
+            return false;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
+/// State letter of a pid from /proc ('R', 'S', 'Z', ...), None if it is gone.
+pub fn proc_state(pid: i32) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after = &stat[stat.rfind(')')? + 2..];
+    after.chars().next()
+}
+
+/// Kills a pid with SIGKILL (cleanup helper for tests).
+pub fn kill9(pid: i32) {
+    // SAFETY: plain kill(2).
+    unsafe {
+        libc::kill(pid, libc::SIGKILL);
+    }
+}
