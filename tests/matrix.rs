@@ -110,11 +110,18 @@ async fn scenario(label: &str, python: &str, timeout: u64) {
         let back = ch.receive_timeout(t).await.expect("echo");
         // a Python 2 str comes back as text by default (strconfig py2str_as_py3str)
         let expect = if py2 { py2_roundtrip(&v) } else { v.clone() };
-        assert_eq!(back, Value::Tuple(vec![expect, Value::Str(ty.into())]), "{label}: {text}");
+        assert_eq!(
+            back,
+            Value::Tuple(vec![expect, Value::Str(ty.into())]),
+            "{label}: {text}"
+        );
     }
     ch.close().await.expect("close");
     assert!(ch.is_closed());
-    assert!(matches!(ch.send(&Value::None).await, Err(Error::ChannelClosed { .. })));
+    assert!(matches!(
+        ch.send(&Value::None).await,
+        Err(Error::ChannelClosed { .. })
+    ));
 
     // a native str of the remote: text by default, bytes after reconfigure (False, False)
     let src = "channel.send('native')";
@@ -284,7 +291,8 @@ macro_rules! matrix_test {
     ($name:ident, $label:expr, $path:expr, $timeout:expr) => {
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
         async fn $name() {
-            scenario($label, &$path, $timeout).await;
+            let path: String = $path.into();
+            scenario($label, &path, $timeout).await;
         }
     };
 }
@@ -343,11 +351,6 @@ matrix_test!(
     common::pyenv_python("3.13.0"),
     20
 );
-matrix_test!(
-    debian_python3,
-    "debian-python3",
-    "/usr/bin/python3".to_string(),
-    20
-);
-matrix_test!(pypy3, "pypy3", "/usr/bin/pypy3".to_string(), 30);
-matrix_test!(jython, "jython", "/usr/bin/jython".to_string(), 60);
+matrix_test!(debian_python3, "debian-python3", "/usr/bin/python3", 20);
+matrix_test!(pypy3, "pypy3", "/usr/bin/pypy3", 30);
+matrix_test!(jython, "jython", "/usr/bin/jython", 60);

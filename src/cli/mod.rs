@@ -171,24 +171,35 @@ fn opts(timeout: Duration, events: mpsc::Sender<Event>) -> GatewayOptions {
 }
 
 /// Opens the gateways; reports failures; returns the group (maybe partial) and whether
-/// all opened.
+/// all opened. Output of gateways that fail to start is left out: their error already
+/// carries the interpreter's stderr.
 async fn open_group(
     specs: Vec<Spec>,
     timeout: Duration,
     events: mpsc::Sender<Event>,
     p: &mut Printer,
-) -> (Group, bool) {
+) -> (Group, bool, Vec<String>) {
     let mut group = Group::with_options(opts(timeout, events));
     let results = group.make_gateways(&specs).await;
     let mut ok = true;
-    for (spec, r) in specs.iter().zip(results) {
+    let mut failed = Vec::new();
+    for (id, r) in results {
         if let Err(e) = r {
             ok = false;
-            let id = spec.id.clone().unwrap_or_else(|| spec.raw.clone());
             p.note(&id, "error", &e.to_string());
+            failed.push(id);
         }
     }
-    (group, ok)
+    (group, ok, failed)
+}
+
+fn event_gateway(ev: &Event) -> &str {
+    match ev {
+        Event::GatewayReady { gateway, .. }
+        | Event::Output { gateway, .. }
+        | Event::GatewayDied { gateway, .. }
+        | Event::GatewayTerminated { gateway, .. } => gateway,
+    }
 }
 
 /// `execdeck exec`: returns the process exit code.
@@ -213,27 +224,35 @@ pub async fn exec(args: ExecArgs) -> i32 {
     };
     let (tx, mut rx) = mpsc::channel::<Event>(1024);
     let opening = async {
-        // drain events while gateways start, so a chatty bootstrap cannot block
-        let mut quiet = Printer {
-            json: p.json,
-            at_line_start: HashMap::new(),
-        };
-        let fut = open_group(specs, args.bootstrap_timeout, tx, &mut quiet);
+        // keep the sink drained while gateways start, so a chatty bootstrap cannot block
+        let mut early: Vec<Event> = Vec::new();
+        let fut = open_group(specs, args.bootstrap_timeout, tx, &mut p);
         tokio::pin!(fut);
-        loop {
+        let (group, ok, failed) = loop {
             tokio::select! {
                 r = &mut fut => break r,
-                Some(ev) = rx.recv() => handle_event(&mut p, ev),
+                Some(ev) = rx.recv() => early.push(ev),
             }
-        }
+        };
+        (group, ok, failed, early)
     };
-    let (mut group, opened_ok) = tokio::select! {
+    let (mut group, opened_ok, failed, early) = tokio::select! {
         r = opening => r,
         _ = wait_for_signal() => {
             eprintln!("execdeck: interrupted while starting gateways");
             return 130;
         }
     };
+    for ev in early {
+        if !failed.iter().any(|f| f == event_gateway(&ev)) {
+            handle_event(&mut p, ev);
+        }
+    }
+    let ids: Vec<String> = group
+        .gateways()
+        .iter()
+        .map(|g| g.id().to_string())
+        .collect();
     let outcome = tokio::select! {
         ok = run_channels(&group, &code, &mut rx, &mut p) => Some(ok),
         _ = wait_for_signal() => None,
@@ -242,8 +261,8 @@ pub async fn exec(args: ExecArgs) -> i32 {
     while let Ok(ev) = rx.try_recv() {
         handle_event(&mut p, ev);
     }
-    for gw in group.gateways() {
-        p.finish(gw.id());
+    for id in &ids {
+        p.finish(id);
     }
     match outcome {
         Some(ok) if ok && opened_ok => 0,
@@ -329,7 +348,7 @@ pub async fn info(args: InfoArgs) -> i32 {
     // worker output is not part of `info`; keep the sink drained
     let drain = tokio::spawn(async move { while rx.recv().await.is_some() {} });
     let run = async {
-        let (mut group, mut ok) = open_group(specs, args.bootstrap_timeout, tx, &mut p).await;
+        let (mut group, mut ok, _) = open_group(specs, args.bootstrap_timeout, tx, &mut p).await;
         let mut rows = Vec::new();
         for gw in group.gateways() {
             match gw.facts().await {

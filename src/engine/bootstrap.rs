@@ -118,6 +118,8 @@ pub(crate) async fn popen(
         return Err(Error::Protocol("child pipes missing".into()));
     };
     let process = ProcessHandle::watch(child);
+    // If this future is dropped half-way (e.g. Ctrl+C while starting), kill the worker.
+    let mut guard = KillOnDrop(Some(process.clone()));
     tokio::spawn(stderr_task(stderr, id.to_string(), events, tail.clone()));
 
     let fail_stderr =
@@ -130,11 +132,14 @@ pub(crate) async fn popen(
         Ok::<_, std::io::Error>((n, ack[0]))
     };
     match tokio::time::timeout(timeout, handshake).await {
-        Ok(Ok((1, b'1'))) => Ok(Started {
-            writer: Box::new(stdin),
-            reader: Box::new(stdout),
-            process,
-        }),
+        Ok(Ok((1, b'1'))) => {
+            guard.0 = None;
+            Ok(Started {
+                writer: Box::new(stdin),
+                reader: Box::new(stdout),
+                process,
+            })
+        }
         Ok(Ok((1, other))) => {
             process.signal_group(libc::SIGKILL);
             let mut rest = vec![other];
@@ -175,6 +180,19 @@ pub(crate) async fn popen(
                 timeout,
                 stderr: fail_stderr(&tail),
             })
+        }
+    }
+}
+
+/// Kills a half-started worker's process group when dropped while armed.
+struct KillOnDrop(Option<ProcessHandle>);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let Some(p) = &self.0
+            && p.exit_info().is_none()
+        {
+            p.signal_group(libc::SIGKILL);
         }
     }
 }

@@ -82,10 +82,11 @@ impl Group {
         Ok(gw)
     }
 
-    /// Opens several gateways concurrently; returns each spec's result in order.
+    /// Opens several gateways concurrently; returns each spec's id and result in order.
     /// Successful ones join the group.
-    pub async fn make_gateways(&mut self, specs: &[Spec]) -> Vec<Result<Gateway>> {
+    pub async fn make_gateways(&mut self, specs: &[Spec]) -> Vec<(String, Result<Gateway>)> {
         let mut results: Vec<Option<Result<Gateway>>> = (0..specs.len()).map(|_| None).collect();
+        let mut ids: Vec<String> = Vec::with_capacity(specs.len());
         let mut set = JoinSet::new();
         let mut taken: Vec<String> = Vec::new();
         for (i, spec) in specs.iter().enumerate() {
@@ -93,6 +94,10 @@ impl Group {
                 Ok(id) if taken.contains(&id) => Err(Error::DuplicateId(id)),
                 other => other,
             };
+            ids.push(match &id {
+                Ok(id) => id.clone(),
+                Err(_) => spec.id.clone().unwrap_or_else(|| spec.raw.clone()),
+            });
             match id {
                 Ok(id) => {
                     taken.push(id.clone());
@@ -109,12 +114,20 @@ impl Group {
                 results[i] = Some(r);
             }
         }
-        let out: Vec<Result<Gateway>> = results
+        let out: Vec<(String, Result<Gateway>)> = ids
             .into_iter()
-            .map(|r| r.unwrap_or_else(|| Err(Error::Protocol("gateway start task failed".into()))))
+            .zip(results)
+            .map(|(id, r)| {
+                (
+                    id,
+                    r.unwrap_or_else(|| Err(Error::Protocol("gateway start task failed".into()))),
+                )
+            })
             .collect();
-        for gw in out.iter().flatten() {
-            self.gateways.push(gw.clone());
+        for (_, r) in &out {
+            if let Ok(gw) = r {
+                self.gateways.push(gw.clone());
+            }
         }
         out
     }

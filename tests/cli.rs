@@ -1,0 +1,648 @@
+//! The headless CLI against the real binary: `execdeck exec`, `execdeck info`, `--help`,
+//! spec errors, a missing interpreter and Ctrl+C.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::time::{Duration, Instant};
+
+/// One line of the child's output: `(from stderr, text without the newline)`.
+type Line = (bool, String);
+
+/// A running `execdeck` whose stdout and stderr are read line by line on threads.
+/// Dropping it kills the child if it is still running, so a failing test leaves nothing.
+struct Running {
+    child: Child,
+    rx: Receiver<Line>,
+    stdout: Vec<String>,
+    stderr: Vec<String>,
+}
+
+fn reader(src: impl Read + Send + 'static, err: bool, tx: mpsc::Sender<Line>) {
+    std::thread::spawn(move || {
+        let mut r = BufReader::new(src);
+        let mut buf = Vec::new();
+        loop {
+            buf.clear();
+            match r.read_until(b'\n', &mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {
+                    let s = String::from_utf8_lossy(&buf);
+                    let s = s.strip_suffix('\n').unwrap_or(&s).to_string();
+                    if tx.send((err, s)).is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+    });
+}
+
+impl Running {
+    fn spawn(args: &[&str], stdin: Option<&str>) -> Running {
+        let mut child = Command::new(common::bin())
+            .args(args)
+            .stdin(if stdin.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn execdeck");
+        if let Some(text) = stdin {
+            let mut w = child.stdin.take().expect("stdin pipe");
+            w.write_all(text.as_bytes()).expect("write stdin");
+            // dropping `w` closes the pipe: end of the code
+        }
+        let (tx, rx) = mpsc::channel();
+        reader(child.stdout.take().expect("stdout pipe"), false, tx.clone());
+        reader(child.stderr.take().expect("stderr pipe"), true, tx);
+        Running {
+            child,
+            rx,
+            stdout: Vec::new(),
+            stderr: Vec::new(),
+        }
+    }
+
+    fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+
+    fn store(&mut self, (err, line): Line) {
+        if err {
+            self.stderr.push(line);
+        } else {
+            self.stdout.push(line);
+        }
+    }
+
+    /// Reads lines until a stdout line satisfies `pred`; returns it, or None after `secs`.
+    fn wait_stdout(&mut self, secs: f64, pred: impl Fn(&str) -> bool) -> Option<String> {
+        let end = Instant::now() + Duration::from_secs_f64(secs);
+        loop {
+            let left = end.saturating_duration_since(Instant::now());
+            match self.rx.recv_timeout(left) {
+                Ok(l) => {
+                    let hit = !l.0 && pred(&l.1);
+                    let text = l.1.clone();
+                    self.store(l);
+                    if hit {
+                        return Some(text);
+                    }
+                }
+                Err(_) => return None,
+            }
+        }
+    }
+
+    /// Waits up to `secs` for the exit; None if it is still running.
+    fn wait_exit(&mut self, secs: f64) -> Option<ExitStatus> {
+        let mut status = None;
+        common::wait_until(secs, || {
+            status = self.child.try_wait().ok().flatten();
+            status.is_some()
+        });
+        status
+    }
+
+    /// Waits for the exit and the end of both streams; panics after `secs`.
+    fn finish(&mut self, secs: f64) -> (ExitStatus, String, String) {
+        let start = Instant::now();
+        let status = self.wait_exit(secs).unwrap_or_else(|| {
+            panic!(
+                "execdeck still running after {secs} s\nstdout:\n{}\nstderr:\n{}",
+                self.stdout.join("\n"),
+                self.stderr.join("\n")
+            )
+        });
+        // the pipes close when the process is gone; allow a little for the readers
+        let left = Duration::from_secs_f64(secs)
+            .saturating_sub(start.elapsed())
+            .max(Duration::from_secs(2));
+        let end = Instant::now() + left;
+        loop {
+            match self
+                .rx
+                .recv_timeout(end.saturating_duration_since(Instant::now()))
+            {
+                Ok(l) => self.store(l),
+                Err(RecvTimeoutError::Disconnected) => break,
+                Err(RecvTimeoutError::Timeout) => panic!("execdeck's output pipes stayed open"),
+            }
+        }
+        (status, self.stdout.join("\n"), self.stderr.join("\n"))
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// Kills the listed pids (workers, grandchildren) if the test fails before they are gone.
+struct PidGuard(Vec<i32>);
+
+impl Drop for PidGuard {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            for &pid in &self.0 {
+                if matches!(common::proc_state(pid), Some(s) if s != 'Z') {
+                    common::kill9(pid);
+                }
+            }
+        }
+    }
+}
+
+/// Runs execdeck to completion (60 s at most): (exit code, stdout, stderr).
+fn run(args: &[&str], stdin: Option<&str>) -> (Option<i32>, String, String) {
+    let mut r = Running::spawn(args, stdin);
+    let (status, out, err) = r.finish(60.0);
+    (status.code(), out, err)
+}
+
+fn py3_spec() -> String {
+    format!("popen//python={}", common::python3())
+}
+
+fn py27() -> Option<String> {
+    common::require(&common::pyenv_python("2.7.18"), "pyenv CPython 2.7.18")
+}
+
+fn no_panic(stderr: &str) {
+    assert!(!stderr.contains("panicked"), "execdeck panicked:\n{stderr}");
+}
+
+#[test]
+fn exec_two_gateways_prefixes_output_by_gateway() {
+    let Some(py2) = py27() else { return };
+    let g0 = py3_spec();
+    let g1 = format!("popen//python={py2}");
+    let code = "import sys\n\
+                print('hello from python %d' % sys.version_info[0])\n\
+                channel.send(sys.version_info[0] * 100 + sys.version_info[1])\n";
+    let (rc, out, err) = run(&["exec", "-g", &g0, "-g", &g1, "-c", code], None);
+    assert_eq!(rc, Some(0), "stdout:\n{out}\nstderr:\n{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(
+        lines.contains(&"[gw0] hello from python 3"),
+        "stdout:\n{out}"
+    );
+    assert!(
+        lines.contains(&"[gw1] hello from python 2"),
+        "stdout:\n{out}"
+    );
+    // the sent items, as Python reprs
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("[gw0] 3") && l.len() == "[gw0] 3xx".len()),
+        "no item from gw0:\n{out}"
+    );
+    assert!(lines.contains(&"[gw1] 207"), "no item from gw1:\n{out}");
+    for l in &lines {
+        assert!(
+            l.starts_with("[gw0] ") || l.starts_with("[gw1] "),
+            "unprefixed line {l:?} in:\n{out}"
+        );
+    }
+    no_panic(&err);
+}
+
+#[test]
+fn exec_runs_gateways_concurrently() {
+    let g = py3_spec();
+    let code = "import time\n\
+                t0 = time.time()\n\
+                time.sleep(1)\n\
+                print('span %.6f %.6f' % (t0, time.time()))\n";
+    let start = Instant::now();
+    let (rc, out, err) = run(&["exec", "-g", &g, "-g", &g, "-c", code], None);
+    let wall = start.elapsed();
+    assert_eq!(rc, Some(0), "stdout:\n{out}\nstderr:\n{err}");
+    let spans: Vec<(f64, f64)> = out
+        .lines()
+        .filter_map(|l| l.split_once("] span "))
+        .map(|(_, rest)| {
+            let mut it = rest.split(' ').map(|x| x.parse::<f64>().expect("float"));
+            (it.next().unwrap(), it.next().unwrap())
+        })
+        .collect();
+    assert_eq!(spans.len(), 2, "stdout:\n{out}");
+    // both sleeps overlapped in time...
+    assert!(
+        spans[0].0 < spans[1].1 && spans[1].0 < spans[0].1,
+        "the sleeps did not overlap: {spans:?}"
+    );
+    // ...and the whole run took clearly less than two sequential sleeps
+    assert!(
+        wall < Duration::from_millis(1900),
+        "two 1 s sleeps on two gateways took {wall:?}"
+    );
+}
+
+#[test]
+fn exec_streams_output_before_the_code_ends() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let go = dir.path().join("go");
+    let go_s = go.to_str().expect("utf-8 temp path");
+    let code = format!(
+        "import os, sys, time\n\
+         print('first')\n\
+         sys.stdout.flush()\n\
+         deadline = time.time() + 30\n\
+         while not os.path.exists({go_s:?}) and time.time() < deadline:\n    \
+             time.sleep(0.01)\n\
+         print(os.path.exists({go_s:?}) and 'second' or 'gave up')\n"
+    );
+    let g = py3_spec();
+    let mut r = Running::spawn(&["exec", "-g", &g, "-c", &code], None);
+    let first = r.wait_stdout(20.0, |l| l.contains("first"));
+    assert_eq!(
+        first.as_deref(),
+        Some("[gw0] first"),
+        "stdout: {:?}\nstderr: {:?}",
+        r.stdout,
+        r.stderr
+    );
+    // the snippet is still waiting for the file: the line came while it ran
+    assert!(
+        r.child.try_wait().expect("try_wait").is_none(),
+        "execdeck exited before the file existed"
+    );
+    assert!(!r.stdout.iter().any(|l| l.contains("second")));
+    std::fs::write(&go, b"").expect("create the file");
+    let (status, out, err) = r.finish(30.0);
+    assert_eq!(status.code(), Some(0), "stdout:\n{out}\nstderr:\n{err}");
+    assert_eq!(
+        out.lines().collect::<Vec<_>>(),
+        ["[gw0] first", "[gw0] second"]
+    );
+}
+
+#[test]
+fn exec_json_lines_name_gateway_stream_and_text() {
+    let g = py3_spec();
+    let code = "import sys\n\
+                print('to-stdout')\n\
+                sys.stdout.flush()\n\
+                sys.stderr.write('to-stderr\\n')\n\
+                sys.stderr.flush()\n";
+    let (rc, out, err) = run(&["exec", "--json", "-g", &g, "-g", &g, "-c", code], None);
+    assert_eq!(rc, Some(0), "stdout:\n{out}\nstderr:\n{err}");
+    let mut seen = Vec::new();
+    for line in out.lines() {
+        let v: serde_json::Value = serde_json::from_str(line)
+            .unwrap_or_else(|e| panic!("not JSON: {line:?}: {e}\nstdout:\n{out}"));
+        let field = |k: &str| -> String {
+            v.get(k)
+                .and_then(|x| x.as_str())
+                .unwrap_or_else(|| panic!("no string {k:?} in {line}"))
+                .to_string()
+        };
+        seen.push((field("gateway"), field("stream"), field("text")));
+    }
+    for gw in ["gw0", "gw1"] {
+        let text = |stream: &str| -> String {
+            seen.iter()
+                .filter(|(g, s, _)| g == gw && s == stream)
+                .map(|(_, _, t)| t.as_str())
+                .collect()
+        };
+        assert_eq!(text("stdout"), "to-stdout\n", "{gw}: {seen:?}");
+        assert_eq!(text("stderr"), "to-stderr\n", "{gw}: {seen:?}");
+    }
+    no_panic(&err);
+}
+
+#[test]
+fn exec_prints_remote_traceback_and_fails() {
+    let g0 = py3_spec();
+    let g1 = format!("{}//env:EXECDECK_FAIL=1", py3_spec());
+    let code = "import os\n\
+                print('before')\n\
+                if os.environ.get('EXECDECK_FAIL'):\n    \
+                    raise ValueError('boom')\n\
+                print('after')\n";
+    let (rc, out, err) = run(&["exec", "-g", &g0, "-g", &g1, "-c", code], None);
+    assert_eq!(rc, Some(1), "stdout:\n{out}\nstderr:\n{err}");
+    let out_lines: Vec<&str> = out.lines().collect();
+    for l in ["[gw0] before", "[gw0] after", "[gw1] before"] {
+        assert!(out_lines.contains(&l), "missing {l:?} in stdout:\n{out}");
+    }
+    assert!(!out_lines.contains(&"[gw1] after"), "stdout:\n{out}");
+    let err_lines: Vec<&str> = err.lines().collect();
+    assert!(
+        err_lines
+            .iter()
+            .any(|l| l.starts_with("[gw1] ") && l.contains("Traceback")),
+        "no traceback from gw1 in stderr:\n{err}"
+    );
+    assert!(
+        err_lines.contains(&"[gw1] ValueError: boom"),
+        "stderr:\n{err}"
+    );
+    assert!(
+        !err_lines.iter().any(|l| l.starts_with("[gw0] ")),
+        "gw0 did not fail, stderr:\n{err}"
+    );
+    no_panic(&err);
+}
+
+#[test]
+fn exec_reads_code_from_file_and_stdin() {
+    let g = py3_spec();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("snippet.py");
+    std::fs::write(&file, "x = 6 * 7\nprint('from file %d' % x)\n").expect("write");
+    let (rc, out, err) = run(
+        &["exec", "-g", &g, file.to_str().expect("utf-8 temp path")],
+        None,
+    );
+    assert_eq!(rc, Some(0), "stdout:\n{out}\nstderr:\n{err}");
+    assert_eq!(out.trim_end(), "[gw0] from file 42");
+
+    let (rc, out, err) = run(
+        &["exec", "-g", &g, "-"],
+        Some("y = 'st' + 'din'\nprint('from ' + y)\n"),
+    );
+    assert_eq!(rc, Some(0), "stdout:\n{out}\nstderr:\n{err}");
+    assert_eq!(out.trim_end(), "[gw0] from stdin");
+
+    // an unreadable FILE is a usage error, not a crash
+    let missing = dir.path().join("nope.py");
+    let (rc, _, err) = run(
+        &["exec", "-g", &g, missing.to_str().expect("utf-8 temp path")],
+        None,
+    );
+    assert_eq!(rc, Some(2), "stderr:\n{err}");
+    assert!(err.contains("nope.py"), "stderr:\n{err}");
+    no_panic(&err);
+}
+
+#[test]
+fn ctrl_c_stops_workers_and_their_children() {
+    let spin = format!("{}//env:EXECDECK_ROLE=spin", py3_spec());
+    let sleeper = format!("{}//env:EXECDECK_ROLE=sleep", py3_spec());
+    let code = "import os, sys, time, subprocess\n\
+                if os.environ.get('EXECDECK_ROLE') == 'spin':\n    \
+                    print('worker %d' % os.getpid())\n    \
+                    sys.stdout.flush()\n    \
+                    while True:\n        \
+                        pass\n\
+                else:\n    \
+                    p = subprocess.Popen(['sleep', '1000'])\n    \
+                    print('worker %d' % os.getpid())\n    \
+                    print('grandchild %d' % p.pid)\n    \
+                    sys.stdout.flush()\n    \
+                    time.sleep(1000)\n";
+    let mut r = Running::spawn(&["exec", "-g", &spin, "-g", &sleeper, "-c", code], None);
+    let mut pids = PidGuard(Vec::new());
+    let pid_of = |l: &str| -> i32 {
+        l.rsplit(' ')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("no pid in {l:?}"))
+    };
+    for _ in 0..3 {
+        let line = r
+            .wait_stdout(30.0, |l| l.contains("worker ") || l.contains("grandchild "))
+            .unwrap_or_else(|| {
+                panic!(
+                    "pids not printed; stdout: {:?}\nstderr: {:?}",
+                    r.stdout, r.stderr
+                )
+            });
+        pids.0.push(pid_of(&line));
+    }
+    assert_eq!(pids.0.len(), 3);
+    for &pid in &pids.0 {
+        assert!(
+            matches!(common::proc_state(pid), Some(s) if s != 'Z'),
+            "pid {pid} not running before Ctrl+C"
+        );
+    }
+    let sent = Instant::now();
+    // SAFETY: plain kill(2) to our own child.
+    assert_eq!(unsafe { libc::kill(r.pid(), libc::SIGINT) }, 0);
+    let status = r.wait_exit(5.0).unwrap_or_else(|| {
+        panic!(
+            "execdeck did not exit within 5 s of SIGINT; stderr: {:?}",
+            r.stderr
+        )
+    });
+    let took = sent.elapsed();
+    let (_, out, err) = r.finish(10.0);
+    assert_eq!(
+        status.code(),
+        Some(130),
+        "took {took:?}\nstdout:\n{out}\nstderr:\n{err}"
+    );
+    let gone = |pid: i32| matches!(common::proc_state(pid), None | Some('Z'));
+    let all_gone = common::wait_until(2.0, || pids.0.iter().all(|&p| gone(p)));
+    let alive: Vec<(i32, Option<char>)> = pids
+        .0
+        .iter()
+        .map(|&p| (p, common::proc_state(p)))
+        .filter(|&(p, _)| !gone(p))
+        .collect();
+    assert!(all_gone, "still running after Ctrl+C: {alive:?}");
+    no_panic(&err);
+}
+
+#[test]
+fn info_prints_a_table_and_json() {
+    let g = py3_spec();
+    let (rc, out, err) = run(&["info", "-g", &g], None);
+    assert_eq!(rc, Some(0), "stdout:\n{out}\nstderr:\n{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 2, "header and one row:\n{out}");
+    assert!(
+        lines[0].starts_with("GATEWAY") && lines[0].contains("INTERPRETER"),
+        "header: {:?}",
+        lines[0]
+    );
+    assert!(
+        lines[1].starts_with("gw0") && lines[1].contains("CPython 3."),
+        "row: {:?}",
+        lines[1]
+    );
+
+    let (rc, out, err) = run(&["info", "--json", "-g", &g, "-g", &g], None);
+    assert_eq!(rc, Some(0), "stdout:\n{out}\nstderr:\n{err}");
+    let objs: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON: {l:?}: {e}")))
+        .collect();
+    assert_eq!(objs.len(), 2, "stdout:\n{out}");
+    let mut worker_pids = Vec::new();
+    for (i, o) in objs.iter().enumerate() {
+        assert_eq!(o["gateway"], format!("gw{i}"), "{o}");
+        assert_eq!(o["implementation"], "CPython", "{o}");
+        assert!(
+            o["executable"].as_str().is_some_and(|s| !s.is_empty()),
+            "{o}"
+        );
+        let pid = o["pid"].as_u64().unwrap_or_else(|| panic!("no pid in {o}"));
+        assert!(pid > 0);
+        worker_pids.push(pid);
+    }
+    assert_ne!(worker_pids[0], worker_pids[1], "two gateways, two workers");
+
+    // two gateways, two rows; the 2.7 row names its version
+    let Some(py2) = py27() else { return };
+    let g2 = format!("popen//python={py2}");
+    let (rc, out, err) = run(&["info", "-g", &g, "-g", &g2], None);
+    assert_eq!(rc, Some(0), "stdout:\n{out}\nstderr:\n{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 3, "header and two rows:\n{out}");
+    assert!(lines[1].starts_with("gw0") && lines[1].contains("CPython 3."));
+    assert!(lines[2].starts_with("gw1") && lines[2].contains("CPython 2.7.18"));
+}
+
+#[test]
+fn bad_specs_give_one_clear_line_and_exit_2() {
+    let cases: &[(&str, &[&str])] = &[
+        ("popen//nice=abc", &["nice=abc", "integer"]),
+        ("popen//", &["'popen//'", "empty item"]),
+        ("", &["empty spec"]),
+        ("popen//id=a//id=b", &["id=b", "duplicate"]),
+        ("id=x", &["'id=x'", "no transport"]),
+        ("popen//execmodel=foo", &["execmodel=foo", "foo"]),
+    ];
+    for &(spec, needles) in cases {
+        for cmd in ["exec", "info"] {
+            let mut args = vec![cmd, "-g", spec];
+            if cmd == "exec" {
+                args.extend(["-c", "pass"]);
+            }
+            let (rc, out, err) = run(&args, None);
+            let ctx = format!("{args:?}\nstdout:\n{out}\nstderr:\n{err}");
+            assert_eq!(rc, Some(2), "{ctx}");
+            no_panic(&err);
+            assert_eq!(err.lines().count(), 1, "not exactly one line: {ctx}");
+            for n in needles {
+                assert!(err.contains(n), "{n:?} missing: {ctx}");
+            }
+            assert!(out.is_empty(), "{ctx}");
+        }
+    }
+    // one bad spec among good ones still stops everything before anything starts
+    let good = py3_spec();
+    let (rc, out, err) = run(
+        &[
+            "exec",
+            "-g",
+            &good,
+            "-g",
+            "popen//nice=abc",
+            "-c",
+            "print('ran')",
+        ],
+        None,
+    );
+    assert_eq!(rc, Some(2), "stdout:\n{out}\nstderr:\n{err}");
+    assert!(!out.contains("ran"), "stdout:\n{out}");
+}
+
+#[test]
+fn missing_interpreter_is_named() {
+    for cmd in ["exec", "info"] {
+        let mut args = vec![cmd, "-g", "popen//python=/nonexistent/python"];
+        if cmd == "exec" {
+            args.extend(["-c", "pass"]);
+        }
+        let (rc, out, err) = run(&args, None);
+        assert_eq!(rc, Some(1), "{cmd}\nstdout:\n{out}\nstderr:\n{err}");
+        assert!(
+            format!("{out}{err}").contains("python interpreter not found: /nonexistent/python"),
+            "{cmd}\nstdout:\n{out}\nstderr:\n{err}"
+        );
+        no_panic(&err);
+    }
+}
+
+#[test]
+fn help_documents_the_spec_keys() {
+    for args in [
+        &["--help"][..],
+        &["exec", "--help"][..],
+        &["info", "--help"][..],
+    ] {
+        let (rc, out, err) = run(args, None);
+        assert_eq!(rc, Some(0), "{args:?}\nstderr:\n{err}");
+        for key in [
+            "python=",
+            "chdir=",
+            "env:NAME=VALUE",
+            "execmodel=",
+            "id=",
+            "nice=",
+            "dont_write_bytecode",
+        ] {
+            assert!(out.contains(key), "{args:?} --help lacks {key:?}:\n{out}");
+        }
+    }
+}
+
+#[test]
+fn ctrl_c_while_gateways_start_kills_the_starting_worker() {
+    // An "interpreter" that never answers the bootstrap: it records its pid and sleeps.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pidfile = dir.path().join("pid");
+    let pidfile_s = pidfile.to_str().expect("utf-8 temp path");
+    assert!(!pidfile_s.contains("//") && !pidfile_s.contains('\''));
+    let hang = format!("popen//python=sh -c 'echo $$ > {pidfile_s}; exec sleep 1000' sh");
+    let ready = py3_spec();
+    let mut r = Running::spawn(
+        &[
+            "exec",
+            "--bootstrap-timeout",
+            "60",
+            "-g",
+            &ready,
+            "-g",
+            &hang,
+            "-c",
+            "pass",
+        ],
+        None,
+    );
+    let mut pids = PidGuard(Vec::new());
+    let mut pid = None;
+    common::wait_until(20.0, || {
+        pid = std::fs::read_to_string(&pidfile)
+            .ok()
+            .and_then(|s| s.trim().parse::<i32>().ok());
+        pid.is_some()
+    });
+    let pid = pid.expect("the hanging worker never started");
+    pids.0.push(pid);
+    assert!(
+        matches!(common::proc_state(pid), Some(s) if s != 'Z'),
+        "worker {pid} not running"
+    );
+    // SAFETY: plain kill(2) to our own child.
+    assert_eq!(unsafe { libc::kill(r.pid(), libc::SIGINT) }, 0);
+    let status = r
+        .wait_exit(5.0)
+        .expect("execdeck did not exit within 5 s of SIGINT");
+    let (_, out, err) = r.finish(10.0);
+    assert_eq!(status.code(), Some(130), "stdout:\n{out}\nstderr:\n{err}");
+    no_panic(&err);
+    let gone = common::wait_until(2.0, || matches!(common::proc_state(pid), None | Some('Z')));
+    assert!(
+        gone,
+        "the worker that was still bootstrapping survived Ctrl+C: pid {pid} state {:?}",
+        common::proc_state(pid)
+    );
+}
