@@ -87,7 +87,7 @@ pub(crate) async fn popen(
     let command = spec
         .python
         .as_ref()
-        .map(|p| p.join(" "))
+        .map(|p| super::spec::shell_join(p))
         .unwrap_or_else(|| "python3".into());
     let mut cmd = tokio::process::Command::new(&argv[0]);
     cmd.args(&argv[1..])

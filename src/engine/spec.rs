@@ -218,6 +218,24 @@ pub fn shell_split(s: &str) -> Result<Vec<String>, String> {
     Ok(words)
 }
 
+/// Joins words back into a command line a POSIX shell would split the same way.
+pub fn shell_join(words: &[String]) -> String {
+    words
+        .iter()
+        .map(|w| {
+            if !w.is_empty()
+                && w.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_./=:@%+,".contains(c))
+            {
+                w.clone()
+            } else {
+                format!("'{}'", w.replace('\'', "'\\''"))
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 impl FromStr for Spec {
     type Err = SpecError;
 
