@@ -447,8 +447,12 @@ impl<'a> Parser<'a> {
             if let (Some(re), Value::Complex(r2, im)) = (real, &second)
                 && *r2 == 0.0
             {
-                let im = if op == '-' { -*im } else { *im };
-                return Ok(Value::Complex(re, im));
+                // Python computes complex(re, 0.0) +/- complex(0.0, im)
+                return Ok(if op == '-' {
+                    Value::Complex(re - 0.0, 0.0 - *im)
+                } else {
+                    Value::Complex(re + 0.0, 0.0 + *im)
+                });
             }
             self.pos = save;
             return Err(self.err("only 'a+bj' style complex numbers may use + or -"));
@@ -1010,6 +1014,8 @@ mod tests {
         assert_eq!(rt("1+2j"), "(1+2j)");
         assert_eq!(rt("2j"), "2j");
         assert_eq!(rt("1.5-0.5j"), "(1.5-0.5j)");
+        assert_eq!(rt("1-0j"), "(1+0j)");
+        assert_eq!(rt("-0.0+1j"), "(0+1j)");
         assert_eq!(rt("'it''s'"), "'its'");
         assert_eq!(rt("\"it's\""), "\"it's\"");
         assert_eq!(rt("'a\\n\\x00\\u00e9\\U0001F600'"), "'a\\n\\x00é😀'");
