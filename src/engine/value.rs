@@ -1015,7 +1015,7 @@ mod tests {
         assert_eq!(rt("2j"), "2j");
         assert_eq!(rt("1.5-0.5j"), "(1.5-0.5j)");
         assert_eq!(rt("1-0j"), "(1+0j)");
-        assert_eq!(rt("-0.0+1j"), "(0+1j)");
+        assert_eq!(rt("-0.0+1j"), "1j");
         assert_eq!(rt("'it''s'"), "'its'");
         assert_eq!(rt("\"it's\""), "\"it's\"");
         assert_eq!(rt("'a\\n\\x00\\u00e9\\U0001F600'"), "'a\\n\\x00é😀'");
