@@ -10,12 +10,11 @@
 import os
 import struct
 import sys
-import threading
 
 try:
-    import thread as _thread  # Python 2 / Jython
-except ImportError:
     import _thread
+except ImportError:
+    import thread as _thread  # Python 2 / Jython
 
 try:
     from queue import SimpleQueue as _Queue, Empty as _Empty
@@ -34,6 +33,63 @@ else:
     _text = unicode  # noqa: F821
     _bytes = str
     _ints = (int, long)  # noqa: F821
+
+_Lock = _thread.allocate_lock
+_Local = _thread._local
+
+
+def _spawn(fn, *args):
+    _thread.start_new_thread(fn, args)
+
+
+if PY3 and hasattr(_thread, "RLock"):
+    # Built on _thread alone: importing threading costs milliseconds at start-up.
+    _RLock = _thread.RLock
+
+    class _Event(object):
+        """A flag threads can wait for; the lock is held while the flag is clear."""
+
+        def __init__(self):
+            self._flag = False
+            self._cond = _Lock()
+            self._cond.acquire()
+            self._mutex = _Lock()
+
+        def is_set(self):
+            return self._flag
+
+        def set(self):
+            self._mutex.acquire()
+            try:
+                if not self._flag:
+                    self._flag = True
+                    self._cond.release()
+            finally:
+                self._mutex.release()
+
+        def clear(self):
+            self._mutex.acquire()
+            try:
+                if self._flag:
+                    self._flag = False
+                    self._cond.acquire()
+            finally:
+                self._mutex.release()
+
+        def wait(self, timeout=None):
+            if self._flag:
+                return True
+            if timeout is None:
+                got = self._cond.acquire()
+            else:
+                got = self._cond.acquire(True, max(timeout, 0))
+            if got:
+                self._cond.release()
+            return self._flag
+else:
+    import threading
+    _RLock = threading.RLock
+    _Event = threading.Event
 
 _pack = struct.pack
 _unpack = struct.unpack
@@ -73,10 +129,14 @@ class TimeoutError(IOError):
 
 
 def dumps(obj):
+    return b"".join(_chunks(obj))
+
+
+def _chunks(obj):
     out = []
     _dump(obj, out.append)
     out.append(b"Q")
-    return b"".join(out)
+    return out
 
 
 def _dump_int(x, w):
@@ -94,9 +154,11 @@ def _dump(obj, w):
             b = obj.encode("utf-8")
         except UnicodeError:
             raise DumpError("strings must be utf-8 encodable")
-        w((b"N" if PY3 else b"S") + _pack("!i", len(b)) + b)
+        w((b"N" if PY3 else b"S") + _pack("!i", len(b)))
+        w(b)
     elif t is _bytes:
-        w((b"A" if PY3 else b"M") + _pack("!i", len(obj)) + obj)
+        w((b"A" if PY3 else b"M") + _pack("!i", len(obj)))
+        w(obj)
     elif t is bool:
         w(b"R" if obj else b"C")
     elif t in _ints:
@@ -243,7 +305,7 @@ class Channel(object):
         self._items = _Queue()
         self._closed = False       # we may not send any more
         self._peerclosed = False   # the peer closed the channel (CLOSE / CLOSE_ERROR)
-        self._receiveclosed = threading.Event()  # peer will send no more
+        self._receiveclosed = _Event()  # peer will send no more
         self._remoteerror = None
         self._callback = None
         self._endmarker = _NO_ENDMARKER
@@ -259,7 +321,7 @@ class Channel(object):
     def send(self, item):
         if self._closed:
             raise IOError("cannot send to %r" % (self,))
-        self.gateway._send(4, self.id, dumps(item))
+        self.gateway._send_item(self.id, item)
 
     def receive(self, timeout=None):
         if self._callback is not None:
@@ -452,26 +514,40 @@ class WorkerGateway(object):
         self._write = write
         self.id = gwid
         self.execmodel = execmodel
-        self._sendlock = threading.Lock()
-        self._recvlock = threading.RLock()
+        self._sendlock = _Lock()
+        self._recvlock = _RLock()
         self._channels = {}
         self._nextid = 2
         self._strconfig = (True, False)
         self._numexecuting = 0
-        self._countlock = threading.Lock()
-        self._local = threading.local()
+        self._countlock = _Lock()
+        self._local = _Local()
         self._outbuf = {}
-        self._outlock = threading.Lock()
-        self._outevent = threading.Event()
+        self._outlock = _Lock()
+        self._outevent = _Event()
         self._tasks = _Queue()
         self._main_busy = False
-        self._main_free = threading.Event()
+        self._main_free = _Event()
         self._main_free.set()
         self._stopping = False
 
     # -- sending
     def _send(self, code, cid, payload):
         data = _pack("!bii", code, cid, len(payload)) + payload
+        self._sendlock.acquire()
+        try:
+            self._write(data)
+        finally:
+            self._sendlock.release()
+
+    def _send_item(self, cid, obj):
+        """CHANNEL_DATA with one copy of the payload (large bytes are not re-copied)."""
+        chunks = _chunks(obj)
+        size = 0
+        for c in chunks:
+            size += len(c)
+        chunks.insert(0, _pack("!bii", 4, cid, size))
+        data = b"".join(chunks)
         self._sendlock.acquire()
         try:
             self._write(data)
@@ -550,7 +626,7 @@ class WorkerGateway(object):
     def _fd_reader(self, fd, stream):
         import codecs
         import select
-        self._fdlock = threading.Lock()
+        self._fdlock = _Lock()
         self._fd = fd
         self._fddecoder = codecs.getincrementaldecoder("utf-8")("replace")
         while True:
@@ -667,9 +743,7 @@ class WorkerGateway(object):
             self._main_free.clear()
             self._tasks.put(task)
         else:
-            t = threading.Thread(target=self._execute, args=task)
-            t.daemon = True
-            t.start()
+            _spawn(self._execute, *task)
 
     def _execute(self, ch, source, filename, callname, kwargs):
         self._countlock.acquire()
@@ -827,13 +901,9 @@ def _execdeck_serve(gwid, execmodel):
     gw = WorkerGateway(read, write, gwid, execmodel)
     sys.stdout = _Output(gw, "out", 1 if fd1 is not None else None)
     sys.stderr = _Output(gw, "err", 2 if fd1 is not None else None)
-    for target, args in ((gw._receiver, ()), (gw._flusher, ())):
-        t = threading.Thread(target=target, args=args)
-        t.daemon = True
-        t.start()
+    _spawn(gw._receiver)
+    _spawn(gw._flusher)
     if fd1 is not None:
-        t = threading.Thread(target=gw._fd_reader, args=(fd1, "fd1"))
-        t.daemon = True
-        t.start()
+        _spawn(gw._fd_reader, fd1, "fd1")
     write(b"1")
     gw._main_loop()

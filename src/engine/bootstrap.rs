@@ -117,6 +117,7 @@ pub(crate) async fn popen(
     else {
         return Err(Error::Protocol("child pipes missing".into()));
     };
+    enlarge_pipes(&stdin, &stdout);
     let process = ProcessHandle::watch(child);
     // If this future is dropped half-way (e.g. Ctrl+C while starting), kill the worker.
     let mut guard = KillOnDrop(Some(process.clone()));
@@ -180,6 +181,20 @@ pub(crate) async fn popen(
                 timeout,
                 stderr: fail_stderr(&tail),
             })
+        }
+    }
+}
+
+/// Larger pipe buffers (Linux) mean fewer wake-ups per megabyte moved.
+fn enlarge_pipes(stdin: &tokio::process::ChildStdin, stdout: &tokio::process::ChildStdout) {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::AsRawFd;
+        for fd in [stdin.as_raw_fd(), stdout.as_raw_fd()] {
+            // SAFETY: fcntl on a pipe we own; failure (e.g. a low pipe-max-size) is harmless.
+            unsafe {
+                libc::fcntl(fd, libc::F_SETPIPE_SZ, 1 << 20);
+            }
         }
     }
 }
