@@ -17,7 +17,8 @@ except ImportError:
     import thread as _thread  # Python 2 / Jython
 
 try:
-    from queue import SimpleQueue as _Queue, Empty as _Empty
+    # the C module directly: importing queue would import threading as well
+    from _queue import SimpleQueue as _Queue, Empty as _Empty
 except ImportError:
     try:
         from queue import Queue as _Queue, Empty as _Empty
@@ -896,7 +897,26 @@ def _setup_io():
     return inp.read, jwrite, None
 
 
-def _execdeck_serve(gwid, execmodel):
+def _send_code_for_cache(gw):
+    """Offers the master this interpreter's compiled stub, so that later bootstraps of
+    the same interpreter can skip compiling it (record ("stubcode", magic, code))."""
+    code = globals().get("_execdeck_code")
+    if code is None:
+        return
+    try:
+        import marshal
+        try:
+            from _frozen_importlib_external import MAGIC_NUMBER as magic
+        except ImportError:
+            import imp
+            magic = imp.get_magic()
+        data = marshal.dumps(code)
+        gw._send(4, 0, dumps((_text("stubcode"), _bytes(magic), data)))
+    except Exception:
+        pass
+
+
+def _execdeck_serve(gwid, execmodel, offer_code=False):
     read, write, fd1 = _setup_io()
     gw = WorkerGateway(read, write, gwid, execmodel)
     sys.stdout = _Output(gw, "out", 1 if fd1 is not None else None)
@@ -906,4 +926,6 @@ def _execdeck_serve(gwid, execmodel):
     if fd1 is not None:
         _spawn(gw._fd_reader, fd1, "fd1")
     write(b"1")
+    if offer_code:
+        _send_code_for_cache(gw)
     gw._main_loop()

@@ -429,3 +429,44 @@ async fn eof_error_in_user_code_is_not_swallowed() {
     let st = gw.status().await.expect("status");
     assert!(st.get("numexecuting").is_some());
 }
+
+/// The compiled stub is cached per interpreter; a stale entry (other magic) is
+/// detected by the interpreter and the bootstrap falls back to the source.
+#[tokio::test]
+async fn stub_cache_is_used_and_stale_entries_recover() {
+    use execdeck::engine::bootstrap;
+    let dir = tempfile::tempdir().expect("tempdir");
+    // nextest runs every test in its own process, so this affects only this test
+    // SAFETY: no other thread of this test process reads the environment concurrently.
+    unsafe {
+        std::env::set_var("XDG_CACHE_HOME", dir.path());
+        std::env::remove_var("EXECDECK_NO_STUB_CACHE");
+    }
+    let py = common::python3();
+    let spec_text = format!("popen//python={py}");
+    let spec: Spec = spec_text.parse().expect("spec");
+    let key = bootstrap::stub_cache_key(&spec);
+    assert!(bootstrap::cached_stub(&key).is_none());
+    let gw = open(&spec_text).await.expect("cold open");
+    // the worker offers its bytecode right after the ack
+    let ch = gw.remote_exec("channel.send(1)").await.expect("exec");
+    ch.receive_timeout(T).await.expect("reply");
+    assert!(common::wait_until(5.0, || bootstrap::cached_stub(&key).is_some()));
+    gw.terminate(Duration::from_secs(2)).await;
+    let warm = open(&spec_text).await.expect("warm open");
+    let ch = warm.remote_exec("channel.send(2)").await.expect("exec");
+    assert_eq!(ch.receive_timeout(T).await.expect("warm"), Value::Int(2));
+    warm.terminate(Duration::from_secs(2)).await;
+    // poison the entry with a wrong magic number: the open still works
+    bootstrap::store_stub(
+        &key,
+        bootstrap::StubCode {
+            magic: b"\x00\x00\r\n".to_vec(),
+            code: b"junk".to_vec(),
+        },
+    );
+    let gw = open(&spec_text).await.expect("open after stale cache");
+    let ch = gw.remote_exec("channel.send(3)").await.expect("exec");
+    assert_eq!(ch.receive_timeout(T).await.expect("stale"), Value::Int(3));
+    gw.terminate(Duration::from_secs(2)).await;
+}

@@ -27,28 +27,196 @@ pub enum Bootstrap {
     ExecnetSource(String),
 }
 
-/// The full source sent for a worker.
-pub fn source(b: &Bootstrap, worker_id: &str, execmodel: ExecModel) -> String {
+/// The full source sent for a worker. With our stub this is a small loader: it runs the
+/// interpreter's cached compiled stub when `cached` holds one with a matching magic
+/// number, else compiles the stub source (and then offers its bytecode for the cache).
+pub fn source(
+    b: &Bootstrap,
+    worker_id: &str,
+    execmodel: ExecModel,
+    cached: Option<&StubCode>,
+) -> String {
     let id = py_str(worker_id);
     let model = py_str(execmodel.as_str());
     match b {
-        Bootstrap::Stub => format!("{STUB_SOURCE}\n_execdeck_serve({id}, {model})\n"),
+        Bootstrap::Stub => match cached {
+            // The compiled stub: one base64 literal, no source. On a magic mismatch (the
+            // interpreter changed) answer "2" so the master retries with the source.
+            Some(c) => format!(
+                "try:\n    from _frozen_importlib_external import MAGIC_NUMBER as _m\nexcept ImportError:\n    import imp\n    _m = imp.get_magic()\nif _m != {magic}:\n    import sys\n    sys.stdout.write('2')\n    sys.stdout.flush()\n    raise SystemExit(0)\nimport marshal, binascii\n_execdeck_code = marshal.loads(binascii.a2b_base64({code}))\nexec(_execdeck_code)\n_execdeck_serve({id}, {model}, False)\n",
+                magic = py_bytes(&c.magic),
+                code = py_bytes(base64(&c.code).as_bytes()),
+            ),
+            None => format!(
+                "_execdeck_code = compile({stub}, '<execdeck-stub>', 'exec')\nexec(_execdeck_code)\n_execdeck_serve({id}, {model}, True)\n",
+                stub = py_str(STUB_SOURCE),
+            ),
+        },
         Bootstrap::ExecnetSource(text) => format!(
             "{text}\nexecmodel = get_execmodel({model})\nio = init_popen_io(execmodel)\nio.write('1'.encode('ascii'))\nserve(io, id={id})\n"
         ),
     }
 }
 
+/// A compiled stub for one interpreter: its bytecode magic and `marshal` data.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StubCode {
+    pub magic: Vec<u8>,
+    pub code: Vec<u8>,
+}
+
+fn base64(data: &[u8]) -> String {
+    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
+    for chunk in data.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(T[((n >> (18 - 6 * i)) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+fn py_bytes(b: &[u8]) -> String {
+    let mut out = String::with_capacity(b.len() + 3);
+    out.push_str("b'");
+    for &c in b {
+        match c {
+            b' '..=b'~' if c != b'\\' && c != b'\'' => out.push(c as char),
+            c => out.push_str(&format!("\\x{c:02x}")),
+        }
+    }
+    out.push('\'');
+    out
+}
+
+/// Where compiled stubs are kept between runs: `$XDG_CACHE_HOME/execdeck` or
+/// `~/.cache/execdeck`. `EXECDECK_NO_STUB_CACHE=1` turns the cache off.
+fn cache_dir() -> Option<std::path::PathBuf> {
+    if std::env::var_os("EXECDECK_NO_STUB_CACHE").is_some_and(|v| v == "1") {
+        return None;
+    }
+    let base = match std::env::var_os("XDG_CACHE_HOME") {
+        Some(d) if !d.is_empty() => std::path::PathBuf::from(d),
+        _ => std::path::PathBuf::from(std::env::var_os("HOME")?).join(".cache"),
+    };
+    Some(base.join("execdeck"))
+}
+
+static MEMORY: Mutex<Option<std::collections::HashMap<String, StubCode>>> = Mutex::new(None);
+
+fn fnv64(s: &str) -> u64 {
+    let mut h: u64 = 0xcbf29ce484222325;
+    for b in s.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x100000001b3);
+    }
+    h
+}
+
+/// The cache key of an interpreter command for the current stub source.
+pub fn stub_cache_key(spec: &Spec) -> String {
+    let argv = popen_argv(spec);
+    format!(
+        "popen\0{}\0{:016x}",
+        super::spec::shell_join(&argv),
+        fnv64(STUB_SOURCE)
+    )
+}
+
+/// Looks up a compiled stub (memory, then disk).
+pub fn cached_stub(key: &str) -> Option<StubCode> {
+    let dir = cache_dir()?;
+    if let Ok(g) = MEMORY.lock()
+        && let Some(c) = g.as_ref().and_then(|m| m.get(key))
+    {
+        return Some(c.clone());
+    }
+    let data = std::fs::read(dir.join(format!("{:016x}.stubcode", fnv64(key)))).ok()?;
+    let c = parse_cache_file(key, &data)?;
+    if let Ok(mut g) = MEMORY.lock() {
+        g.get_or_insert_with(Default::default)
+            .insert(key.to_string(), c.clone());
+    }
+    Some(c)
+}
+
+fn parse_cache_file(key: &str, data: &[u8]) -> Option<StubCode> {
+    let mut pos = 0;
+    let mut field = || -> Option<&[u8]> {
+        let len = u32::from_be_bytes(data.get(pos..pos + 4)?.try_into().ok()?) as usize;
+        let f = data.get(pos + 4..pos + 4 + len)?;
+        pos += 4 + len;
+        Some(f)
+    };
+    if field()? != key.as_bytes() {
+        return None;
+    }
+    let magic = field()?.to_vec();
+    let code = field()?.to_vec();
+    Some(StubCode { magic, code })
+}
+
+/// Stores a compiled stub offered by a worker (memory and disk; errors are ignored:
+/// the cache only saves time).
+pub fn store_stub(key: &str, c: StubCode) {
+    let Some(dir) = cache_dir() else { return };
+    if c.magic.len() > 64 || c.code.len() > (8 << 20) {
+        return;
+    }
+    let mut data = Vec::with_capacity(c.code.len() + key.len() + 64);
+    for f in [key.as_bytes(), &c.magic, &c.code] {
+        data.extend_from_slice(&(f.len() as u32).to_be_bytes());
+        data.extend_from_slice(f);
+    }
+    if let Ok(mut g) = MEMORY.lock() {
+        g.get_or_insert_with(Default::default)
+            .insert(key.to_string(), c);
+    }
+    if std::fs::create_dir_all(&dir).is_ok() {
+        let name = dir.join(format!("{:016x}.stubcode", fnv64(key)));
+        let tmp = dir.join(format!("{:016x}.{}.tmp", fnv64(key), std::process::id()));
+        if std::fs::write(&tmp, &data).is_ok() && std::fs::rename(&tmp, &name).is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+    }
+}
+
 fn py_str(s: &str) -> String {
-    let mut out = String::from("u'");
+    let mut out = String::with_capacity(s.len() + 16);
+    out.push_str("u'");
     for c in s.chars() {
         match c {
-            ' '..='~' if c != '\\' && c != '\'' => out.push(c),
+            '\n' => out.push_str("\\n"),
+            '\\' => out.push_str("\\\\"),
+            '\'' => out.push_str("\\'"),
+            ' '..='~' => out.push(c),
             c => out.push_str(&format!("\\U{:08x}", c as u32)),
         }
     }
     out.push('\'');
     out
+}
+
+/// Forgets a cached stub that the interpreter refused (memory and disk).
+pub fn evict_stub(key: &str) {
+    if let Ok(mut g) = MEMORY.lock()
+        && let Some(m) = g.as_mut()
+    {
+        m.remove(key);
+    }
+    if let Some(dir) = cache_dir() {
+        let _ = std::fs::remove_file(dir.join(format!("{:016x}.stubcode", fnv64(key))));
+    }
 }
 
 pub(crate) struct Started {
@@ -140,6 +308,11 @@ pub(crate) async fn popen(
                 reader: Box::new(stdout),
                 process,
             })
+        }
+        Ok(Ok((1, b'2'))) => {
+            process.wait(Some(Duration::from_secs(2))).await;
+            process.signal_group(libc::SIGKILL);
+            Err(Error::StaleStubCache)
         }
         Ok(Ok((1, other))) => {
             process.signal_group(libc::SIGKILL);

@@ -59,6 +59,8 @@ pub enum Error {
         got: Vec<u8>,
         stderr: String,
     },
+    /// The interpreter refused the cached compiled stub (handled inside `open`).
+    StaleStubCache,
     /// A spec asks for something this build cannot do yet.
     Unsupported(String),
     /// A gateway id is already taken in the group.
@@ -137,6 +139,9 @@ impl fmt::Display for Error {
                 String::from_utf8_lossy(got),
                 stderr_tail(stderr)
             ),
+            Error::StaleStubCache => {
+                f.write_str("cached compiled stub does not match the interpreter")
+            }
             Error::Unsupported(m) => f.write_str(m),
             Error::DuplicateId(id) => {
                 write!(f, "gateway id '{id}' is already in use in this group")

@@ -147,6 +147,8 @@ pub(crate) struct Inner {
     pub(crate) bytes_in: AtomicU64,
     pub(crate) bytes_out: AtomicU64,
     stderr_tail: Arc<Mutex<String>>,
+    /// Set while the worker may offer its compiled stub for the cache.
+    stub_cache_key: Option<String>,
 }
 
 struct Table {
@@ -257,18 +259,39 @@ impl Gateway {
         }
         let timeout = spec.timeout.unwrap_or(opts.bootstrap_timeout);
         let execmodel = spec.execmodel.unwrap_or(ExecModel::Thread);
-        let source = bootstrap::source(&opts.bootstrap, &format!("{id}-worker"), execmodel);
-        let line = format!("{}\n", python_source_literal(&source));
+        let cache_key =
+            matches!(opts.bootstrap, Bootstrap::Stub).then(|| bootstrap::stub_cache_key(&spec));
+        let mut cached = cache_key.as_deref().and_then(bootstrap::cached_stub);
         let stderr_tail = Arc::new(Mutex::new(String::new()));
-        let started = bootstrap::popen(
-            &spec,
-            &id,
-            line.as_bytes(),
-            timeout,
-            opts.events.clone(),
-            stderr_tail.clone(),
-        )
-        .await?;
+        let started = loop {
+            let source = bootstrap::source(
+                &opts.bootstrap,
+                &format!("{id}-worker"),
+                execmodel,
+                cached.as_ref(),
+            );
+            let line = format!("{}\n", python_source_literal(&source));
+            drop(source);
+            match bootstrap::popen(
+                &spec,
+                &id,
+                line.as_bytes(),
+                timeout,
+                opts.events.clone(),
+                stderr_tail.clone(),
+            )
+            .await
+            {
+                Err(Error::StaleStubCache) if cached.is_some() => {
+                    if let Some(k) = &cache_key {
+                        bootstrap::evict_stub(k);
+                    }
+                    cached = None;
+                }
+                other => break other?,
+            }
+        };
+        let cache_key = if cached.is_some() { None } else { cache_key };
         let inner = Arc::new(Inner {
             id: id.clone(),
             spec: spec.clone(),
@@ -287,6 +310,7 @@ impl Gateway {
             bytes_in: AtomicU64::new(0),
             bytes_out: AtomicU64::new(0),
             stderr_tail,
+            stub_cache_key: cache_key,
         });
         let gw = Gateway { inner };
         let reader_gw = Arc::downgrade(&gw.inner);
@@ -618,6 +642,11 @@ impl Gateway {
     /// are gone and reaped.
     pub async fn terminate(&self, timeout: Duration) -> TerminateOutcome {
         let was_ready = self.state() == GatewayState::Ready;
+        let before = self
+            .inner
+            .process
+            .as_ref()
+            .and_then(ProcessHandle::exit_info);
         if was_ready {
             let _ = self.write_frame(MsgCode::GatewayTerminate, 0, b"").await;
         }
@@ -628,7 +657,6 @@ impl Gateway {
         let Some(p) = &self.inner.process else {
             return TerminateOutcome::AlreadyDead(None);
         };
-        let before = p.exit_info();
         let outcome = match p.wait(Some(timeout)).await {
             Some(st) if !was_ready || before.is_some() => TerminateOutcome::AlreadyDead(Some(st)),
             Some(st) => TerminateOutcome::Exited(st),
@@ -723,6 +751,19 @@ async fn handle(gw: &Gateway, msg: Message) -> std::result::Result<(), String> {
             let v = codec::decode(&msg.payload, StrConfig::default(), limits)
                 .map_err(|e| format!("bad output record: {e}"))?;
             if let Value::Tuple(t) = &v
+                && let [Value::Str(tag), Value::Bytes(magic), Value::Bytes(code)] = t.as_slice()
+                && tag == "stubcode"
+            {
+                if let Some(key) = &gw.inner.stub_cache_key {
+                    bootstrap::store_stub(
+                        key,
+                        bootstrap::StubCode {
+                            magic: magic.clone(),
+                            code: code.clone(),
+                        },
+                    );
+                }
+            } else if let Value::Tuple(t) = &v
                 && let [chan, Value::Str(stream), Value::Str(text)] = t.as_slice()
             {
                 let channel = match chan {
