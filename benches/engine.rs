@@ -162,16 +162,21 @@ async fn group32(python: &str) -> Res<serde_json::Value> {
     let t1 = Instant::now();
     group.terminate(Duration::from_secs(5)).await;
     let term = t1.elapsed().as_secs_f64();
-    // SAFETY: getrusage fills a plain struct.
-    let rss_kib = unsafe {
-        let mut ru: libc::rusage = std::mem::zeroed();
-        libc::getrusage(libc::RUSAGE_SELF, &mut ru);
-        ru.ru_maxrss
-    };
+    // VmHWM: this process's own peak RSS (ru_maxrss can carry the parent's peak over
+    // fork + exec on Linux).
+    let rss_kib = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse::<f64>().ok())
+        })
+        .unwrap_or(f64::NAN);
     Ok(serde_json::json!({
         "execdeck_32_create_s": create,
         "execdeck_32_terminate_s": term,
-        "execdeck_32_peak_rss_mib": rss_kib as f64 / 1024.0,
+        "execdeck_32_peak_rss_mib": rss_kib / 1024.0,
     }))
 }
 

@@ -247,7 +247,15 @@ def group32_child(python):
         t1 = time.perf_counter()
         group.terminate(timeout=TERM_TIMEOUT)
         term_s = time.perf_counter() - t1
-    rss_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+    # VmHWM is this process's own peak; ru_maxrss can carry the parent's peak over
+    # fork + exec on Linux.
+    rss_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    try:
+        for line in open("/proc/self/status"):
+            if line.startswith("VmHWM:"):
+                rss_kib = int(line.split()[1])
+    except OSError:
+        pass
     print(json.dumps({"create_s": create_s, "terminate_s": term_s,
                       "peak_rss_mib": rss_kib / 1024.0}), flush=True)
 

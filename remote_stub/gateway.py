@@ -830,11 +830,27 @@ def _interrupt_main():
             pass
 
 
+def _has_children(me):
+    """False only when /proc says no thread of ours has a child (cheap check)."""
+    try:
+        for tid in os.listdir("/proc/%d/task" % me):
+            f = open("/proc/%d/task/%s/children" % (me, tid))
+            try:
+                if f.read().strip():
+                    return True
+            finally:
+                f.close()
+        return False
+    except Exception:
+        return True
+
+
 def _exit_with_group(code):
     """Kills the processes our code started (our process group), then exits."""
     try:
         me = os.getpid()
-        if hasattr(os, "getpgrp") and os.getpgrp() == me and os.path.isdir("/proc"):
+        if hasattr(os, "getpgrp") and os.getpgrp() == me and os.path.isdir("/proc") \
+                and _has_children(me):
             import signal
             children = []
             for name in os.listdir("/proc"):

@@ -126,6 +126,10 @@ impl ProcessHandle {
         if pgid <= 0 {
             return 0;
         }
+        // SAFETY: probing our worker's process group with signal 0.
+        if unsafe { libc::kill(-pgid, 0) } != 0 {
+            return 0; // ESRCH: nobody left in the group, no need to scan /proc
+        }
         let deadline = Instant::now() + timeout;
         let mut killed = 0;
         loop {
