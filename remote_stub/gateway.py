@@ -941,6 +941,9 @@ def _execdeck_serve(gwid, execmodel, offer_code=False):
     _spawn(gw._flusher)
     if fd1 is not None:
         _spawn(gw._fd_reader, fd1, "fd1")
+    # threading must first be imported by the main thread, or threading.main_thread()
+    # and current_thread() go wrong for user code that imports it from a task thread
+    import threading  # noqa: F401
     write(b"1")
     if offer_code:
         _send_code_for_cache(gw)
