@@ -746,7 +746,7 @@ class WorkerGateway(object):
         else:
             _spawn(self._execute, *task)
 
-    def _execute(self, ch, source, filename, callname, kwargs):
+    def _execute(self, ch, source, filename, callname, kwargs, on_main=False):
         self._countlock.acquire()
         self._numexecuting += 1
         self._countlock.release()
@@ -773,6 +773,11 @@ class WorkerGateway(object):
             self._countlock.acquire()
             self._numexecuting -= 1
             self._countlock.release()
+            if on_main:
+                # free before the close goes out: the master may send the next task
+                # the moment it sees the close
+                self._main_busy = False
+                self._main_free.set()
             if not self._stopping:
                 try:
                     ch._close(error)
@@ -788,7 +793,7 @@ class WorkerGateway(object):
             if task is None:
                 return
             try:
-                self._execute(*task)
+                self._execute(*task, on_main=True)
             except KeyboardInterrupt:
                 pass
             self._main_busy = False

@@ -130,6 +130,14 @@ if chdir:
     os.chdir(chdir)
 if nice and hasattr(os, "nice"):
     os.nice(nice)
+    # on Linux niceness is per thread: give every thread of the worker the new value
+    if hasattr(os, "setpriority") and os.path.isdir("/proc/self/task"):
+        prio = os.getpriority(os.PRIO_PROCESS, 0)
+        for tid in os.listdir("/proc/self/task"):
+            try:
+                os.setpriority(os.PRIO_PROCESS, int(tid), prio)
+            except OSError:
+                pass
 for name, value in env.items():
     os.environ[str(name)] = str(value)
 "#;
