@@ -922,8 +922,8 @@ def _send_code_for_cache(gw):
     """Offers the master this interpreter's compiled stub, so that later bootstraps of
     the same interpreter can skip compiling it (record ("stubcode", magic, code))."""
     code = globals().get("_execdeck_code")
-    if code is None:
-        return
+    if code is None or sys.platform.startswith("java"):
+        return  # Jython compiles to JVM classes: nothing marshal can carry
     try:
         import marshal
         try:

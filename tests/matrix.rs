@@ -285,6 +285,32 @@ async fn scenario(label: &str, python: &str, timeout: u64) {
         None,
         "{label}: worker gone and reaped"
     );
+
+    // a second start of the same interpreter runs the cached compiled stub (not Jython:
+    // its code objects are JVM classes)
+    let spec: Spec = format!("popen//python={python}//id={label}-again")
+        .parse()
+        .expect("spec");
+    let key = execdeck::engine::bootstrap::stub_cache_key(&spec);
+    if label != "jython" {
+        assert!(
+            common::wait_until(5.0, || execdeck::engine::bootstrap::cached_stub(&key)
+                .is_some()),
+            "{label}: no compiled stub cached"
+        );
+    }
+    let opts = GatewayOptions {
+        bootstrap_timeout: Duration::from_secs(timeout),
+        ..GatewayOptions::default()
+    };
+    let again = Gateway::open_spec(spec, opts).await.expect("second start");
+    let _guard2 = Kill(again.clone());
+    let ch = again
+        .remote_exec("channel.send(u'again')")
+        .await
+        .expect("exec");
+    assert_eq!(ch.receive_timeout(t).await.expect("again"), lit("'again'"));
+    again.terminate(Duration::from_secs(10)).await;
 }
 
 macro_rules! matrix_test {

@@ -43,7 +43,7 @@ pub fn source(
             // The compiled stub: one base64 literal, no source. On a magic mismatch (the
             // interpreter changed) answer "2" so the master retries with the source.
             Some(c) => format!(
-                "try:\n    from _frozen_importlib_external import MAGIC_NUMBER as _m\nexcept ImportError:\n    import imp\n    _m = imp.get_magic()\nif _m != {magic}:\n    import sys\n    sys.stdout.write('2')\n    sys.stdout.flush()\n    raise SystemExit(0)\nimport marshal, binascii\n_execdeck_code = marshal.loads(binascii.a2b_base64({code}))\nexec(_execdeck_code)\n_execdeck_serve({id}, {model}, False)\n",
+                "try:\n    from _frozen_importlib_external import MAGIC_NUMBER as _m\nexcept ImportError:\n    import imp\n    _m = imp.get_magic()\n_execdeck_code = None\nif _m == {magic}:\n    try:\n        import marshal, binascii\n        _execdeck_code = marshal.loads(binascii.a2b_base64({code}))\n    except Exception:\n        pass\nif _execdeck_code is None:\n    import sys\n    sys.stdout.write('2')\n    sys.stdout.flush()\n    raise SystemExit(0)\nexec(_execdeck_code)\n_execdeck_serve({id}, {model}, False)\n",
                 magic = py_bytes(&c.magic),
                 code = py_bytes(base64(&c.code).as_bytes()),
             ),
@@ -114,6 +114,15 @@ fn cache_dir() -> Option<std::path::PathBuf> {
 
 static MEMORY: Mutex<Option<std::collections::HashMap<String, StubCode>>> = Mutex::new(None);
 
+/// Cache file of a key: named after the interpreter part only, so a new stub version
+/// replaces the old file instead of adding one.
+fn cache_file(dir: &std::path::Path, key: &str) -> std::path::PathBuf {
+    let interp = key.rsplit_once('\0').map_or(key, |(a, _)| a);
+    dir.join(format!("{:016x}.stubcode", fnv64(interp)))
+}
+
+const MAX_CACHE_FILES: usize = 64;
+
 fn fnv64(s: &str) -> u64 {
     let mut h: u64 = 0xcbf29ce484222325;
     for b in s.bytes() {
@@ -141,7 +150,7 @@ pub fn cached_stub(key: &str) -> Option<StubCode> {
     {
         return Some(c.clone());
     }
-    let data = std::fs::read(dir.join(format!("{:016x}.stubcode", fnv64(key)))).ok()?;
+    let data = std::fs::read(cache_file(&dir, key)).ok()?;
     let c = parse_cache_file(key, &data)?;
     if let Ok(mut g) = MEMORY.lock() {
         g.get_or_insert_with(Default::default)
@@ -166,6 +175,25 @@ fn parse_cache_file(key: &str, data: &[u8]) -> Option<StubCode> {
     Some(StubCode { magic, code })
 }
 
+/// Keeps the cache small: removes the oldest files beyond [`MAX_CACHE_FILES`].
+fn prune_cache(dir: &std::path::Path) {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let mut files: Vec<(std::time::SystemTime, std::path::PathBuf)> = rd
+        .flatten()
+        .filter(|e| e.path().extension().is_some_and(|x| x == "stubcode"))
+        .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
+        .collect();
+    if files.len() < MAX_CACHE_FILES {
+        return;
+    }
+    files.sort();
+    for (_, p) in files.iter().take(files.len() + 1 - MAX_CACHE_FILES) {
+        let _ = std::fs::remove_file(p);
+    }
+}
+
 /// Stores a compiled stub offered by a worker (memory and disk; errors are ignored:
 /// the cache only saves time).
 pub fn store_stub(key: &str, c: StubCode) {
@@ -183,7 +211,8 @@ pub fn store_stub(key: &str, c: StubCode) {
             .insert(key.to_string(), c);
     }
     if std::fs::create_dir_all(&dir).is_ok() {
-        let name = dir.join(format!("{:016x}.stubcode", fnv64(key)));
+        prune_cache(&dir);
+        let name = cache_file(&dir, key);
         let tmp = dir.join(format!("{:016x}.{}.tmp", fnv64(key), std::process::id()));
         if std::fs::write(&tmp, &data).is_ok() && std::fs::rename(&tmp, &name).is_err() {
             let _ = std::fs::remove_file(&tmp);
@@ -215,7 +244,7 @@ pub fn evict_stub(key: &str) {
         m.remove(key);
     }
     if let Some(dir) = cache_dir() {
-        let _ = std::fs::remove_file(dir.join(format!("{:016x}.stubcode", fnv64(key))));
+        let _ = std::fs::remove_file(cache_file(&dir, key));
     }
 }
 

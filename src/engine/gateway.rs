@@ -756,7 +756,13 @@ async fn handle(gw: &Gateway, msg: Message) -> std::result::Result<(), String> {
     let id = msg.channel;
     match msg.code {
         MsgCode::ChannelData if id == 0 => {
-            let v = codec::decode(&msg.payload, StrConfig::default(), limits)
+            // our stub's records: output text is unicode; the stub-code record carries
+            // Python 2 `str` bytes that must stay bytes
+            let raw = StrConfig {
+                py2str_as_py3str: false,
+                py3str_as_py2str: false,
+            };
+            let v = codec::decode(&msg.payload, raw, limits)
                 .map_err(|e| format!("bad output record: {e}"))?;
             if let Value::Tuple(t) = &v
                 && let [Value::Str(tag), Value::Bytes(magic), Value::Bytes(code)] = t.as_slice()
