@@ -470,3 +470,33 @@ async fn stub_cache_is_used_and_stale_entries_recover() {
     assert_eq!(ch.receive_timeout(T).await.expect("stale"), Value::Int(3));
     gw.terminate(Duration::from_secs(2)).await;
 }
+
+/// `Channel::items()` streams every item, then ends; an error ending is the last item.
+#[tokio::test]
+async fn items_stream_ends_with_the_channel() {
+    use futures_lite::StreamExt;
+    let py = common::python3();
+    let gw = open(&format!("popen//python={py}")).await.expect("open");
+    let _k = Kill(vec![gw.clone()]);
+    let ch = gw
+        .remote_exec("for i in range(5):\n    channel.send(i)")
+        .await
+        .expect("exec");
+    let got: Vec<Value> = ch
+        .items()
+        .map(|r| r.expect("item"))
+        .collect::<Vec<_>>()
+        .await;
+    assert_eq!(got, (0..5).map(Value::Int).collect::<Vec<_>>());
+    let ch = gw
+        .remote_exec("channel.send(1)\nraise KeyError('k')")
+        .await
+        .expect("exec");
+    let all: Vec<Result<Value, Error>> = ch.items().collect::<Vec<_>>().await;
+    assert_eq!(all.len(), 2);
+    assert_eq!(all[0].as_ref().expect("first"), &Value::Int(1));
+    match &all[1] {
+        Err(Error::Remote(e)) => assert_eq!(e.summary(), "KeyError: 'k'"),
+        other => panic!("expected the remote error last, got {other:?}"),
+    }
+}
