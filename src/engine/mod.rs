@@ -21,6 +21,7 @@
 pub mod bootstrap;
 pub mod channel;
 pub mod codec;
+pub mod console;
 pub mod error;
 pub mod events;
 pub mod frame;
@@ -33,6 +34,7 @@ pub mod value;
 pub use bootstrap::Bootstrap;
 pub use channel::{Channel, Ending};
 pub use codec::{Limits, StrConfig};
+pub use console::{Console, ConsoleEvent, InterruptMode};
 pub use error::{Error, RemoteError, Result};
 pub use events::{Event, Stream};
 pub use gateway::{Facts, Gateway, GatewayOptions, GatewayState, TerminateOutcome};
