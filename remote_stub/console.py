@@ -67,6 +67,7 @@ class _Console(object):
         self.channel = channel
         self.thread = _th.get_ident()
         self.current = None
+        self.pending_interrupt = False
         self.ns = {"__name__": "__console__", "__builtins__": __builtins__}
         self.on_main = False
         try:
@@ -86,9 +87,14 @@ class _Console(object):
             self.interrupt_mode = "signal" if self.on_main else "none"
 
     def on_control(self, msg):
-        # runs in the worker's receiver thread while a snippet may be running
-        if msg == "interrupt" and self.current is not None and self.interrupt_mode == "in-band":
-            _th.interrupt_main()
+        # runs in the worker's receiver thread while a snippet may be running; the
+        # master only asks while a snippet is in flight, so one that has not started
+        # yet is interrupted as soon as it starts
+        if msg == "interrupt" and self.interrupt_mode == "in-band":
+            if self.current is not None:
+                _th.interrupt_main()
+            else:
+                self.pending_interrupt = True
 
     def run(self, sid, code):
         import ast
@@ -96,6 +102,9 @@ class _Console(object):
         start = time.time()
         try:
             try:
+                if self.pending_interrupt:
+                    self.pending_interrupt = False
+                    raise KeyboardInterrupt
                 tree = compile(code, "<console>", "exec", ast.PyCF_ONLY_AST)
                 last = None
                 body = list(tree.body)
@@ -115,6 +124,7 @@ class _Console(object):
                 self.channel.send(("error", sid, _format(False)))
         finally:
             self.current = None
+            self.pending_interrupt = False
             drain = getattr(self.channel.gateway, "_drain_fd", None)
             if drain is not None:
                 try:

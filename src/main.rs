@@ -31,6 +31,47 @@ EXAMPLES
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
+    /// Cockpit: open a gateway in group "local" (repeatable). Without any -g or
+    /// --group, the cockpit opens popen//python=python3.
+    #[arg(short = 'g', long = "gateway", value_name = "SPEC", global = false)]
+    gateways: Vec<String>,
+    /// Cockpit: open a group of gateways, NAME=SPEC,SPEC,... (repeatable).
+    #[arg(long = "group", value_name = "NAME=SPEC,SPEC")]
+    groups: Vec<String>,
+}
+
+/// The cockpit's start-up gateways from -g and --group; an error names the bad part.
+fn cockpit_gateways(
+    gateways: &[String],
+    groups: &[String],
+) -> Result<Vec<(String, execdeck::engine::Spec)>, String> {
+    let mut out = Vec::new();
+    for g in gateways {
+        out.push((
+            "local".to_string(),
+            g.parse()
+                .map_err(|e: execdeck::engine::SpecError| e.to_string())?,
+        ));
+    }
+    for g in groups {
+        let (name, specs) = g
+            .split_once('=')
+            .ok_or_else(|| format!("--group '{g}': expected NAME=SPEC,SPEC"))?;
+        if name.is_empty() {
+            return Err(format!("--group '{g}': the group name is empty"));
+        }
+        for spec in specs.split(',') {
+            out.push((
+                name.to_string(),
+                spec.parse()
+                    .map_err(|e: execdeck::engine::SpecError| e.to_string())?,
+            ));
+        }
+    }
+    if out.is_empty() {
+        out.push(("local".to_string(), cli::default_spec()));
+    }
+    Ok(out)
 }
 
 #[derive(Subcommand)]
@@ -158,14 +199,18 @@ fn main() {
                 .await
             }
             None => {
-                eprintln!(
-                    "execdeck: the interactive cockpit is not built yet; showing the embedded default gateway.\n\
-                     Run `execdeck --help` for the exec and info commands.\n"
-                );
-                cli::info(cli::InfoArgs {
-                    specs: Vec::new(),
-                    json: false,
-                    bootstrap_timeout: Duration::from_secs(10),
+                let gateways = match cockpit_gateways(&cli.gateways, &cli.groups) {
+                    Ok(g) => g,
+                    Err(e) => {
+                        eprintln!("execdeck: {e}");
+                        return 2;
+                    }
+                };
+                let (keymap, notice) = execdeck::tui::load_keymap();
+                execdeck::tui::run(execdeck::tui::Startup {
+                    gateways,
+                    notice,
+                    keymap,
                 })
                 .await
             }

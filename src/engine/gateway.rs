@@ -582,6 +582,8 @@ impl Gateway {
             .get_or_try_init(|| async {
                 let ch = self.remote_exec(FACTS_SOURCE).await?;
                 let v = ch.receive_timeout(Duration::from_secs(60)).await?;
+                // wait for the task's end too: the main thread is free again after it
+                ch.wait_closed(Some(Duration::from_secs(60))).await?;
                 let bad = || Error::Protocol(format!("unexpected facts reply: {v}"));
                 let Value::Tuple(t) = &v else {
                     return Err(bad());

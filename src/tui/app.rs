@@ -1,0 +1,1253 @@
+//! The cockpit's state and its one entry point, `App::update(Action) -> Vec<Effect>`.
+//! Pure: no terminal, no engine; the loop in `tui::mod` executes the effects.
+
+use super::keymap::{Command, Key, Keymap, Mode};
+use crate::engine::{ConsoleEvent, InterruptMode, Spec, Stream, TerminateOutcome};
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseEvent, MouseEventKind};
+use ratatui_textarea::TextArea;
+use std::collections::VecDeque;
+
+/// Default lines kept per console.
+pub const DEFAULT_SCROLLBACK: usize = 10_000;
+
+/// Everything that can happen to the app.
+#[derive(Debug, Clone)]
+pub enum Action {
+    Key(KeyEvent),
+    Paste(String),
+    Mouse(MouseEvent),
+    Resize,
+    Engine(EngineMsg),
+}
+
+/// What the engine side reports, addressed by gateway key.
+#[derive(Debug, Clone)]
+pub enum EngineMsg {
+    Ready {
+        key: usize,
+        id: String,
+        pid: Option<u32>,
+        interpreter: String,
+    },
+    Failed {
+        key: usize,
+        error: String,
+    },
+    Console {
+        key: usize,
+        event: ConsoleEvent,
+    },
+    Output {
+        key: usize,
+        stream: Stream,
+        text: String,
+    },
+    Died {
+        key: usize,
+        reason: String,
+    },
+    Terminated {
+        key: usize,
+        outcome: TerminateOutcome,
+    },
+    /// Ran a snippet: its id on the console.
+    Started {
+        key: usize,
+        snippet: u64,
+    },
+}
+
+/// What the app asks the runtime to do.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Effect {
+    Open {
+        key: usize,
+        id: String,
+        group: String,
+        spec: Box<Spec>,
+    },
+    Run {
+        key: usize,
+        code: String,
+    },
+    Interrupt {
+        key: usize,
+    },
+    Signal {
+        key: usize,
+    },
+    Terminate {
+        keys: Vec<usize>,
+    },
+    Quit,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum GwState {
+    Connecting,
+    Ready,
+    Busy,
+    Dead(String),
+    Terminated(String),
+    Failed(String),
+}
+
+impl GwState {
+    pub fn label(&self) -> String {
+        match self {
+            GwState::Connecting => "connecting".into(),
+            GwState::Ready => "ready".into(),
+            GwState::Busy => "busy".into(),
+            GwState::Dead(r) => format!("dead ({r})"),
+            GwState::Terminated(o) => format!("terminated ({o})"),
+            GwState::Failed(_) => "failed".into(),
+        }
+    }
+
+    pub fn alive(&self) -> bool {
+        matches!(self, GwState::Connecting | GwState::Ready | GwState::Busy)
+    }
+}
+
+/// The kind of an output line (for colours).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LineKind {
+    Input,
+    Stdout,
+    Stderr,
+    Result,
+    Traceback,
+    Info,
+}
+
+/// A bounded ring of lines; counts what it dropped.
+#[derive(Debug, Clone)]
+pub struct Ring {
+    pub lines: VecDeque<(LineKind, String)>,
+    pub cap: usize,
+    pub dropped: u64,
+    /// The last line is still open (no newline seen yet).
+    open: bool,
+}
+
+impl Ring {
+    pub fn new(cap: usize) -> Ring {
+        Ring {
+            lines: VecDeque::new(),
+            cap: cap.max(1),
+            dropped: 0,
+            open: false,
+        }
+    }
+
+    /// Appends text, splitting lines; a partial last line is continued by the next
+    /// push of the same kind.
+    pub fn push(&mut self, kind: LineKind, text: &str) {
+        for piece in text.split_inclusive('\n') {
+            let body = piece.strip_suffix('\n').unwrap_or(piece);
+            let body = body.strip_suffix('\r').unwrap_or(body);
+            let continues = self.open && self.lines.back().is_some_and(|(k, _)| *k == kind);
+            if continues {
+                if let Some((_, last)) = self.lines.back_mut() {
+                    last.push_str(body);
+                }
+            } else {
+                self.lines.push_back((kind, body.to_string()));
+            }
+            self.open = !piece.ends_with('\n');
+            while self.lines.len() > self.cap {
+                self.lines.pop_front();
+                self.dropped += 1;
+            }
+        }
+    }
+
+    /// Ends an open line so the next output starts a new one.
+    pub fn close_line(&mut self) {
+        self.open = false;
+    }
+
+    pub fn clear(&mut self) {
+        self.lines.clear();
+        self.open = false;
+    }
+}
+
+/// One gateway's console.
+pub struct ConsoleView {
+    pub editor: TextArea<'static>,
+    pub output: Ring,
+    pub history: Vec<String>,
+    pub history_pos: Option<usize>,
+    pub running: Option<u64>,
+    /// 0: none; 1: in-band interrupt sent; 2: SIGINT sent; 3: offering terminate.
+    pub interrupt_step: u8,
+    pub interrupt_mode: Option<InterruptMode>,
+    /// Lines scrolled up from the end; 0 = follow.
+    pub scroll: usize,
+}
+
+impl ConsoleView {
+    fn new(cap: usize) -> ConsoleView {
+        ConsoleView {
+            editor: new_editor(),
+            output: Ring::new(cap),
+            history: Vec::new(),
+            history_pos: None,
+            running: None,
+            interrupt_step: 0,
+            interrupt_mode: None,
+            scroll: 0,
+        }
+    }
+}
+
+fn new_editor() -> TextArea<'static> {
+    let mut t = TextArea::default();
+    t.set_tab_length(4);
+    t.set_hard_tab_indent(false);
+    t
+}
+
+pub struct GatewayView {
+    pub key: usize,
+    pub group: String,
+    pub id: String,
+    pub spec: String,
+    pub state: GwState,
+    pub interpreter: Option<String>,
+    pub pid: Option<u32>,
+    pub host: String,
+    pub console: ConsoleView,
+}
+
+/// Which pane has the keyboard.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Focus {
+    Tree,
+    Editor,
+}
+
+/// A line prompt at the bottom (`:` commands or `a` add).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Prompt {
+    pub kind: PromptKind,
+    pub text: String,
+    pub error: Option<String>,
+    pub history_pos: Option<usize>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PromptKind {
+    Command,
+    AddSpec,
+}
+
+/// A destructive action waiting for confirmation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Confirm {
+    pub title: String,
+    pub keys: Vec<usize>,
+    /// false: Cancel focused (the default).
+    pub yes_focused: bool,
+}
+
+pub const COMMANDS: &[&str] = &["add", "group", "terminate", "quit", "help"];
+
+pub struct App {
+    pub keymap: Keymap,
+    pub gateways: Vec<GatewayView>,
+    pub groups: Vec<String>,
+    pub selected: usize,
+    pub focus: Focus,
+    pub prompt: Option<Prompt>,
+    pub confirm: Option<Confirm>,
+    pub help: Option<String>,
+    pub toast: Option<String>,
+    pub command_history: Vec<String>,
+    pub current_group: String,
+    pub scrollback: usize,
+    pub quitting: bool,
+    next_key: usize,
+    /// Set when the screen must be redrawn.
+    pub dirty: bool,
+}
+
+impl App {
+    pub fn new(keymap: Keymap) -> App {
+        App {
+            keymap,
+            gateways: Vec::new(),
+            groups: Vec::new(),
+            selected: 0,
+            focus: Focus::Tree,
+            prompt: None,
+            confirm: None,
+            help: None,
+            toast: None,
+            command_history: Vec::new(),
+            current_group: "local".into(),
+            scrollback: DEFAULT_SCROLLBACK,
+            quitting: false,
+            next_key: 0,
+            dirty: true,
+        }
+    }
+
+    /// Registers a gateway to open; returns the effect that opens it, or an error for a
+    /// duplicate id in the group.
+    pub fn add_gateway(&mut self, group: &str, spec: Spec) -> Result<Effect, String> {
+        let id = match &spec.id {
+            Some(id) => id.clone(),
+            None => {
+                let mut n = self.gateways.iter().filter(|g| g.group == group).count();
+                while self
+                    .gateways
+                    .iter()
+                    .any(|g| g.group == group && g.id == format!("gw{n}"))
+                {
+                    n += 1;
+                }
+                format!("gw{n}")
+            }
+        };
+        if self.gateways.iter().any(|g| g.group == group && g.id == id) {
+            return Err(format!(
+                "gateway id '{id}' is already in use in group '{group}'"
+            ));
+        }
+        let key = self.next_key;
+        self.next_key += 1;
+        if !self.groups.iter().any(|g| g == group) {
+            self.groups.push(group.to_string());
+        }
+        self.gateways.push(GatewayView {
+            key,
+            group: group.to_string(),
+            id: id.clone(),
+            spec: spec.raw.clone(),
+            state: GwState::Connecting,
+            interpreter: None,
+            pid: None,
+            host: "local".into(),
+            console: ConsoleView::new(self.scrollback),
+        });
+        // select the new gateway
+        if let Some(pos) = self
+            .ordered()
+            .iter()
+            .position(|&i| self.gateways[i].key == key)
+        {
+            self.selected = pos;
+        }
+        self.dirty = true;
+        Ok(Effect::Open {
+            key,
+            id,
+            group: group.to_string(),
+            spec: Box::new(spec),
+        })
+    }
+
+    fn add_from_prompt(&mut self, spec: Spec, p: Prompt) -> Vec<Effect> {
+        let group = self.current_group.clone();
+        match self.add_gateway(&group, spec) {
+            Ok(e) => vec![e],
+            Err(msg) => {
+                self.prompt = Some(Prompt {
+                    error: Some(msg),
+                    ..p
+                });
+                vec![]
+            }
+        }
+    }
+
+    /// Gateways in display order (grouped).
+    pub fn ordered(&self) -> Vec<usize> {
+        let mut out = Vec::new();
+        for g in &self.groups {
+            for (i, gw) in self.gateways.iter().enumerate() {
+                if &gw.group == g {
+                    out.push(i);
+                }
+            }
+        }
+        out
+    }
+
+    pub fn selected_gateway(&self) -> Option<&GatewayView> {
+        self.ordered()
+            .get(self.selected)
+            .and_then(|&i| self.gateways.get(i))
+    }
+
+    fn selected_index(&self) -> Option<usize> {
+        self.ordered().get(self.selected).copied()
+    }
+
+    fn by_key(&mut self, key: usize) -> Option<&mut GatewayView> {
+        self.gateways.iter_mut().find(|g| g.key == key)
+    }
+
+    pub fn mode(&self) -> Mode {
+        match self.focus {
+            Focus::Tree => Mode::Normal,
+            Focus::Editor => Mode::Editor,
+        }
+    }
+
+    /// Counts for the header: groups, gateways alive / all, busy.
+    pub fn counts(&self) -> (usize, usize, usize, usize) {
+        let alive = self.gateways.iter().filter(|g| g.state.alive()).count();
+        let busy = self
+            .gateways
+            .iter()
+            .filter(|g| g.console.running.is_some())
+            .count();
+        (self.groups.len(), alive, self.gateways.len(), busy)
+    }
+
+    pub fn update(&mut self, action: Action) -> Vec<Effect> {
+        self.dirty = true;
+        match action {
+            Action::Key(k) => self.on_key(k),
+            Action::Paste(text) => {
+                if let Some(p) = &mut self.prompt {
+                    p.text.push_str(&text.replace(['\n', '\r'], " "));
+                } else if let Some(i) = self.selected_index() {
+                    self.focus = Focus::Editor;
+                    self.gateways[i]
+                        .console
+                        .editor
+                        .insert_str(text.replace("\r\n", "\n").replace('\r', "\n"));
+                }
+                vec![]
+            }
+            Action::Mouse(m) => {
+                match m.kind {
+                    MouseEventKind::ScrollUp => self.scroll(3, true),
+                    MouseEventKind::ScrollDown => self.scroll(3, false),
+                    _ => {}
+                }
+                vec![]
+            }
+            Action::Resize => vec![],
+            Action::Engine(msg) => self.on_engine(msg),
+        }
+    }
+
+    fn scroll(&mut self, n: usize, up: bool) {
+        if let Some(i) = self.selected_index() {
+            let c = &mut self.gateways[i].console;
+            if up {
+                c.scroll = (c.scroll + n).min(c.output.lines.len().saturating_sub(1));
+            } else {
+                c.scroll = c.scroll.saturating_sub(n);
+            }
+        }
+    }
+
+    fn on_engine(&mut self, msg: EngineMsg) -> Vec<Effect> {
+        match msg {
+            EngineMsg::Ready {
+                key,
+                id,
+                pid,
+                interpreter,
+            } => {
+                if let Some(g) = self.by_key(key) {
+                    g.id = id;
+                    g.pid = pid;
+                    g.console.output.push(
+                        LineKind::Info,
+                        &format!("{interpreter} ready (pid {})\n", pid.unwrap_or(0)),
+                    );
+                    g.interpreter = Some(interpreter);
+                    g.state = GwState::Ready;
+                }
+            }
+            EngineMsg::Failed { key, error } => {
+                if let Some(g) = self.by_key(key) {
+                    g.console
+                        .output
+                        .push(LineKind::Traceback, &format!("{error}\n"));
+                    g.state = GwState::Failed(error);
+                }
+            }
+            EngineMsg::Started { key, snippet } => {
+                if let Some(g) = self.by_key(key)
+                    && g.console.running.is_some()
+                {
+                    g.console.running = Some(snippet);
+                }
+            }
+            EngineMsg::Console { key, event } => {
+                if let Some(g) = self.by_key(key) {
+                    let c = &mut g.console;
+                    match event {
+                        ConsoleEvent::Hello { interrupt } => c.interrupt_mode = Some(interrupt),
+                        ConsoleEvent::Output { stderr, text, .. } => c.output.push(
+                            if stderr {
+                                LineKind::Stderr
+                            } else {
+                                LineKind::Stdout
+                            },
+                            &text,
+                        ),
+                        ConsoleEvent::Result { repr, .. } => {
+                            c.output.close_line();
+                            c.output.push(LineKind::Result, &format!("{repr}\n"));
+                        }
+                        ConsoleEvent::Error { traceback, .. } => {
+                            c.output.close_line();
+                            c.output.push(LineKind::Traceback, &traceback);
+                        }
+                        ConsoleEvent::Done { seconds, .. } => {
+                            c.output.close_line();
+                            c.running = None;
+                            c.interrupt_step = 0;
+                            if seconds >= 1.0 {
+                                c.output
+                                    .push(LineKind::Info, &format!("(took {seconds:.1} s)\n"));
+                            }
+                            if g.state == GwState::Busy {
+                                g.state = GwState::Ready;
+                            }
+                        }
+                        ConsoleEvent::Closed { reason } => {
+                            c.running = None;
+                            c.output.close_line();
+                            c.output.push(
+                                LineKind::Info,
+                                &format!("console closed: {}\n", reason.trim_end()),
+                            );
+                        }
+                    }
+                }
+            }
+            EngineMsg::Output { key, stream, text } => {
+                if let Some(g) = self.by_key(key) {
+                    let kind = if stream.is_err() {
+                        LineKind::Stderr
+                    } else {
+                        LineKind::Stdout
+                    };
+                    g.console.output.push(kind, &text);
+                }
+            }
+            EngineMsg::Died { key, reason } => {
+                if let Some(g) = self.by_key(key) {
+                    g.console.running = None;
+                    g.console.output.close_line();
+                    g.console
+                        .output
+                        .push(LineKind::Traceback, &format!("gateway died: {reason}\n"));
+                    if g.state.alive() {
+                        g.state = GwState::Dead(reason);
+                    }
+                }
+            }
+            EngineMsg::Terminated { key, outcome } => {
+                if let Some(g) = self.by_key(key) {
+                    g.console.running = None;
+                    g.console.output.close_line();
+                    g.console
+                        .output
+                        .push(LineKind::Info, &format!("terminated: {outcome}\n"));
+                    g.state = GwState::Terminated(outcome.to_string());
+                }
+            }
+        }
+        vec![]
+    }
+
+    fn on_key(&mut self, k: KeyEvent) -> Vec<Effect> {
+        if k.kind == crossterm::event::KeyEventKind::Release {
+            return vec![];
+        }
+        self.toast = None;
+        if self.confirm.is_some() {
+            return self.on_confirm_key(k);
+        }
+        if self.help.is_some() {
+            return self.on_help_key(k);
+        }
+        if self.prompt.is_some() {
+            return self.on_prompt_key(k);
+        }
+        let key = Key::from_event(&k);
+        if let Some(cmd) = self.keymap.lookup(self.mode(), key) {
+            return self.run_command(cmd);
+        }
+        if self.focus == Focus::Editor {
+            return self.on_editor_key(k);
+        }
+        vec![]
+    }
+
+    fn on_help_key(&mut self, k: KeyEvent) -> Vec<Effect> {
+        let filter = self.help.get_or_insert_with(String::new);
+        match k.code {
+            KeyCode::Esc | KeyCode::Char('?') if filter.is_empty() || k.code == KeyCode::Esc => {
+                self.help = None
+            }
+            KeyCode::Backspace => {
+                filter.pop();
+            }
+            KeyCode::Char(c) => filter.push(c),
+            _ => {}
+        }
+        vec![]
+    }
+
+    fn on_confirm_key(&mut self, k: KeyEvent) -> Vec<Effect> {
+        let Some(c) = &mut self.confirm else {
+            return vec![];
+        };
+        match k.code {
+            KeyCode::Left | KeyCode::Right | KeyCode::Tab | KeyCode::BackTab => {
+                c.yes_focused = !c.yes_focused;
+                vec![]
+            }
+            KeyCode::Esc | KeyCode::Char('n') => {
+                self.confirm = None;
+                vec![]
+            }
+            KeyCode::Char('y') => self.confirmed(),
+            KeyCode::Enter => {
+                if c.yes_focused {
+                    self.confirmed()
+                } else {
+                    self.confirm = None;
+                    vec![]
+                }
+            }
+            _ => vec![],
+        }
+    }
+
+    fn confirmed(&mut self) -> Vec<Effect> {
+        let Some(c) = self.confirm.take() else {
+            return vec![];
+        };
+        for key in &c.keys {
+            if let Some(g) = self.by_key(*key)
+                && g.state.alive()
+            {
+                g.console.output.push(LineKind::Info, "terminating…\n");
+            }
+        }
+        vec![Effect::Terminate { keys: c.keys }]
+    }
+
+    fn on_editor_key(&mut self, k: KeyEvent) -> Vec<Effect> {
+        let Some(i) = self.selected_index() else {
+            return vec![];
+        };
+        let c = &mut self.gateways[i].console;
+        let row = c.editor.cursor().0;
+        let last_row = c.editor.lines().len().saturating_sub(1);
+        match k.code {
+            KeyCode::Up if row == 0 && !c.history.is_empty() && k.modifiers.is_empty() => {
+                let pos = match c.history_pos {
+                    None => c.history.len() - 1,
+                    Some(p) => p.saturating_sub(1),
+                };
+                c.history_pos = Some(pos);
+                set_text(&mut c.editor, &c.history[pos]);
+                return vec![];
+            }
+            KeyCode::Down
+                if row == last_row && c.history_pos.is_some() && k.modifiers.is_empty() =>
+            {
+                let pos = c.history_pos.unwrap_or(0) + 1;
+                if pos >= c.history.len() {
+                    c.history_pos = None;
+                    set_text(&mut c.editor, "");
+                } else {
+                    c.history_pos = Some(pos);
+                    set_text(&mut c.editor, &c.history[pos]);
+                }
+                return vec![];
+            }
+            KeyCode::Enter if k.modifiers.is_empty() => {
+                // auto-indent: keep the line's indent, one level more after ':'
+                let line = c.editor.lines().get(row).cloned().unwrap_or_default();
+                let indent: String = line.chars().take_while(|ch| *ch == ' ').collect();
+                let extra = if line.trim_end().ends_with(':') {
+                    "    "
+                } else {
+                    ""
+                };
+                c.editor.insert_newline();
+                c.editor.insert_str(format!("{indent}{extra}"));
+                return vec![];
+            }
+            _ => {}
+        }
+        c.editor.input(k);
+        vec![]
+    }
+
+    fn on_prompt_key(&mut self, k: KeyEvent) -> Vec<Effect> {
+        let Some(p) = &mut self.prompt else {
+            return vec![];
+        };
+        match k.code {
+            KeyCode::Esc => {
+                self.prompt = None;
+                vec![]
+            }
+            KeyCode::Backspace => {
+                p.text.pop();
+                p.error = None;
+                self.validate_prompt();
+                vec![]
+            }
+            KeyCode::Tab if p.kind == PromptKind::Command => {
+                let word = p.text.trim();
+                let matches: Vec<&&str> = COMMANDS.iter().filter(|c| c.starts_with(word)).collect();
+                if let [only] = matches.as_slice() {
+                    p.text = format!("{only} ");
+                } else if !matches.is_empty() {
+                    p.error = Some(format!(
+                        "completions: {}",
+                        matches.iter().map(|s| **s).collect::<Vec<_>>().join(" ")
+                    ));
+                }
+                vec![]
+            }
+            KeyCode::Up | KeyCode::Down
+                if p.kind == PromptKind::Command && !self.command_history.is_empty() =>
+            {
+                let n = self.command_history.len();
+                let pos = match (p.history_pos, k.code) {
+                    (None, KeyCode::Up) => Some(n - 1),
+                    (Some(i), KeyCode::Up) => Some(i.saturating_sub(1)),
+                    (Some(i), KeyCode::Down) if i + 1 < n => Some(i + 1),
+                    _ => None,
+                };
+                p.history_pos = pos;
+                p.text = pos
+                    .map(|i| self.command_history[i].clone())
+                    .unwrap_or_default();
+                vec![]
+            }
+            KeyCode::Enter => {
+                let Some(p) = self.prompt.take() else {
+                    return vec![];
+                };
+                match p.kind {
+                    PromptKind::AddSpec => match p.text.trim().parse::<Spec>() {
+                        Ok(spec) => self.add_from_prompt(spec, p),
+                        Err(e) => {
+                            self.prompt = Some(Prompt {
+                                error: Some(e.to_string()),
+                                ..p
+                            });
+                            vec![]
+                        }
+                    },
+                    PromptKind::Command => {
+                        let text = p.text.trim().to_string();
+                        if !text.is_empty() && self.command_history.last() != Some(&text) {
+                            self.command_history.push(text.clone());
+                        }
+                        self.run_command_line(&text, p)
+                    }
+                }
+            }
+            KeyCode::Char(ch) if !k.modifiers.contains(KeyModifiers::CONTROL) => {
+                p.text.push(ch);
+                p.error = None;
+                self.validate_prompt();
+                vec![]
+            }
+            _ => vec![],
+        }
+    }
+
+    /// Inline validation of a spec while it is typed.
+    fn validate_prompt(&mut self) {
+        if let Some(p) = &mut self.prompt {
+            let spec_text = match p.kind {
+                PromptKind::AddSpec => Some(p.text.trim()),
+                PromptKind::Command => p.text.trim().strip_prefix("add "),
+            };
+            if let Some(t) = spec_text
+                && !t.is_empty()
+            {
+                p.error = t.parse::<Spec>().err().map(|e| e.to_string());
+            }
+        }
+    }
+
+    fn run_command_line(&mut self, text: &str, p: Prompt) -> Vec<Effect> {
+        let (cmd, arg) = match text.split_once(char::is_whitespace) {
+            Some((c, a)) => (c, a.trim()),
+            None => (text, ""),
+        };
+        let fail = |app: &mut App, msg: String| {
+            app.prompt = Some(Prompt {
+                error: Some(msg),
+                ..p.clone()
+            });
+            vec![]
+        };
+        match cmd {
+            "" => vec![],
+            "q" | "quit" => self.run_command(Command::Quit),
+            "help" => self.run_command(Command::Help),
+            "add" => match arg.parse::<Spec>() {
+                Ok(spec) => self.add_from_prompt(spec, p.clone()),
+                Err(e) => fail(self, e.to_string()),
+            },
+            "group" => {
+                if arg.is_empty() || arg.contains(char::is_whitespace) {
+                    return fail(self, "usage: :group NAME".into());
+                }
+                self.current_group = arg.to_string();
+                if !self.groups.iter().any(|g| g == arg) {
+                    self.groups.push(arg.to_string());
+                }
+                self.toast = Some(format!("new gateways go to group '{arg}'"));
+                vec![]
+            }
+            "terminate" => {
+                let group = if arg.is_empty() {
+                    self.selected_gateway()
+                        .map(|g| g.group.clone())
+                        .unwrap_or_default()
+                } else {
+                    arg.to_string()
+                };
+                if !self.groups.contains(&group) {
+                    return fail(self, format!("no group '{group}'"));
+                }
+                self.ask_terminate_group(&group);
+                vec![]
+            }
+            other => {
+                let hint = COMMANDS
+                    .iter()
+                    .find(|c| c.starts_with(other))
+                    .map(|c| format!(" (did you mean :{c}?)"))
+                    .unwrap_or_default();
+                fail(self, format!("unknown command ':{other}'{hint}"))
+            }
+        }
+    }
+
+    fn ask_terminate_group(&mut self, group: &str) {
+        let keys: Vec<usize> = self
+            .gateways
+            .iter()
+            .filter(|g| g.group == group)
+            .map(|g| g.key)
+            .collect();
+        self.confirm = Some(Confirm {
+            title: format!("Terminate group '{group}' ({} gateways)?", keys.len()),
+            keys,
+            yes_focused: false,
+        });
+    }
+
+    pub fn run_command(&mut self, cmd: Command) -> Vec<Effect> {
+        match cmd {
+            Command::Quit => {
+                self.quitting = true;
+                vec![Effect::Quit]
+            }
+            Command::Help => {
+                self.help = Some(String::new());
+                vec![]
+            }
+            Command::SelectNext => {
+                let n = self.ordered().len();
+                if n > 0 {
+                    self.selected = (self.selected + 1).min(n - 1);
+                }
+                vec![]
+            }
+            Command::SelectPrev => {
+                self.selected = self.selected.saturating_sub(1);
+                vec![]
+            }
+            Command::FocusEditor => {
+                if self.selected_gateway().is_some() {
+                    self.focus = Focus::Editor;
+                }
+                vec![]
+            }
+            Command::FocusTree => {
+                self.focus = Focus::Tree;
+                vec![]
+            }
+            Command::AddGateway => {
+                self.prompt = Some(Prompt {
+                    kind: PromptKind::AddSpec,
+                    text: String::new(),
+                    error: None,
+                    history_pos: None,
+                });
+                vec![]
+            }
+            Command::CommandMode => {
+                self.prompt = Some(Prompt {
+                    kind: PromptKind::Command,
+                    text: String::new(),
+                    error: None,
+                    history_pos: None,
+                });
+                vec![]
+            }
+            Command::ScrollUp => {
+                self.scroll(10, true);
+                vec![]
+            }
+            Command::ScrollDown => {
+                self.scroll(10, false);
+                vec![]
+            }
+            Command::ClearOutput => {
+                if let Some(i) = self.selected_index() {
+                    self.gateways[i].console.output.clear();
+                    self.gateways[i].console.scroll = 0;
+                }
+                vec![]
+            }
+            Command::Terminate => {
+                let Some(g) = self.selected_gateway() else {
+                    return vec![];
+                };
+                let (key, id, group) = (g.key, g.id.clone(), g.group.clone());
+                let in_group = self.gateways.iter().filter(|x| x.group == group).count();
+                if self.focus == Focus::Tree && in_group > 1 {
+                    self.ask_terminate_group(&group);
+                } else {
+                    self.confirm = Some(Confirm {
+                        title: format!("Terminate gateway {id} (group '{group}')?"),
+                        keys: vec![key],
+                        yes_focused: false,
+                    });
+                }
+                vec![]
+            }
+            Command::Run => {
+                let Some(i) = self.selected_index() else {
+                    return vec![];
+                };
+                let g = &mut self.gateways[i];
+                let code = g.console.editor.lines().join("\n");
+                if code.trim().is_empty() {
+                    return vec![];
+                }
+                if !matches!(g.state, GwState::Ready | GwState::Busy) {
+                    self.toast = Some(format!("gateway {} is {}", g.id, g.state.label()));
+                    return vec![];
+                }
+                if g.console.running.is_some() {
+                    self.toast = Some("a snippet is still running: Ctrl+C interrupts it".into());
+                    return vec![];
+                }
+                let c = &mut g.console;
+                c.output.close_line();
+                for (n, line) in code.lines().enumerate() {
+                    let prompt = if n == 0 { ">>> " } else { "... " };
+                    c.output.push(LineKind::Input, &format!("{prompt}{line}\n"));
+                }
+                if c.history.last() != Some(&code) {
+                    c.history.push(code.clone());
+                }
+                c.history_pos = None;
+                c.scroll = 0;
+                c.running = Some(0);
+                c.interrupt_step = 0;
+                set_text(&mut c.editor, "");
+                if g.state == GwState::Ready {
+                    g.state = GwState::Busy;
+                }
+                vec![Effect::Run { key: g.key, code }]
+            }
+            Command::Interrupt => {
+                let Some(i) = self.selected_index() else {
+                    return vec![];
+                };
+                let g = &mut self.gateways[i];
+                let c = &mut g.console;
+                if c.running.is_none() {
+                    self.toast = Some("nothing is running".into());
+                    return vec![];
+                }
+                let in_band = c.interrupt_mode == Some(InterruptMode::InBand);
+                let can_signal = c.interrupt_mode != Some(InterruptMode::None);
+                c.interrupt_step += 1;
+                match (c.interrupt_step, in_band, can_signal) {
+                    (1, true, _) => {
+                        c.output.push(
+                            LineKind::Info,
+                            "^C interrupt sent (KeyboardInterrupt); Ctrl+C again sends SIGINT\n",
+                        );
+                        vec![Effect::Interrupt { key: g.key }]
+                    }
+                    (1, false, true) | (2, _, true) => {
+                        c.interrupt_step = 2;
+                        c.output.push(
+                            LineKind::Info,
+                            "^C SIGINT sent to the worker; Ctrl+C again offers to terminate\n",
+                        );
+                        vec![Effect::Signal { key: g.key }]
+                    }
+                    (_, _, can) => {
+                        c.interrupt_step = 3;
+                        if !can {
+                            c.output.push(
+                                LineKind::Info,
+                                "this interpreter cannot be interrupted in-band\n",
+                            );
+                        }
+                        let (key, id) = (g.key, g.id.clone());
+                        self.confirm = Some(Confirm {
+                            title: format!("Snippet still running. Terminate gateway {id}?"),
+                            keys: vec![key],
+                            yes_focused: false,
+                        });
+                        vec![]
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn set_text(editor: &mut TextArea<'static>, text: &str) {
+    let mut t = TextArea::from(text.split('\n').map(str::to_string).collect::<Vec<_>>());
+    t.set_tab_length(4);
+    t.set_hard_tab_indent(false);
+    t.move_cursor(ratatui_textarea::CursorMove::Bottom);
+    t.move_cursor(ratatui_textarea::CursorMove::End);
+    *editor = t;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crossterm::event::KeyEvent;
+
+    fn key(code: KeyCode) -> Action {
+        Action::Key(KeyEvent::new(code, KeyModifiers::NONE))
+    }
+    fn ctrl(c: char) -> Action {
+        Action::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::CONTROL))
+    }
+    fn typed(app: &mut App, s: &str) {
+        for c in s.chars() {
+            app.update(key(KeyCode::Char(c)));
+        }
+    }
+
+    fn app_with_gateway() -> App {
+        let mut app = App::new(Keymap::defaults());
+        let eff = app.add_gateway("local", "popen//python=python3".parse().unwrap());
+        assert!(matches!(eff, Ok(Effect::Open { key: 0, .. })));
+        app.update(Action::Engine(EngineMsg::Ready {
+            key: 0,
+            id: "gw0".into(),
+            pid: Some(42),
+            interpreter: "CPython 3.12.1".into(),
+        }));
+        app.update(Action::Engine(EngineMsg::Console {
+            key: 0,
+            event: ConsoleEvent::Hello {
+                interrupt: InterruptMode::InBand,
+            },
+        }));
+        app
+    }
+
+    #[test]
+    fn run_snippet_flow() {
+        let mut app = app_with_gateway();
+        assert!(app.update(key(KeyCode::Enter)).is_empty());
+        assert_eq!(app.focus, Focus::Editor);
+        typed(&mut app, "print(6*7)");
+        let eff = app.update(key(KeyCode::F(5)));
+        assert_eq!(
+            eff,
+            vec![Effect::Run {
+                key: 0,
+                code: "print(6*7)".into()
+            }]
+        );
+        assert_eq!(app.gateways[0].state, GwState::Busy);
+        app.update(Action::Engine(EngineMsg::Started { key: 0, snippet: 1 }));
+        app.update(Action::Engine(EngineMsg::Console {
+            key: 0,
+            event: ConsoleEvent::Output {
+                snippet: 1,
+                stderr: false,
+                text: "42\n".into(),
+            },
+        }));
+        app.update(Action::Engine(EngineMsg::Console {
+            key: 0,
+            event: ConsoleEvent::Done {
+                snippet: 1,
+                seconds: 0.01,
+            },
+        }));
+        assert_eq!(app.gateways[0].state, GwState::Ready);
+        let lines: Vec<&str> = app.gateways[0]
+            .console
+            .output
+            .lines
+            .iter()
+            .map(|l| l.1.as_str())
+            .collect();
+        assert!(lines.contains(&">>> print(6*7)"), "{lines:?}");
+        assert!(lines.contains(&"42"), "{lines:?}");
+        // history: Up on the first line brings the snippet back
+        app.update(key(KeyCode::Up));
+        assert_eq!(app.gateways[0].console.editor.lines(), ["print(6*7)"]);
+        // Ctrl+R runs too
+        assert_eq!(app.update(ctrl('r')).len(), 1);
+        // a duplicate id is refused
+        let dup = app.add_gateway("local", "popen//id=gw0".parse().unwrap());
+        assert_eq!(
+            dup,
+            Err("gateway id 'gw0' is already in use in group 'local'".into())
+        );
+    }
+
+    #[test]
+    fn auto_indent_after_colon() {
+        let mut app = app_with_gateway();
+        app.update(key(KeyCode::Enter));
+        typed(&mut app, "for i in range(3):");
+        app.update(key(KeyCode::Enter));
+        typed(&mut app, "print(i)");
+        assert_eq!(
+            app.gateways[0].console.editor.lines(),
+            ["for i in range(3):", "    print(i)"]
+        );
+    }
+
+    #[test]
+    fn interrupt_ladder() {
+        let mut app = app_with_gateway();
+        app.update(key(KeyCode::Enter));
+        typed(&mut app, "while True: pass");
+        assert_eq!(app.update(key(KeyCode::F(5))).len(), 1);
+        assert_eq!(app.update(ctrl('c')), vec![Effect::Interrupt { key: 0 }]);
+        assert_eq!(app.update(ctrl('c')), vec![Effect::Signal { key: 0 }]);
+        assert!(app.update(ctrl('c')).is_empty());
+        let c = app.confirm.clone().expect("offers to terminate");
+        assert!(!c.yes_focused, "Cancel is focused first");
+        assert!(
+            app.update(key(KeyCode::Enter)).is_empty(),
+            "Enter on Cancel does nothing"
+        );
+        assert!(app.confirm.is_none());
+    }
+
+    #[test]
+    fn terminate_needs_confirmation() {
+        let mut app = app_with_gateway();
+        let eff = app.add_gateway("local", "popen//python=python3".parse().unwrap());
+        assert!(matches!(eff, Ok(Effect::Open { key: 1, .. })));
+        app.selected = 0;
+        assert!(
+            app.update(Action::Key(KeyEvent::new(
+                KeyCode::Char('X'),
+                KeyModifiers::SHIFT
+            )))
+            .is_empty()
+        );
+        let c = app.confirm.clone().expect("dialog");
+        assert_eq!(c.title, "Terminate group 'local' (2 gateways)?");
+        app.update(key(KeyCode::Right));
+        assert_eq!(
+            app.update(key(KeyCode::Enter)),
+            vec![Effect::Terminate { keys: vec![0, 1] }]
+        );
+        app.update(Action::Engine(EngineMsg::Terminated {
+            key: 0,
+            outcome: TerminateOutcome::Killed,
+        }));
+        assert_eq!(
+            app.gateways[0].state,
+            GwState::Terminated("killed after timeout".into())
+        );
+    }
+
+    #[test]
+    fn add_validates_inline() {
+        let mut app = app_with_gateway();
+        app.update(key(KeyCode::Char('a')));
+        typed(&mut app, "popen//nice=abc");
+        let p = app.prompt.clone().expect("prompt");
+        assert!(
+            p.error
+                .expect("inline error")
+                .contains("nice must be an integer")
+        );
+        assert!(app.update(key(KeyCode::Enter)).is_empty());
+        assert!(app.prompt.is_some(), "stays open with the error");
+        for _ in 0..4 {
+            app.update(key(KeyCode::Backspace));
+        }
+        typed(&mut app, "=5");
+        let eff = app.update(key(KeyCode::Enter));
+        assert!(matches!(&eff[..], [Effect::Open { key: 1, .. }]), "{eff:?}");
+    }
+
+    #[test]
+    fn command_mode_completion_history_and_errors() {
+        let mut app = app_with_gateway();
+        app.update(key(KeyCode::Char(':')));
+        typed(&mut app, "gr");
+        app.update(key(KeyCode::Tab));
+        assert_eq!(app.prompt.as_ref().unwrap().text, "group ");
+        typed(&mut app, "work");
+        app.update(key(KeyCode::Enter));
+        assert_eq!(app.current_group, "work");
+        app.update(key(KeyCode::Char(':')));
+        app.update(key(KeyCode::Up));
+        assert_eq!(app.prompt.as_ref().unwrap().text, "group work");
+        app.update(key(KeyCode::Esc));
+        app.update(key(KeyCode::Char(':')));
+        typed(&mut app, "fly");
+        app.update(key(KeyCode::Enter));
+        assert_eq!(
+            app.prompt.as_ref().unwrap().error.as_deref(),
+            Some("unknown command ':fly'")
+        );
+        app.update(key(KeyCode::Esc));
+        app.update(key(KeyCode::Char(':')));
+        typed(&mut app, "quit");
+        assert_eq!(app.update(key(KeyCode::Enter)), vec![Effect::Quit]);
+    }
+
+    #[test]
+    fn ring_is_bounded_and_counts_drops() {
+        let mut r = Ring::new(3);
+        r.push(LineKind::Stdout, "a\nb\nc\nd\n");
+        assert_eq!(r.lines.len(), 3);
+        assert_eq!(r.dropped, 1);
+        r.push(LineKind::Stdout, "par");
+        r.push(LineKind::Stdout, "tial\n");
+        assert_eq!(r.lines.back().unwrap().1, "partial");
+    }
+
+    #[test]
+    fn paste_goes_to_the_editor() {
+        let mut app = app_with_gateway();
+        app.update(Action::Paste("def f():\r\n    return 1\r\n".into()));
+        assert_eq!(app.focus, Focus::Editor);
+        assert_eq!(
+            app.gateways[0].console.editor.lines(),
+            ["def f():", "    return 1", ""]
+        );
+    }
+}

@@ -1,0 +1,368 @@
+//! Key bindings as data: defaults in `assets/keymap.toml`, a user file overrides only
+//! the entries it names. Help and footer hints are generated from the same list.
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use serde::Deserialize;
+
+pub const DEFAULT_KEYMAP: &str = include_str!("../../assets/keymap.toml");
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Mode {
+    Global,
+    Normal,
+    Editor,
+}
+
+impl Mode {
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Global => "global",
+            Mode::Normal => "normal",
+            Mode::Editor => "editor",
+        }
+    }
+}
+
+/// Every command a key can run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Command {
+    Quit,
+    Run,
+    Interrupt,
+    ScrollUp,
+    ScrollDown,
+    SelectNext,
+    SelectPrev,
+    FocusEditor,
+    FocusTree,
+    AddGateway,
+    CommandMode,
+    Terminate,
+    ClearOutput,
+    Help,
+}
+
+impl Command {
+    fn from_name(s: &str) -> Option<Command> {
+        Some(match s {
+            "quit" => Command::Quit,
+            "run" => Command::Run,
+            "interrupt" => Command::Interrupt,
+            "scroll_up" => Command::ScrollUp,
+            "scroll_down" => Command::ScrollDown,
+            "select_next" => Command::SelectNext,
+            "select_prev" => Command::SelectPrev,
+            "focus_editor" => Command::FocusEditor,
+            "focus_tree" => Command::FocusTree,
+            "add_gateway" => Command::AddGateway,
+            "command_mode" => Command::CommandMode,
+            "terminate" => Command::Terminate,
+            "clear_output" => Command::ClearOutput,
+            "help" => Command::Help,
+            _ => return None,
+        })
+    }
+}
+
+/// A key with modifiers, parsed from text like `ctrl+r` or `F5`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Key {
+    pub code: KeyCode,
+    pub mods: KeyModifiers,
+}
+
+impl Key {
+    pub fn parse(s: &str) -> Result<Key, String> {
+        let mut mods = KeyModifiers::NONE;
+        let mut rest = s;
+        loop {
+            let lower = rest.to_ascii_lowercase();
+            if let Some(r) = lower.strip_prefix("ctrl+") {
+                mods |= KeyModifiers::CONTROL;
+                rest = &rest[rest.len() - r.len()..];
+            } else if let Some(r) = lower.strip_prefix("alt+") {
+                mods |= KeyModifiers::ALT;
+                rest = &rest[rest.len() - r.len()..];
+            } else if let Some(r) = lower.strip_prefix("shift+") {
+                mods |= KeyModifiers::SHIFT;
+                rest = &rest[rest.len() - r.len()..];
+            } else {
+                break;
+            }
+        }
+        let code = match rest {
+            "Enter" => KeyCode::Enter,
+            "Esc" => KeyCode::Esc,
+            "Tab" => KeyCode::Tab,
+            "BackTab" => KeyCode::BackTab,
+            "Up" => KeyCode::Up,
+            "Down" => KeyCode::Down,
+            "Left" => KeyCode::Left,
+            "Right" => KeyCode::Right,
+            "PageUp" => KeyCode::PageUp,
+            "PageDown" => KeyCode::PageDown,
+            "Home" => KeyCode::Home,
+            "End" => KeyCode::End,
+            "Backspace" => KeyCode::Backspace,
+            "Delete" => KeyCode::Delete,
+            "Space" => KeyCode::Char(' '),
+            f if f.len() > 1 && f.starts_with('F') => match f[1..].parse::<u8>() {
+                Ok(n) if (1..=12).contains(&n) => KeyCode::F(n),
+                _ => return Err(format!("unknown key '{s}'")),
+            },
+            c if c.chars().count() == 1 => {
+                let ch = c.chars().next().unwrap_or(' ');
+                KeyCode::Char(if mods.contains(KeyModifiers::CONTROL) {
+                    ch.to_ascii_lowercase()
+                } else {
+                    ch
+                })
+            }
+            _ => return Err(format!("unknown key '{s}'")),
+        };
+        Ok(Key { code, mods })
+    }
+
+    /// Normalises a terminal event for lookup (shift on letters is in the char).
+    pub fn from_event(ev: &KeyEvent) -> Key {
+        let mut mods =
+            ev.modifiers & (KeyModifiers::CONTROL | KeyModifiers::ALT | KeyModifiers::SHIFT);
+        let code = match ev.code {
+            KeyCode::Char(c) => {
+                mods.remove(KeyModifiers::SHIFT);
+                if mods.contains(KeyModifiers::CONTROL) {
+                    KeyCode::Char(c.to_ascii_lowercase())
+                } else {
+                    KeyCode::Char(c)
+                }
+            }
+            KeyCode::BackTab => {
+                mods.remove(KeyModifiers::SHIFT);
+                KeyCode::BackTab
+            }
+            other => other,
+        };
+        Key { code, mods }
+    }
+
+    pub fn label(&self) -> String {
+        let mut s = String::new();
+        if self.mods.contains(KeyModifiers::CONTROL) {
+            s.push_str("Ctrl+");
+        }
+        if self.mods.contains(KeyModifiers::ALT) {
+            s.push_str("Alt+");
+        }
+        if self.mods.contains(KeyModifiers::SHIFT) {
+            s.push_str("Shift+");
+        }
+        match self.code {
+            KeyCode::Char(' ') => s.push_str("Space"),
+            KeyCode::Char(c) => s.push(if self.mods.contains(KeyModifiers::CONTROL) {
+                c.to_ascii_uppercase()
+            } else {
+                c
+            }),
+            KeyCode::F(n) => s.push_str(&format!("F{n}")),
+            KeyCode::PageUp => s.push_str("PgUp"),
+            KeyCode::PageDown => s.push_str("PgDn"),
+            other => s.push_str(&format!("{other:?}")),
+        }
+        s
+    }
+}
+
+/// One binding: keys, command, description, mode.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Binding {
+    pub mode: Mode,
+    pub keys: Vec<Key>,
+    pub command: Command,
+    pub desc: String,
+}
+
+#[derive(Deserialize)]
+struct FileEntry {
+    mode: String,
+    on: Vec<String>,
+    run: String,
+    #[serde(default)]
+    desc: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct File {
+    #[serde(default)]
+    keys: Vec<FileEntry>,
+}
+
+/// The active bindings.
+#[derive(Debug, Clone)]
+pub struct Keymap {
+    pub bindings: Vec<Binding>,
+}
+
+fn parse_file(text: &str, name: &str) -> Result<Vec<Binding>, String> {
+    let file: File = toml::from_str(text).map_err(|e| {
+        let line = e
+            .span()
+            .map(|s| text[..s.start.min(text.len())].lines().count().max(1))
+            .map(|l| format!("line {l}: "))
+            .unwrap_or_default();
+        format!("{name}: {line}{}", e.message())
+    })?;
+    let mut out = Vec::new();
+    for (i, e) in file.keys.iter().enumerate() {
+        let at = format!("{name}: entry {} (run = \"{}\")", i + 1, e.run);
+        let mode = match e.mode.as_str() {
+            "global" => Mode::Global,
+            "normal" => Mode::Normal,
+            "editor" => Mode::Editor,
+            other => {
+                return Err(format!(
+                    "{at}: unknown mode '{other}' (global, normal, editor)"
+                ));
+            }
+        };
+        let command = Command::from_name(&e.run)
+            .ok_or_else(|| format!("{at}: unknown command '{}'", e.run))?;
+        let keys =
+            e.on.iter()
+                .map(|k| Key::parse(k).map_err(|m| format!("{at}: {m}")))
+                .collect::<Result<Vec<_>, _>>()?;
+        out.push(Binding {
+            mode,
+            keys,
+            command,
+            desc: e.desc.clone().unwrap_or_else(|| e.run.replace('_', " ")),
+        });
+    }
+    Ok(out)
+}
+
+impl Keymap {
+    pub fn defaults() -> Keymap {
+        Keymap {
+            // the embedded defaults are tested to parse
+            bindings: parse_file(DEFAULT_KEYMAP, "assets/keymap.toml").unwrap_or_default(),
+        }
+    }
+
+    /// Defaults overridden by a user file's text; an error names file, line and problem.
+    pub fn with_overrides(text: &str, name: &str) -> Result<Keymap, String> {
+        let mut km = Keymap::defaults();
+        for b in parse_file(text, name)? {
+            match km
+                .bindings
+                .iter_mut()
+                .find(|d| d.mode == b.mode && d.command == b.command)
+            {
+                Some(slot) => *slot = b,
+                None => km.bindings.push(b),
+            }
+        }
+        Ok(km)
+    }
+
+    /// The command bound to a key in a mode (mode bindings first, then global).
+    pub fn lookup(&self, mode: Mode, key: Key) -> Option<Command> {
+        let find = |m: Mode| {
+            self.bindings
+                .iter()
+                .find(|b| b.mode == m && b.keys.contains(&key))
+                .map(|b| b.command)
+        };
+        find(mode).or_else(|| find(Mode::Global))
+    }
+
+    /// Bindings active in a mode (its own and the global ones).
+    pub fn for_mode(&self, mode: Mode) -> Vec<&Binding> {
+        self.bindings
+            .iter()
+            .filter(|b| b.mode == mode || b.mode == Mode::Global)
+            .collect()
+    }
+
+    /// "F5 run · Ctrl+C interrupt …" for the footer.
+    pub fn hints(&self, mode: Mode) -> Vec<(String, String)> {
+        self.for_mode(mode)
+            .into_iter()
+            .map(|b| {
+                let keys: Vec<String> = b.keys.iter().take(2).map(Key::label).collect();
+                (keys.join("/"), short(&b.desc))
+            })
+            .collect()
+    }
+}
+
+fn short(desc: &str) -> String {
+    desc.split([' ', '(', ':'])
+        .next()
+        .unwrap_or(desc)
+        .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_parse_and_look_up() {
+        let parsed = parse_file(DEFAULT_KEYMAP, "assets/keymap.toml");
+        assert!(parsed.is_ok(), "{parsed:?}");
+        let km = Keymap::defaults();
+        let f5 = Key::parse("F5").unwrap();
+        assert_eq!(km.lookup(Mode::Editor, f5), Some(Command::Run));
+        assert_eq!(
+            km.lookup(Mode::Normal, Key::parse("j").unwrap()),
+            Some(Command::SelectNext)
+        );
+        assert_eq!(km.lookup(Mode::Editor, Key::parse("j").unwrap()), None);
+        assert_eq!(
+            km.lookup(Mode::Normal, Key::parse("ctrl+q").unwrap()),
+            Some(Command::Quit)
+        );
+        let ev = KeyEvent::new(KeyCode::Char('X'), KeyModifiers::SHIFT);
+        assert_eq!(
+            km.lookup(Mode::Normal, Key::from_event(&ev)),
+            Some(Command::Terminate)
+        );
+    }
+
+    #[test]
+    fn user_file_overrides_only_what_it_names() {
+        let km = Keymap::with_overrides(
+            "[[keys]]\nmode = \"normal\"\non = [\"n\"]\nrun = \"select_next\"\n",
+            "keymap.toml",
+        )
+        .unwrap();
+        assert_eq!(
+            km.lookup(Mode::Normal, Key::parse("n").unwrap()),
+            Some(Command::SelectNext)
+        );
+        assert_eq!(km.lookup(Mode::Normal, Key::parse("j").unwrap()), None);
+        assert_eq!(
+            km.lookup(Mode::Normal, Key::parse("k").unwrap()),
+            Some(Command::SelectPrev)
+        );
+    }
+
+    #[test]
+    fn bad_files_name_file_line_and_problem() {
+        let e = Keymap::with_overrides(
+            "[[keys]]\nmode = \"normal\"\non = [\"j\"]\nrun = \"fly\"\n",
+            "km.toml",
+        )
+        .unwrap_err();
+        assert_eq!(e, "km.toml: entry 1 (run = \"fly\"): unknown command 'fly'");
+        let e = Keymap::with_overrides(
+            "[[keys]]\nmode = \"normal\"\non = [\"Hyper\"]\nrun = \"quit\"\n",
+            "km.toml",
+        )
+        .unwrap_err();
+        assert!(e.contains("unknown key 'Hyper'"), "{e}");
+        let e = Keymap::with_overrides("[[keys]]\nmode = \"normal\"\non = [\"j\"\n", "km.toml")
+            .unwrap_err();
+        assert!(e.starts_with("km.toml: line "), "{e}");
+    }
+}

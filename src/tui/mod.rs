@@ -1,0 +1,387 @@
+//! The cockpit: terminal guard, event loop (draw only when something changed), and the
+//! glue that carries `Effect`s to the engine and engine events back as `Action`s.
+
+pub mod app;
+pub mod keymap;
+pub mod views;
+
+use crate::engine::{Console, Event, Gateway, GatewayOptions, Spec, Stream};
+use app::{Action, App, Effect, EngineMsg};
+use crossterm::event::{
+    DisableBracketedPaste, DisableMouseCapture, EnableBracketedPaste, EnableMouseCapture,
+    Event as TermEvent, EventStream,
+};
+use crossterm::execute;
+use crossterm::terminal::{
+    EnterAlternateScreen, LeaveAlternateScreen, disable_raw_mode, enable_raw_mode,
+};
+use futures_lite::StreamExt;
+use keymap::Keymap;
+use ratatui::Terminal;
+use ratatui::backend::CrosstermBackend;
+use std::collections::HashMap;
+use std::io::Stdout;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+
+/// What the cockpit opens at start: (group, spec) pairs.
+pub struct Startup {
+    pub gateways: Vec<(String, Spec)>,
+    /// A problem with the config or keymap file, shown at start (defaults are used).
+    pub notice: Option<String>,
+    pub keymap: Keymap,
+}
+
+/// Restores the terminal however we leave: drop, error, or panic.
+struct TerminalGuard;
+
+impl TerminalGuard {
+    fn enter() -> std::io::Result<TerminalGuard> {
+        enable_raw_mode()?;
+        let mut out = std::io::stdout();
+        if let Err(e) = execute!(
+            out,
+            EnterAlternateScreen,
+            EnableMouseCapture,
+            EnableBracketedPaste
+        ) {
+            restore();
+            return Err(e);
+        }
+        Ok(TerminalGuard)
+    }
+}
+
+fn restore() {
+    let _ = disable_raw_mode();
+    let _ = execute!(
+        std::io::stdout(),
+        DisableBracketedPaste,
+        DisableMouseCapture,
+        LeaveAlternateScreen,
+        crossterm::cursor::Show
+    );
+}
+
+impl Drop for TerminalGuard {
+    fn drop(&mut self) {
+        restore();
+    }
+}
+
+/// Loads the user's keymap override from the config dir; a bad file gives a notice and
+/// the defaults.
+pub fn load_keymap() -> (Keymap, Option<String>) {
+    let Some(dirs) = directories::ProjectDirs::from("", "", "execdeck") else {
+        return (Keymap::defaults(), None);
+    };
+    let path = dirs.config_dir().join("keymap.toml");
+    match std::fs::read_to_string(&path) {
+        Ok(text) => match Keymap::with_overrides(&text, &path.display().to_string()) {
+            Ok(km) => (km, None),
+            Err(e) => (
+                Keymap::defaults(),
+                Some(format!("{e} — using the default keys")),
+            ),
+        },
+        Err(_) => (Keymap::defaults(), None),
+    }
+}
+
+#[derive(Default)]
+struct Handle {
+    gw: Option<Gateway>,
+    console: Option<Console>,
+}
+
+type Handles = Arc<Mutex<HashMap<usize, Handle>>>;
+
+fn handles_lock(h: &Handles) -> std::sync::MutexGuard<'_, HashMap<usize, Handle>> {
+    h.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Runs the cockpit until the user quits; returns the exit code.
+pub async fn run(startup: Startup) -> i32 {
+    // panics restore the terminal before the message is printed
+    let prev = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        restore();
+        prev(info);
+    }));
+    let guard = match TerminalGuard::enter() {
+        Ok(g) => g,
+        Err(e) => {
+            eprintln!("execdeck: cannot set up the terminal: {e}");
+            return 1;
+        }
+    };
+    let mut terminal = match Terminal::new(CrosstermBackend::new(std::io::stdout())) {
+        Ok(t) => t,
+        Err(e) => {
+            drop(guard);
+            eprintln!("execdeck: cannot set up the terminal: {e}");
+            return 1;
+        }
+    };
+    let code = event_loop(&mut terminal, startup).await;
+    drop(terminal);
+    drop(guard);
+    code
+}
+
+async fn event_loop(terminal: &mut Terminal<CrosstermBackend<Stdout>>, startup: Startup) -> i32 {
+    let mut app = App::new(startup.keymap);
+    app.toast = startup.notice;
+    let (tx, mut rx) = mpsc::channel::<EngineMsg>(4096);
+    let handles: Handles = Arc::new(Mutex::new(HashMap::new()));
+    for (group, spec) in startup.gateways {
+        match app.add_gateway(&group, spec) {
+            Ok(eff) => execute_effect(eff, &tx, &handles),
+            Err(e) => app.toast = Some(e),
+        }
+    }
+    app.selected = 0;
+    let mut events = EventStream::new();
+    let mut signals = Signals::new();
+    let frame = Duration::from_millis(16);
+    let mut last_draw = Instant::now() - frame;
+    loop {
+        if app.dirty {
+            let wait = frame.saturating_sub(last_draw.elapsed());
+            if wait.is_zero() {
+                if terminal.draw(|f| views::draw(f, &mut app)).is_err() {
+                    break;
+                }
+                app.dirty = false;
+                last_draw = Instant::now();
+            }
+        }
+        let deadline = if app.dirty {
+            Some(tokio::time::Instant::now() + frame.saturating_sub(last_draw.elapsed()))
+        } else {
+            None
+        };
+        let action = tokio::select! {
+            ev = events.next() => match ev {
+                Some(Ok(TermEvent::Key(k))) => Some(Action::Key(k)),
+                Some(Ok(TermEvent::Paste(p))) => Some(Action::Paste(p)),
+                Some(Ok(TermEvent::Mouse(m))) => Some(Action::Mouse(m)),
+                Some(Ok(TermEvent::Resize(..))) => Some(Action::Resize),
+                Some(Ok(_)) => None,
+                Some(Err(_)) | None => { app.quitting = true; Some(Action::Resize) }
+            },
+            Some(msg) = rx.recv() => Some(Action::Engine(msg)),
+            _ = signals.recv() => { app.quitting = true; Some(Action::Resize) }
+            _ = sleep_until(deadline) => None,
+        };
+        if let Some(a) = action {
+            for eff in app.update(a) {
+                execute_effect(eff, &tx, &handles);
+            }
+        }
+        // drain what else is queued before drawing (bursts coalesce into one frame)
+        let mut n = 0;
+        while n < 10_000 {
+            match rx.try_recv() {
+                Ok(msg) => {
+                    app.update(Action::Engine(msg));
+                    n += 1;
+                }
+                Err(_) => break,
+            }
+        }
+        if app.quitting {
+            break;
+        }
+    }
+    // quitting terminates everything and leaves no process behind
+    app.toast = Some("terminating all gateways…".into());
+    app.dirty = true;
+    let _ = terminal.draw(|f| views::draw(f, &mut app));
+    let gws: Vec<Gateway> = handles_lock(&handles)
+        .values()
+        .filter_map(|h| h.gw.clone())
+        .collect();
+    let mut set = tokio::task::JoinSet::new();
+    for gw in gws {
+        set.spawn(async move { gw.terminate(Duration::from_secs(2)).await });
+    }
+    while set.join_next().await.is_some() {}
+    0
+}
+
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// SIGTERM / SIGHUP end the cockpit cleanly.
+struct Signals {
+    term: Option<tokio::signal::unix::Signal>,
+    hup: Option<tokio::signal::unix::Signal>,
+}
+
+impl Signals {
+    fn new() -> Signals {
+        use tokio::signal::unix::{SignalKind, signal};
+        Signals {
+            term: signal(SignalKind::terminate()).ok(),
+            hup: signal(SignalKind::hangup()).ok(),
+        }
+    }
+
+    async fn recv(&mut self) {
+        async fn one(s: &mut Option<tokio::signal::unix::Signal>) {
+            match s {
+                Some(s) => {
+                    s.recv().await;
+                }
+                None => std::future::pending().await,
+            }
+        }
+        tokio::select! {
+            _ = one(&mut self.term) => {}
+            _ = one(&mut self.hup) => {}
+        }
+    }
+}
+
+fn execute_effect(eff: Effect, tx: &mpsc::Sender<EngineMsg>, handles: &Handles) {
+    match eff {
+        Effect::Open { key, id, spec, .. } => {
+            handles_lock(handles).insert(key, Handle::default());
+            tokio::spawn(open_gateway(key, id, *spec, tx.clone(), handles.clone()));
+        }
+        Effect::Run { key, code } => {
+            let console = handles_lock(handles)
+                .get(&key)
+                .and_then(|h| h.console.clone());
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                let msg = match console {
+                    Some(c) => match c.run(&code).await {
+                        Ok(snippet) => EngineMsg::Started { key, snippet },
+                        Err(e) => EngineMsg::Died {
+                            key,
+                            reason: e.to_string(),
+                        },
+                    },
+                    None => EngineMsg::Failed {
+                        key,
+                        error: "the console is not ready yet".into(),
+                    },
+                };
+                let _ = tx.send(msg).await;
+            });
+        }
+        Effect::Interrupt { key } => {
+            let console = handles_lock(handles)
+                .get(&key)
+                .and_then(|h| h.console.clone());
+            if let Some(c) = console {
+                tokio::spawn(async move {
+                    let _ = c.interrupt().await;
+                });
+            }
+        }
+        Effect::Signal { key } => {
+            if let Some(c) = handles_lock(handles)
+                .get(&key)
+                .and_then(|h| h.console.clone())
+            {
+                c.signal_interrupt();
+            }
+        }
+        Effect::Terminate { keys } => {
+            for key in keys {
+                let gw = handles_lock(handles).get(&key).and_then(|h| h.gw.clone());
+                let tx = tx.clone();
+                tokio::spawn(async move {
+                    let outcome = match gw {
+                        Some(gw) => gw.terminate(Duration::from_secs(2)).await,
+                        None => crate::engine::TerminateOutcome::AlreadyDead(None),
+                    };
+                    let _ = tx.send(EngineMsg::Terminated { key, outcome }).await;
+                });
+            }
+        }
+        Effect::Quit => {}
+    }
+}
+
+async fn open_gateway(
+    key: usize,
+    id: String,
+    spec: Spec,
+    tx: mpsc::Sender<EngineMsg>,
+    handles: Handles,
+) {
+    let (etx, mut erx) = mpsc::channel::<Event>(4096);
+    let opts = GatewayOptions {
+        id: Some(id),
+        events: Some(etx),
+        ..GatewayOptions::default()
+    };
+    // forward output and deaths while the gateway lives
+    let ftx = tx.clone();
+    tokio::spawn(async move {
+        while let Some(ev) = erx.recv().await {
+            let msg = match ev {
+                Event::Output { stream, text, .. } => EngineMsg::Output { key, stream, text },
+                Event::GatewayDied { reason, .. } => EngineMsg::Died { key, reason },
+                _ => continue,
+            };
+            if ftx.send(msg).await.is_err() {
+                return;
+            }
+        }
+    });
+    let gw = match Gateway::open_spec(spec, opts).await {
+        Ok(gw) => gw,
+        Err(e) => {
+            let _ = tx
+                .send(EngineMsg::Failed {
+                    key,
+                    error: e.to_string(),
+                })
+                .await;
+            return;
+        }
+    };
+    handles_lock(&handles).entry(key).or_default().gw = Some(gw.clone());
+    let facts = gw.facts().await;
+    let interpreter = match &facts {
+        Ok(f) => f.interpreter(),
+        Err(e) => format!("unknown interpreter ({e})"),
+    };
+    let _ = tx
+        .send(EngineMsg::Ready {
+            key,
+            id: gw.id().to_string(),
+            pid: gw.pid(),
+            interpreter,
+        })
+        .await;
+    match Console::start(&gw).await {
+        Ok((console, mut crx)) => {
+            handles_lock(&handles).entry(key).or_default().console = Some(console);
+            while let Some(event) = crx.recv().await {
+                if tx.send(EngineMsg::Console { key, event }).await.is_err() {
+                    return;
+                }
+            }
+        }
+        Err(e) => {
+            let _ = tx
+                .send(EngineMsg::Output {
+                    key,
+                    stream: Stream::Fd2,
+                    text: format!("cannot start the console: {e}\n"),
+                })
+                .await;
+        }
+    }
+}

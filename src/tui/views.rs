@@ -1,0 +1,339 @@
+//! Drawing: header, gateway tree, console (output + editor), footer, dialogs, help.
+
+use super::app::{App, Focus, GwState, LineKind, PromptKind};
+use super::keymap::{Key, Mode};
+use ratatui::Frame;
+use ratatui::layout::{Alignment, Constraint, Direction, Layout, Rect};
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
+
+pub const MIN_WIDTH: u16 = 60;
+pub const MIN_HEIGHT: u16 = 12;
+
+pub fn draw(f: &mut Frame, app: &mut App) {
+    let area = f.area();
+    if area.width < MIN_WIDTH || area.height < MIN_HEIGHT {
+        let msg = format!(
+            "Terminal too small: {}x{} (need at least {MIN_WIDTH}x{MIN_HEIGHT})",
+            area.width, area.height
+        );
+        f.render_widget(Paragraph::new(msg).wrap(Wrap { trim: true }), area);
+        return;
+    }
+    let rows = Layout::default()
+        .direction(Direction::Vertical)
+        .constraints([
+            Constraint::Length(1),
+            Constraint::Min(5),
+            Constraint::Length(1),
+        ])
+        .split(area);
+    draw_header(f, app, rows[0]);
+    let cols = Layout::default()
+        .direction(Direction::Horizontal)
+        .constraints([
+            Constraint::Length(38.min(area.width / 3).max(24)),
+            Constraint::Min(20),
+        ])
+        .split(rows[1]);
+    draw_tree(f, app, cols[0]);
+    draw_console(f, app, cols[1]);
+    draw_footer(f, app, rows[2]);
+    if app.help.is_some() {
+        draw_help(f, app, area);
+    }
+    if app.confirm.is_some() {
+        draw_confirm(f, app, area);
+    }
+}
+
+fn draw_header(f: &mut Frame, app: &App, area: Rect) {
+    let (groups, alive, all, busy) = app.counts();
+    let line = Line::from(vec![
+        Span::styled(
+            " execdeck ",
+            Style::default()
+                .fg(Color::Black)
+                .bg(Color::Cyan)
+                .add_modifier(Modifier::BOLD),
+        ),
+        Span::raw(format!(
+            "  groups {groups}  gateways alive {alive}/{all}  busy {busy}  group for new gateways: {}",
+            app.current_group
+        )),
+    ]);
+    f.render_widget(Paragraph::new(line), area);
+}
+
+fn state_style(s: &GwState) -> Style {
+    match s {
+        GwState::Connecting => Style::default().fg(Color::Yellow),
+        GwState::Ready => Style::default().fg(Color::Green),
+        GwState::Busy => Style::default().fg(Color::Cyan),
+        GwState::Dead(_) | GwState::Failed(_) => Style::default().fg(Color::Red),
+        GwState::Terminated(_) => Style::default().fg(Color::DarkGray),
+    }
+}
+
+fn draw_tree(f: &mut Frame, app: &App, area: Rect) {
+    let focused = app.focus == Focus::Tree && app.prompt.is_none();
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .title(" gateways ")
+        .border_style(if focused {
+            Style::default().fg(Color::Cyan)
+        } else {
+            Style::default()
+        });
+    let mut lines: Vec<Line> = Vec::new();
+    let order = app.ordered();
+    for group in &app.groups {
+        lines.push(Line::from(Span::styled(
+            format!("▾ {group}"),
+            Style::default().add_modifier(Modifier::BOLD),
+        )));
+        for (pos, &i) in order.iter().enumerate() {
+            let g = &app.gateways[i];
+            if &g.group != group {
+                continue;
+            }
+            let sel = pos == app.selected;
+            let marker = if sel { "›" } else { " " };
+            let base = if sel {
+                Style::default().add_modifier(Modifier::REVERSED)
+            } else {
+                Style::default()
+            };
+            lines.push(Line::from(vec![
+                Span::styled(
+                    format!("{marker} {} ", g.id),
+                    base.add_modifier(Modifier::BOLD),
+                ),
+                Span::styled(g.state.label(), state_style(&g.state)),
+            ]));
+            let detail = format!(
+                "    {}  pid {}  {}",
+                g.interpreter.as_deref().unwrap_or("…"),
+                g.pid.map(|p| p.to_string()).unwrap_or_else(|| "-".into()),
+                g.host
+            );
+            lines.push(Line::from(Span::styled(
+                detail,
+                Style::default().fg(Color::DarkGray),
+            )));
+        }
+    }
+    if app.gateways.is_empty() {
+        lines.push(Line::from("no gateways: press a to add one"));
+    }
+    f.render_widget(Paragraph::new(lines).block(block), area);
+}
+
+fn kind_style(k: LineKind) -> Style {
+    match k {
+        LineKind::Input => Style::default().fg(Color::Blue),
+        LineKind::Stdout => Style::default(),
+        LineKind::Stderr => Style::default().fg(Color::Yellow),
+        LineKind::Result => Style::default().fg(Color::Green),
+        LineKind::Traceback => Style::default().fg(Color::Red),
+        LineKind::Info => Style::default()
+            .fg(Color::DarkGray)
+            .add_modifier(Modifier::ITALIC),
+    }
+}
+
+fn draw_console(f: &mut Frame, app: &mut App, area: Rect) {
+    let editor_focused = app.focus == Focus::Editor && app.prompt.is_none();
+    let Some(&i) = app.ordered().get(app.selected) else {
+        f.render_widget(
+            Block::default().borders(Borders::ALL).title(" console "),
+            area,
+        );
+        return;
+    };
+    let parts = Layout::default()
+        .direction(Direction::Vertical)
+        .constraints([
+            Constraint::Min(3),
+            Constraint::Length(8.min(area.height / 2)),
+        ])
+        .split(area);
+    let g = &mut app.gateways[i];
+    let c = &mut g.console;
+    let inner_h = parts[0].height.saturating_sub(2) as usize;
+    let total = c.output.lines.len();
+    let end = total.saturating_sub(c.scroll);
+    let start = end.saturating_sub(inner_h);
+    let mut lines: Vec<Line> = Vec::with_capacity(inner_h);
+    for (k, text) in c.output.lines.range(start..end) {
+        lines.push(Line::from(Span::styled(text.clone(), kind_style(*k))));
+    }
+    let mut title = format!(" {} · {} ", g.id, g.spec);
+    if c.output.dropped > 0 {
+        title.push_str(&format!("· {} lines dropped ", c.output.dropped));
+    }
+    if c.scroll > 0 {
+        title.push_str(&format!("· scrolled {} (PgDn to follow) ", c.scroll));
+    }
+    f.render_widget(
+        Paragraph::new(lines).block(Block::default().borders(Borders::ALL).title(title)),
+        parts[0],
+    );
+    let status = match (c.running, c.interrupt_step) {
+        (None, _) => " editor · F5/Ctrl+R run ".to_string(),
+        (Some(_), 0) => " running… · Ctrl+C interrupts ".to_string(),
+        (Some(_), 1) => " running · interrupt sent · Ctrl+C again: SIGINT ".to_string(),
+        (Some(_), 2) => " running · SIGINT sent · Ctrl+C again: terminate? ".to_string(),
+        (Some(_), _) => " running · cannot interrupt · X terminates ".to_string(),
+    };
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .title(status)
+        .border_style(if editor_focused {
+            Style::default().fg(Color::Cyan)
+        } else {
+            Style::default()
+        });
+    c.editor.set_block(block);
+    c.editor.set_cursor_line_style(Style::default());
+    f.render_widget(&c.editor, parts[1]);
+}
+
+fn draw_footer(f: &mut Frame, app: &App, area: Rect) {
+    if let Some(p) = &app.prompt {
+        let label = match p.kind {
+            PromptKind::Command => ":",
+            PromptKind::AddSpec => "add spec: ",
+        };
+        let mut spans = vec![
+            Span::styled(label, Style::default().fg(Color::Cyan)),
+            Span::raw(p.text.clone()),
+            Span::raw("▏"),
+        ];
+        if let Some(e) = &p.error {
+            spans.push(Span::styled(
+                format!("  {e}"),
+                Style::default().fg(Color::Red),
+            ));
+        }
+        f.render_widget(Paragraph::new(Line::from(spans)), area);
+        return;
+    }
+    if let Some(t) = &app.toast {
+        f.render_widget(
+            Paragraph::new(Span::styled(t.clone(), Style::default().fg(Color::Yellow))),
+            area,
+        );
+        return;
+    }
+    let mut spans = Vec::new();
+    for (keys, desc) in app.keymap.hints(app.mode()) {
+        spans.push(Span::styled(
+            keys,
+            Style::default()
+                .fg(Color::Cyan)
+                .add_modifier(Modifier::BOLD),
+        ));
+        spans.push(Span::raw(format!(" {desc}  ")));
+    }
+    f.render_widget(Paragraph::new(Line::from(spans)), area);
+}
+
+fn centered(area: Rect, w: u16, h: u16) -> Rect {
+    let w = w.min(area.width);
+    let h = h.min(area.height);
+    Rect {
+        x: area.x + (area.width - w) / 2,
+        y: area.y + (area.height - h) / 2,
+        width: w,
+        height: h,
+    }
+}
+
+fn draw_confirm(f: &mut Frame, app: &App, area: Rect) {
+    let Some(c) = &app.confirm else { return };
+    let r = centered(area, (c.title.len() as u16 + 6).max(40), 7);
+    f.render_widget(Clear, r);
+    let btn = |label: &str, focused: bool| {
+        let st = if focused {
+            Style::default()
+                .fg(Color::Black)
+                .bg(Color::Cyan)
+                .add_modifier(Modifier::BOLD)
+        } else {
+            Style::default()
+        };
+        Span::styled(format!("[ {label} ]"), st)
+    };
+    let text = vec![
+        Line::from(c.title.clone()),
+        Line::from(""),
+        Line::from(vec![
+            btn("Cancel", !c.yes_focused),
+            Span::raw("   "),
+            btn("Terminate", c.yes_focused),
+        ]),
+        Line::from(Span::styled(
+            "←/→ choose · Enter confirm · Esc cancel",
+            Style::default().fg(Color::DarkGray),
+        )),
+    ];
+    f.render_widget(
+        Paragraph::new(text).alignment(Alignment::Center).block(
+            Block::default()
+                .borders(Borders::ALL)
+                .title(" confirm ")
+                .border_style(Style::default().fg(Color::Red)),
+        ),
+        r,
+    );
+}
+
+/// The help text: every binding of the current mode, filtered.
+pub fn help_lines(app: &App) -> Vec<(String, String, String)> {
+    let filter = app.help.clone().unwrap_or_default().to_lowercase();
+    let mode = app.mode();
+    let mut rows = Vec::new();
+    for m in [mode, Mode::Global] {
+        for b in app.keymap.bindings.iter().filter(|b| b.mode == m) {
+            let keys = b.keys.iter().map(Key::label).collect::<Vec<_>>().join(", ");
+            let row = (m.name().to_string(), keys, b.desc.clone());
+            if filter.is_empty()
+                || row.1.to_lowercase().contains(&filter)
+                || row.2.to_lowercase().contains(&filter)
+            {
+                rows.push(row);
+            }
+        }
+    }
+    rows
+}
+
+fn draw_help(f: &mut Frame, app: &App, area: Rect) {
+    let rows = help_lines(app);
+    let r = centered(area, 76, (rows.len() as u16 + 5).min(area.height));
+    f.render_widget(Clear, r);
+    let mut lines = vec![Line::from(vec![
+        Span::styled("filter: ", Style::default().fg(Color::Cyan)),
+        Span::raw(app.help.clone().unwrap_or_default()),
+        Span::raw("▏  (type to filter · Esc closes)"),
+    ])];
+    lines.push(Line::from(""));
+    for (mode, keys, desc) in rows {
+        lines.push(Line::from(vec![
+            Span::styled(format!("{mode:<7}"), Style::default().fg(Color::DarkGray)),
+            Span::styled(
+                format!("{keys:<22}"),
+                Style::default()
+                    .fg(Color::Cyan)
+                    .add_modifier(Modifier::BOLD),
+            ),
+            Span::raw(desc),
+        ]));
+    }
+    f.render_widget(
+        Paragraph::new(lines).block(Block::default().borders(Borders::ALL).title(" help ")),
+        r,
+    );
+}

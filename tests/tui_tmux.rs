@@ -1,0 +1,210 @@
+//! The real binary in tmux: start, run `print(6*7)` with F5, interrupt a spinning loop
+//! with Ctrl+C, terminate the group through the confirmation, quit; then no Python
+//! process of ours is left and the terminal was restored.
+
+mod common;
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    fn cmd(&self, args: &[&str]) -> String {
+        let out = Command::new("tmux")
+            .args(["-L", &self.socket, "-f", "/dev/null"])
+            .args(args)
+            .output()
+            .expect("run tmux");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn screen(&self) -> String {
+        self.cmd(&["capture-pane", "-p", "-t", "t"])
+    }
+
+    fn keys(&self, keys: &[&str]) {
+        let mut args = vec!["send-keys", "-t", "t"];
+        args.extend_from_slice(keys);
+        self.cmd(&args);
+    }
+
+    fn text(&self, text: &str) {
+        self.cmd(&["send-keys", "-t", "t", "-l", text]);
+    }
+
+    /// Polls the screen until `pred` holds; panics with the screen after `secs`.
+    fn wait(&self, secs: u64, what: &str, pred: impl Fn(&str) -> bool) -> String {
+        let end = Instant::now() + Duration::from_secs(secs);
+        loop {
+            let s = self.screen();
+            if pred(&s) {
+                return s;
+            }
+            if Instant::now() > end {
+                panic!("timed out waiting for {what}; screen:\n{s}");
+            }
+            std::thread::sleep(Duration::from_millis(30));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .args(["-L", &self.socket, "kill-server"])
+            .output();
+    }
+}
+
+/// Kills listed pids on failure.
+struct Pids(Vec<i32>);
+impl Drop for Pids {
+    fn drop(&mut self) {
+        for &p in &self.0 {
+            common::kill9(p);
+        }
+    }
+}
+
+fn pids_in_tree(screen: &str) -> usize {
+    screen
+        .lines()
+        .filter(|l| l.contains(" local") && !pids_on(l).is_empty() && !l.contains("ready (pid"))
+        .count()
+}
+
+fn pids_on(screen: &str) -> Vec<i32> {
+    let mut v: Vec<i32> = screen
+        .split("pid ")
+        .skip(1)
+        .filter_map(|s| s.split(|c: char| !c.is_ascii_digit()).next())
+        .filter_map(|s| s.parse().ok())
+        .collect();
+    v.sort_unstable();
+    v.dedup();
+    v
+}
+
+#[test]
+fn cockpit_in_tmux() {
+    if common::require("/usr/bin/tmux", "tmux").is_none() {
+        return;
+    }
+    let py = common::python3();
+    let tmux = Tmux {
+        socket: format!("execdeck-e2e-{}", std::process::id()),
+    };
+    let bin = common::bin();
+    // a wrapper shell reports the exit status and whether the terminal modes were reset
+    let script = format!(
+        "'{}' --group local='popen//python={py},popen//python={py}'; echo EXIT=$?; sleep 30",
+        bin.display()
+    );
+    tmux.cmd(&[
+        "new-session",
+        "-d",
+        "-s",
+        "t",
+        "-x",
+        "120",
+        "-y",
+        "36",
+        "-e",
+        "TERM=xterm-256color",
+        "sh",
+        "-c",
+        &script,
+    ]);
+    // the tree's detail lines show a pid once a gateway is ready
+    let screen = tmux.wait(20, "two ready gateways", |s| pids_in_tree(s) >= 2);
+    assert!(screen.contains("groups 1  gateways alive 2/2"), "{screen}");
+    let mut pids = Pids(pids_on(&screen));
+    assert_eq!(pids.0.len(), 2, "{screen}");
+
+    // run a snippet with F5
+    tmux.keys(&["Enter"]);
+    tmux.text("print(6*7)");
+    tmux.keys(&["F5"]);
+    tmux.wait(20, "42", |s| {
+        s.lines().any(|l| l.contains("│42 ")) && s.contains("busy 0")
+    });
+
+    // a spinning loop, interrupted with Ctrl+C; the gateway survives
+    tmux.text("while True: pass");
+    tmux.keys(&["F5"]);
+    tmux.wait(10, "busy state", |s| s.contains("running…"));
+    tmux.keys(&["C-c"]);
+    tmux.wait(20, "KeyboardInterrupt and idle", |s| {
+        s.contains("KeyboardInterrupt") && s.contains("busy 0")
+    });
+    tmux.text("6*7+1");
+    tmux.keys(&["F5"]);
+    tmux.wait(20, "43", |s| s.lines().any(|l| l.contains("│43 ")));
+
+    // help is generated from the keymap
+    tmux.keys(&["Escape"]);
+    // (a key right after Esc would read as Alt+key)
+    tmux.wait(10, "tree focus", |s| s.contains("j/Down next"));
+    tmux.keys(&["?"]);
+    tmux.wait(10, "help", |s| {
+        s.contains(" help ") && s.contains("terminate the selected gateway or group")
+    });
+    tmux.keys(&["Escape"]);
+
+    // terminate the group: the dialog focuses Cancel first
+    tmux.keys(&["X"]);
+    tmux.wait(10, "dialog", |s| {
+        s.contains("Terminate group 'local' (2 gateways)?")
+    });
+    tmux.keys(&["Enter"]);
+    let s = tmux.wait(10, "dialog closed", |s| !s.contains("Terminate group"));
+    assert!(s.contains("alive 2/2"), "Cancel kept the gateways: {s}");
+    tmux.keys(&["X"]);
+    tmux.wait(10, "dialog", |s| s.contains("Terminate group 'local'"));
+    tmux.keys(&["Right", "Enter"]);
+    tmux.wait(20, "terminated", |s| s.contains("alive 0/2"));
+    for &p in &pids.0 {
+        assert!(
+            common::wait_until(5.0, || common::proc_state(p).is_none()),
+            "worker {p} still there after terminate"
+        );
+    }
+
+    // add one more gateway live, then quit with it running
+    tmux.keys(&["a"]);
+    tmux.text("popen//nice=abc");
+    tmux.wait(10, "inline validation", |s| {
+        s.contains("nice must be an integer")
+    });
+    for _ in 0..4 {
+        tmux.keys(&["BSpace"]);
+    }
+    tmux.text(&format!("=1//python={py}//id=late"));
+    tmux.keys(&["Enter"]);
+    let s = tmux.wait(20, "late gateway ready", |s| s.contains("late ready"));
+    let late = pids_on(&s);
+    pids.0.extend(&late);
+    tmux.keys(&["C-q"]);
+    let s = tmux.wait(20, "exit", |s| s.contains("EXIT="));
+    assert!(s.contains("EXIT=0"), "{s}");
+    assert_eq!(
+        tmux.cmd(&[
+            "display",
+            "-p",
+            "-t",
+            "t",
+            "#{alternate_on} #{mouse_any_flag}"
+        ])
+        .trim(),
+        "0 0"
+    );
+    for &p in &pids.0 {
+        assert!(
+            common::wait_until(5.0, || common::proc_state(p).is_none()),
+            "worker {p} left behind after quit"
+        );
+    }
+}
