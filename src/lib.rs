@@ -4,5 +4,6 @@
 //! command line ([`cli`]).
 
 pub mod cli;
+pub mod config;
 pub mod engine;
 pub mod tui;

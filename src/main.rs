@@ -38,20 +38,35 @@ struct Cli {
     /// Cockpit: open a group of gateways, NAME=SPEC,SPEC,... (repeatable).
     #[arg(long = "group", value_name = "NAME=SPEC,SPEC")]
     groups: Vec<String>,
+    /// Cockpit: open the groups of a session file (or a session saved with :save NAME).
+    #[arg(long = "session", value_name = "FILE.toml|NAME")]
+    session: Option<String>,
 }
 
-/// The cockpit's start-up gateways from -g and --group; an error names the bad part.
+fn parse_spec(s: &str) -> Result<execdeck::engine::Spec, String> {
+    s.parse()
+        .map_err(|e: execdeck::engine::SpecError| e.to_string())
+}
+
+/// The cockpit's start-up gateways from --session, -g and --group; an error names the
+/// bad part. With none of them, the configured default spec opens in group "local".
 fn cockpit_gateways(
     gateways: &[String],
     groups: &[String],
+    session: Option<&str>,
+    default_spec: &str,
 ) -> Result<Vec<(String, execdeck::engine::Spec)>, String> {
     let mut out = Vec::new();
+    if let Some(name) = session {
+        let s = execdeck::config::Session::open(name)?;
+        for g in s.groups {
+            for spec in g.specs {
+                out.push((g.name.clone(), parse_spec(&spec)?));
+            }
+        }
+    }
     for g in gateways {
-        out.push((
-            "local".to_string(),
-            g.parse()
-                .map_err(|e: execdeck::engine::SpecError| e.to_string())?,
-        ));
+        out.push(("local".to_string(), parse_spec(g)?));
     }
     for g in groups {
         let (name, specs) = g
@@ -61,15 +76,11 @@ fn cockpit_gateways(
             return Err(format!("--group '{g}': the group name is empty"));
         }
         for spec in specs.split(',') {
-            out.push((
-                name.to_string(),
-                spec.parse()
-                    .map_err(|e: execdeck::engine::SpecError| e.to_string())?,
-            ));
+            out.push((name.to_string(), parse_spec(spec)?));
         }
     }
     if out.is_empty() {
-        out.push(("local".to_string(), cli::default_spec()));
+        out.push(("local".to_string(), parse_spec(default_spec)?));
     }
     Ok(out)
 }
@@ -199,16 +210,27 @@ fn main() {
                 .await
             }
             None => {
-                let gateways = match cockpit_gateways(&cli.gateways, &cli.groups) {
+                let (config, config_notice) = execdeck::config::Config::load();
+                let gateways = match cockpit_gateways(
+                    &cli.gateways,
+                    &cli.groups,
+                    cli.session.as_deref(),
+                    &config.default_spec,
+                ) {
                     Ok(g) => g,
                     Err(e) => {
                         eprintln!("execdeck: {e}");
                         return 2;
                     }
                 };
-                let (keymap, notice) = execdeck::tui::load_keymap();
+                let (keymap, keymap_notice) = execdeck::tui::load_keymap();
+                let notice = match (config_notice, keymap_notice) {
+                    (Some(a), Some(b)) => Some(format!("{a}; {b}")),
+                    (a, b) => a.or(b),
+                };
                 execdeck::tui::run(execdeck::tui::Startup {
                     gateways,
+                    scrollback: config.scrollback,
                     notice,
                     keymap,
                 })

@@ -208,3 +208,89 @@ fn cockpit_in_tmux() {
         );
     }
 }
+
+/// A bad keymap file: the cockpit starts with the default keys and names file, line
+/// and problem; `:save` writes a session that `--session NAME` opens again.
+#[test]
+fn bad_keymap_notice_and_sessions() {
+    if common::require("/usr/bin/tmux", "tmux").is_none() {
+        return;
+    }
+    let py = common::python3();
+    let cfg = tempfile::tempdir().expect("tempdir");
+    let data = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        cfg.path().join("keymap.toml"),
+        "[[keys]]\nmode = \"normal\"\non = [\"j\"]\nrun = \"fly\"\n",
+    )
+    .expect("write keymap");
+    let tmux = Tmux {
+        socket: format!("execdeck-e2e-s-{}", std::process::id()),
+    };
+    let run = |extra: &str| {
+        format!(
+            "EXECDECK_CONFIG_DIR='{}' EXECDECK_DATA_DIR='{}' '{}' {extra}; echo EXIT=$?; sleep 30",
+            cfg.path().display(),
+            data.path().display(),
+            common::bin().display()
+        )
+    };
+    let script = run(&format!("--group work='popen//python={py}//id=w1'"));
+    tmux.cmd(&[
+        "new-session",
+        "-d",
+        "-s",
+        "t",
+        "-x",
+        "140",
+        "-y",
+        "30",
+        "sh",
+        "-c",
+        &script,
+    ]);
+    let s = tmux.wait(20, "notice", |s| s.contains("unknown command 'fly'"));
+    assert!(s.contains("keymap.toml: entry 1"), "{s}");
+    let s = tmux.wait(20, "ready", |s| {
+        pids_in_tree(s) >= 1 || s.contains("w1 ready")
+    });
+    let mut pids = Pids(pids_on(&s));
+    // defaults still work
+    tmux.keys(&[":"]);
+    tmux.text("save mysession");
+    tmux.keys(&["Enter"]);
+    tmux.wait(10, "saved", |s| s.contains("session 'mysession' saved"));
+    let saved =
+        std::fs::read_to_string(cfg.path().join("sessions/mysession.toml")).expect("session file");
+    assert!(saved.contains("name = \"work\""), "{saved}");
+    tmux.keys(&["C-q"]);
+    tmux.wait(20, "exit", |s| s.contains("EXIT=0"));
+    tmux.cmd(&["kill-session", "-t", "t"]);
+    // reopen by name
+    let script = run("--session mysession");
+    tmux.cmd(&[
+        "new-session",
+        "-d",
+        "-s",
+        "t",
+        "-x",
+        "140",
+        "-y",
+        "30",
+        "sh",
+        "-c",
+        &script,
+    ]);
+    let s = tmux.wait(20, "session reopened", |s| {
+        s.contains("▾ work") && s.contains("w1 ready")
+    });
+    pids.0.extend(pids_on(&s));
+    tmux.keys(&["C-q"]);
+    tmux.wait(20, "exit", |s| s.contains("EXIT=0"));
+    for &p in &pids.0 {
+        assert!(
+            common::wait_until(5.0, || common::proc_state(p).is_none()),
+            "worker {p} left"
+        );
+    }
+}

@@ -55,6 +55,15 @@ pub enum EngineMsg {
         key: usize,
         snippet: u64,
     },
+    /// Saved console history of a gateway's spec, loaded from disk.
+    History {
+        key: usize,
+        entries: Vec<String>,
+    },
+    /// A session file was read: open its groups.
+    Session(crate::config::Session),
+    /// Something to tell the user in the footer.
+    Notice(String),
 }
 
 /// What the app asks the runtime to do.
@@ -78,6 +87,17 @@ pub enum Effect {
     },
     Terminate {
         keys: Vec<usize>,
+    },
+    SaveHistory {
+        spec: String,
+        entries: Vec<String>,
+    },
+    SaveSession {
+        name: String,
+        session: crate::config::Session,
+    },
+    OpenSession {
+        name: String,
     },
     Quit,
 }
@@ -252,7 +272,7 @@ pub struct Confirm {
     pub yes_focused: bool,
 }
 
-pub const COMMANDS: &[&str] = &["add", "group", "terminate", "quit", "help"];
+pub const COMMANDS: &[&str] = &["add", "group", "terminate", "save", "open", "quit", "help"];
 
 pub struct App {
     pub keymap: Keymap,
@@ -548,6 +568,29 @@ impl App {
                     }
                 }
             }
+            EngineMsg::History { key, entries } => {
+                if let Some(g) = self.by_key(key) {
+                    let mut merged = entries;
+                    merged.append(&mut g.console.history);
+                    g.console.history = merged;
+                }
+            }
+            EngineMsg::Session(session) => {
+                let mut effects = Vec::new();
+                for group in session.groups {
+                    for spec in group.specs {
+                        match spec.parse::<Spec>() {
+                            Ok(spec) => match self.add_gateway(&group.name, spec) {
+                                Ok(e) => effects.push(e),
+                                Err(e) => self.toast = Some(e),
+                            },
+                            Err(e) => self.toast = Some(e.to_string()),
+                        }
+                    }
+                }
+                return effects;
+            }
+            EngineMsg::Notice(text) => self.toast = Some(text),
             EngineMsg::Terminated { key, outcome } => {
                 if let Some(g) = self.by_key(key) {
                     g.console.running = None;
@@ -814,6 +857,26 @@ impl App {
                 self.toast = Some(format!("new gateways go to group '{arg}'"));
                 vec![]
             }
+            "save" => {
+                if arg.is_empty() {
+                    return fail(self, "usage: :save NAME".into());
+                }
+                if let Err(e) = crate::config::Session::path_for(arg) {
+                    return fail(self, e);
+                }
+                vec![Effect::SaveSession {
+                    name: arg.to_string(),
+                    session: self.session(),
+                }]
+            }
+            "open" => {
+                if arg.is_empty() {
+                    return fail(self, "usage: :open NAME (or a path to a .toml file)".into());
+                }
+                vec![Effect::OpenSession {
+                    name: arg.to_string(),
+                }]
+            }
             "terminate" => {
                 let group = if arg.is_empty() {
                     self.selected_gateway()
@@ -837,6 +900,25 @@ impl App {
                 fail(self, format!("unknown command ':{other}'{hint}"))
             }
         }
+    }
+
+    /// The groups and specs of live (or starting) gateways, for `:save`.
+    pub fn session(&self) -> crate::config::Session {
+        let groups = self
+            .groups
+            .iter()
+            .map(|name| crate::config::SessionGroup {
+                name: name.clone(),
+                specs: self
+                    .gateways
+                    .iter()
+                    .filter(|g| &g.group == name && g.state.alive())
+                    .map(|g| g.spec.clone())
+                    .collect(),
+            })
+            .filter(|g| !g.specs.is_empty())
+            .collect();
+        crate::config::Session { groups }
     }
 
     fn ask_terminate_group(&mut self, group: &str) {
@@ -968,7 +1050,13 @@ impl App {
                 if g.state == GwState::Ready {
                     g.state = GwState::Busy;
                 }
-                vec![Effect::Run { key: g.key, code }]
+                vec![
+                    Effect::Run { key: g.key, code },
+                    Effect::SaveHistory {
+                        spec: g.spec.clone(),
+                        entries: g.console.history.clone(),
+                    },
+                ]
             }
             Command::Interrupt => {
                 let Some(i) = self.selected_index() else {
@@ -1074,11 +1162,18 @@ mod tests {
         typed(&mut app, "print(6*7)");
         let eff = app.update(key(KeyCode::F(5)));
         assert_eq!(
-            eff,
-            vec![Effect::Run {
+            eff[0],
+            Effect::Run {
                 key: 0,
                 code: "print(6*7)".into()
-            }]
+            }
+        );
+        assert_eq!(
+            eff[1],
+            Effect::SaveHistory {
+                spec: "popen//python=python3".into(),
+                entries: vec!["print(6*7)".into()]
+            }
         );
         assert_eq!(app.gateways[0].state, GwState::Busy);
         app.update(Action::Engine(EngineMsg::Started { key: 0, snippet: 1 }));
@@ -1111,7 +1206,7 @@ mod tests {
         app.update(key(KeyCode::Up));
         assert_eq!(app.gateways[0].console.editor.lines(), ["print(6*7)"]);
         // Ctrl+R runs too
-        assert_eq!(app.update(ctrl('r')).len(), 1);
+        assert_eq!(app.update(ctrl('r')).len(), 2);
         // a duplicate id is refused
         let dup = app.add_gateway("local", "popen//id=gw0".parse().unwrap());
         assert_eq!(
@@ -1138,7 +1233,7 @@ mod tests {
         let mut app = app_with_gateway();
         app.update(key(KeyCode::Enter));
         typed(&mut app, "while True: pass");
-        assert_eq!(app.update(key(KeyCode::F(5))).len(), 1);
+        assert_eq!(app.update(key(KeyCode::F(5))).len(), 2);
         assert_eq!(app.update(ctrl('c')), vec![Effect::Interrupt { key: 0 }]);
         assert_eq!(app.update(ctrl('c')), vec![Effect::Signal { key: 0 }]);
         assert!(app.update(ctrl('c')).is_empty());

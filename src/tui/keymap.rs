@@ -206,7 +206,7 @@ fn parse_file(text: &str, name: &str) -> Result<Vec<Binding>, String> {
     let file: File = toml::from_str(text).map_err(|e| {
         let line = e
             .span()
-            .map(|s| text[..s.start.min(text.len())].lines().count().max(1))
+            .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1)
             .map(|l| format!("line {l}: "))
             .unwrap_or_default();
         format!("{name}: {line}{}", e.message())

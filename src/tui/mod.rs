@@ -28,6 +28,8 @@ use tokio::sync::mpsc;
 /// What the cockpit opens at start: (group, spec) pairs.
 pub struct Startup {
     pub gateways: Vec<(String, Spec)>,
+    /// Lines kept per console.
+    pub scrollback: usize,
     /// A problem with the config or keymap file, shown at start (defaults are used).
     pub notice: Option<String>,
     pub keymap: Keymap,
@@ -73,10 +75,10 @@ impl Drop for TerminalGuard {
 /// Loads the user's keymap override from the config dir; a bad file gives a notice and
 /// the defaults.
 pub fn load_keymap() -> (Keymap, Option<String>) {
-    let Some(dirs) = directories::ProjectDirs::from("", "", "execdeck") else {
+    let Some(dir) = crate::config::config_dir() else {
         return (Keymap::defaults(), None);
     };
-    let path = dirs.config_dir().join("keymap.toml");
+    let path = dir.join("keymap.toml");
     match std::fs::read_to_string(&path) {
         Ok(text) => match Keymap::with_overrides(&text, &path.display().to_string()) {
             Ok(km) => (km, None),
@@ -132,6 +134,7 @@ pub async fn run(startup: Startup) -> i32 {
 
 async fn event_loop(terminal: &mut Terminal<CrosstermBackend<Stdout>>, startup: Startup) -> i32 {
     let mut app = App::new(startup.keymap);
+    app.scrollback = startup.scrollback;
     app.toast = startup.notice;
     let (tx, mut rx) = mpsc::channel::<EngineMsg>(4096);
     let handles: Handles = Arc::new(Mutex::new(HashMap::new()));
@@ -185,7 +188,9 @@ async fn event_loop(terminal: &mut Terminal<CrosstermBackend<Stdout>>, startup: 
         while n < 10_000 {
             match rx.try_recv() {
                 Ok(msg) => {
-                    app.update(Action::Engine(msg));
+                    for eff in app.update(Action::Engine(msg)) {
+                        execute_effect(eff, &tx, &handles);
+                    }
                     n += 1;
                 }
                 Err(_) => break,
@@ -253,6 +258,14 @@ fn execute_effect(eff: Effect, tx: &mpsc::Sender<EngineMsg>, handles: &Handles) 
     match eff {
         Effect::Open { key, id, spec, .. } => {
             handles_lock(handles).insert(key, Handle::default());
+            let htx = tx.clone();
+            let raw = spec.raw.clone();
+            tokio::task::spawn_blocking(move || {
+                let entries = crate::config::load_history(&raw);
+                if !entries.is_empty() {
+                    let _ = htx.blocking_send(EngineMsg::History { key, entries });
+                }
+            });
             tokio::spawn(open_gateway(key, id, *spec, tx.clone(), handles.clone()));
         }
         Effect::Run { key, code } => {
@@ -307,6 +320,34 @@ fn execute_effect(eff: Effect, tx: &mpsc::Sender<EngineMsg>, handles: &Handles) 
                     let _ = tx.send(EngineMsg::Terminated { key, outcome }).await;
                 });
             }
+        }
+        Effect::SaveHistory { spec, entries } => {
+            let tx = tx.clone();
+            tokio::task::spawn_blocking(move || {
+                if let Err(e) = crate::config::save_history(&spec, &entries) {
+                    let _ = tx.blocking_send(EngineMsg::Notice(format!("history not saved: {e}")));
+                }
+            });
+        }
+        Effect::SaveSession { name, session } => {
+            let tx = tx.clone();
+            tokio::task::spawn_blocking(move || {
+                let msg = match session.save(&name) {
+                    Ok(p) => format!("session '{name}' saved to {}", p.display()),
+                    Err(e) => e,
+                };
+                let _ = tx.blocking_send(EngineMsg::Notice(msg));
+            });
+        }
+        Effect::OpenSession { name } => {
+            let tx = tx.clone();
+            tokio::task::spawn_blocking(move || {
+                let msg = match crate::config::Session::open(&name) {
+                    Ok(s) => EngineMsg::Session(s),
+                    Err(e) => EngineMsg::Notice(e),
+                };
+                let _ = tx.blocking_send(msg);
+            });
         }
         Effect::Quit => {}
     }

@@ -33,7 +33,7 @@ pub fn draw(f: &mut Frame, app: &mut App) {
     let cols = Layout::default()
         .direction(Direction::Horizontal)
         .constraints([
-            Constraint::Length(38.min(area.width / 3).max(24)),
+            Constraint::Length((area.width * 2 / 5).clamp(30, 44)),
             Constraint::Min(20),
         ])
         .split(rows[1]);
@@ -113,7 +113,7 @@ fn draw_tree(f: &mut Frame, app: &App, area: Rect) {
                 Span::styled(g.state.label(), state_style(&g.state)),
             ]));
             let detail = format!(
-                "    {}  pid {}  {}",
+                "    {} · pid {} · {}",
                 g.interpreter.as_deref().unwrap_or("…"),
                 g.pid.map(|p| p.to_string()).unwrap_or_else(|| "-".into()),
                 g.host
