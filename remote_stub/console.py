@@ -42,6 +42,10 @@ class _ConsoleWriter(object):
             else:
                 raise TypeError("write() argument must be str, not %s" % type(s).__name__)
         if s:
+            try:
+                s.encode("utf-8")
+            except UnicodeError:
+                s = s.encode("utf-8", "replace").decode("utf-8")
             c.channel.send((self._stream, c.current, s))
         return len(s)
 

@@ -442,6 +442,15 @@ def _format_exc(skip=0):
         et = ev = tb = None
 
 
+def _clean_text(text):
+    """Text that UTF-8 can encode: unencodable characters become U+FFFD / '?'."""
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeError:
+        return text.encode("utf-8", "replace").decode("utf-8")
+
+
 # ---------------------------------------------------------------------------
 # output capture
 
@@ -572,8 +581,8 @@ class WorkerGateway(object):
         return ch
 
     def _forget(self, ch):
-        if ch._closed and ch.isclosed():
-            self._channels.pop(ch.id, None)
+        # as execnet: once either side closed it, data for this id is dropped
+        self._channels.pop(ch.id, None)
 
     # -- output
     def _current_channel(self):
@@ -601,7 +610,12 @@ class WorkerGateway(object):
 
     def _send_output(self, cid, stream, text):
         try:
-            self._send(4, 0, dumps((cid, _text(stream), text)))
+            payload = dumps((cid, _text(stream), text))
+        except DumpError:
+            # lone surrogates (e.g. surrogateescape'd file names): replace, never drop
+            payload = dumps((cid, _text(stream), _clean_text(text)))
+        try:
+            self._send(4, 0, payload)
         except Exception:
             pass
 
@@ -795,9 +809,10 @@ class WorkerGateway(object):
             try:
                 self._execute(*task, on_main=True)
             except KeyboardInterrupt:
-                pass
-            self._main_busy = False
-            self._main_free.set()
+                # interrupted inside _execute's cleanup: free the main thread here
+                # (otherwise _execute frees it, before the task's close goes out)
+                self._main_busy = False
+                self._main_free.set()
 
     # -- shutdown
     def _shutdown(self, reason):

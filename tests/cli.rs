@@ -646,3 +646,18 @@ fn ctrl_c_while_gateways_start_kills_the_starting_worker() {
         common::proc_state(pid)
     );
 }
+
+/// Items and output of one gateway print in the order the remote produced them.
+#[test]
+fn exec_keeps_items_and_output_in_order() {
+    let code = "for i in range(20):\n    channel.send(i)\n    print('after item %d' % i)\n";
+    for _ in 0..3 {
+        let (rc, out, err) = run(&["exec", "-g", &py3_spec(), "-c", code], None);
+        assert_eq!(rc, Some(0), "{err}");
+        let want: Vec<String> = (0..20)
+            .flat_map(|i| [format!("[gw0] {i}"), format!("[gw0] after item {i}")])
+            .collect();
+        let got: Vec<&str> = out.lines().collect();
+        assert_eq!(got, want, "stdout:\n{out}");
+    }
+}

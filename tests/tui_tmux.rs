@@ -265,22 +265,9 @@ fn bad_keymap_notice_and_sessions() {
     assert!(saved.contains("name = \"work\""), "{saved}");
     tmux.keys(&["C-q"]);
     tmux.wait(20, "exit", |s| s.contains("EXIT=0"));
-    tmux.cmd(&["kill-session", "-t", "t"]);
-    // reopen by name
+    // reopen by name, in the same pane
     let script = run("--session mysession");
-    tmux.cmd(&[
-        "new-session",
-        "-d",
-        "-s",
-        "t",
-        "-x",
-        "140",
-        "-y",
-        "30",
-        "sh",
-        "-c",
-        &script,
-    ]);
+    tmux.cmd(&["respawn-pane", "-k", "-t", "t", "sh", "-c", &script]);
     let s = tmux.wait(20, "session reopened", |s| {
         s.contains("▾ work") && s.contains("w1 ready")
     });

@@ -1,8 +1,6 @@
 //! Headless subcommands: `exec` and `info`.
 
-use crate::engine::{
-    Error, Event, Gateway, GatewayOptions, Group, Spec, Stream, Value, group::GroupItem,
-};
+use crate::engine::{Event, Gateway, GatewayOptions, Group, Spec, Stream, Value};
 use std::collections::HashMap;
 use std::io::Write;
 use std::time::Duration;
@@ -138,6 +136,11 @@ fn handle_event(p: &mut Printer, ev: Event) {
         Event::GatewayDied { gateway, reason } => {
             p.note(&gateway, "error", &format!("gateway died: {reason}"))
         }
+        Event::Item { gateway, value, .. } => p.note(&gateway, "item", &value.to_string()),
+        Event::ChannelEnded { gateway, error, .. } => match error {
+            Some(text) => p.note(&gateway, "traceback", &text),
+            None => p.finish(&gateway),
+        },
         Event::GatewayReady { .. } | Event::GatewayTerminated { .. } => {}
     }
 }
@@ -197,6 +200,8 @@ fn event_gateway(ev: &Event) -> &str {
     match ev {
         Event::GatewayReady { gateway, .. }
         | Event::Output { gateway, .. }
+        | Event::Item { gateway, .. }
+        | Event::ChannelEnded { gateway, .. }
         | Event::GatewayDied { gateway, .. }
         | Event::GatewayTerminated { gateway, .. } => gateway,
     }
@@ -282,45 +287,31 @@ async fn run_channels(
     p: &mut Printer,
 ) -> bool {
     let mut ok = true;
-    let mut chans = Vec::new();
+    // items and ends come through the event sink, in wire order with the output
+    let mut open: Vec<(String, i32)> = Vec::new();
     for gw in group.gateways() {
-        match gw.remote_exec(code).await {
-            Ok(ch) => chans.push((gw.id().to_string(), ch)),
+        match gw.remote_exec_forwarded(code).await {
+            Ok(ch) => open.push((gw.id().to_string(), ch.id())),
             Err(e) => {
                 ok = false;
                 p.note(gw.id(), "error", &e.to_string());
             }
         }
     }
-    let mut remaining = chans.len();
-    let mut items = crate::engine::group::merge(chans);
-    while remaining > 0 {
-        tokio::select! {
-            Some(ev) = rx.recv() => handle_event(p, ev),
-            item = items.recv() => {
-                let Some(GroupItem { gateway, item }) = item else { break };
-                // output written before the channel ended is already queued: show it first
-                while let Ok(ev) = rx.try_recv() {
-                    handle_event(p, ev);
-                }
-                match item {
-                    Ok(Some(v)) => p.note(&gateway, "item", &v.to_string()),
-                    Ok(None) => {
-                        remaining -= 1;
-                        p.finish(&gateway);
-                    }
-                    Err(e) => {
-                        remaining -= 1;
-                        ok = false;
-                        let text = match &e {
-                            Error::Remote(r) => r.formatted.clone(),
-                            other => other.to_string(),
-                        };
-                        p.note(&gateway, "traceback", &text);
-                    }
-                }
+    while !open.is_empty() {
+        let Some(ev) = rx.recv().await else { break };
+        if let Event::ChannelEnded {
+            gateway,
+            channel,
+            error,
+        } = &ev
+        {
+            if error.is_some() {
+                ok = false;
             }
+            open.retain(|(g, c)| !(g == gateway && c == channel));
         }
+        handle_event(p, ev);
     }
     ok
 }

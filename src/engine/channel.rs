@@ -37,9 +37,15 @@ pub(crate) struct ChanInner {
 pub(crate) struct ChanState {
     pub id: i32,
     pub inner: Mutex<ChanInner>,
+    /// Wakes a receiver: an item arrived or the channel ended.
     pub notify: Notify,
+    /// Wakes every `wait_closed`: the channel ended.
+    pub ended: Notify,
     pub items_in: AtomicU64,
     pub items_out: AtomicU64,
+    /// Items and the end go to the gateway's event sink (in wire order with output)
+    /// instead of this channel's queue.
+    pub forward: std::sync::atomic::AtomicBool,
 }
 
 impl ChanState {
@@ -51,8 +57,10 @@ impl ChanState {
                 ..ChanInner::default()
             }),
             notify: Notify::new(),
+            ended: Notify::new(),
             items_in: AtomicU64::new(0),
             items_out: AtomicU64::new(0),
+            forward: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -79,6 +87,7 @@ impl ChanState {
         }
         self.notify.notify_waiters();
         self.notify.notify_one();
+        self.ended.notify_waiters();
     }
 }
 
@@ -167,6 +176,9 @@ impl Channel {
     pub async fn next(&self) -> Result<Option<Value>> {
         loop {
             let notified = self.state.notify.notified();
+            tokio::pin!(notified);
+            // registered before the check, so an end() in between is not missed
+            notified.as_mut().enable();
             {
                 let mut g = self.state.lock();
                 if let Some(v) = g.queue.pop_front() {
@@ -246,7 +258,9 @@ impl Channel {
     pub async fn wait_closed(&self, timeout: Option<Duration>) -> Result<()> {
         let fut = async {
             loop {
-                let notified = self.state.notify.notified();
+                let notified = self.state.ended.notified();
+                tokio::pin!(notified);
+                notified.as_mut().enable();
                 {
                     let g = self.state.lock();
                     match &g.ending {
@@ -256,8 +270,6 @@ impl Channel {
                     }
                 }
                 notified.await;
-                // let another waiter (a receive) see the wake-up too
-                self.state.notify.notify_one();
             }
         };
         match timeout {

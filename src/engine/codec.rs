@@ -146,7 +146,7 @@ fn enc(v: &Value, out: &mut Vec<u8>, depth: usize) -> Result<(), EncodeError> {
             }
         },
         Value::BigInt(s) => {
-            let digits = s.trim_start_matches('-');
+            let digits = s.strip_prefix('-').unwrap_or(s);
             if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
                 return Err(EncodeError(format!("invalid integer digits {s:?}")));
             }
@@ -236,6 +236,7 @@ pub fn decode(buf: &[u8], cfg: StrConfig, limits: &Limits) -> Result<Value, Deco
         cfg,
         limits,
         channels: None,
+        list_slots: 0,
     }
     .run()
 }
@@ -253,6 +254,7 @@ pub fn decode_with_channels(
         cfg,
         limits,
         channels: Some(channels),
+        list_slots: 0,
     }
     .run()
 }
@@ -263,6 +265,8 @@ struct Decoder<'a, 'c> {
     cfg: StrConfig,
     limits: &'a Limits,
     channels: Option<&'c mut Vec<i32>>,
+    /// List slots allocated so far (bounded by the payload size).
+    list_slots: usize,
 }
 
 /// A stack entry: the value and the nesting depth it contains.
@@ -446,8 +450,12 @@ impl<'a> Decoder<'a, '_> {
                 }
                 b'K' => {
                     let n = self.count("list")?;
-                    // each item needs at least 7 bytes (F index, value, P)
-                    if n > (self.buf.len() - self.pos) / 7 + 1 {
+                    // each item needs at least 7 bytes (F index, value, P); count every
+                    // list's claim so that many lists cannot add up beyond the payload
+                    self.list_slots = self.list_slots.saturating_add(n);
+                    if n > (self.buf.len() - self.pos) / 7 + 1
+                        || self.list_slots > self.buf.len() / 7 + 1
+                    {
                         return self.err(
                             at,
                             format!("list claims {n} items, more than the payload holds"),
@@ -633,6 +641,20 @@ mod tests {
         deep.extend(std::iter::repeat_n(b'P', 100_000));
         deep.push(b'Q');
         assert!(d(&deep).is_err());
+        // many lists, each within the payload, together far beyond it
+        let mut many = Vec::new();
+        for _ in 0..2000 {
+            many.extend_from_slice(b"K\0\0\x10\0");
+        }
+        many.push(b'Q');
+        assert!(
+            d(&many)
+                .unwrap_err()
+                .message
+                .contains("more than the payload holds")
+        );
+        let v = Value::BigInt("--5".into());
+        assert!(encode(&v).is_err());
         // huge int
         let mut big = b"H\0\0\x27\x10".to_vec();
         big.extend(std::iter::repeat_n(b'9', 10_000));

@@ -55,6 +55,20 @@ pub enum Event {
         stream: Stream,
         text: String,
     },
+    /// An item of a channel opened with `remote_exec_forwarded`, in wire order with
+    /// the output events.
+    Item {
+        gateway: String,
+        channel: i32,
+        value: super::value::Value,
+    },
+    /// A forwarded channel ended; `error` is the remote traceback or why the gateway
+    /// went away.
+    ChannelEnded {
+        gateway: String,
+        channel: i32,
+        error: Option<String>,
+    },
     GatewayDied {
         gateway: String,
         reason: String,

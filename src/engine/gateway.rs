@@ -215,23 +215,36 @@ fn python_source_literal(s: &str) -> String {
     out
 }
 
-/// Removes the common leading whitespace of all non-blank lines (`textwrap.dedent`).
+/// Removes the common leading whitespace of all non-blank lines, as Python's
+/// `textwrap.dedent` does: the margin is a common prefix string (tabs and spaces are
+/// not interchangeable), and whitespace-only lines become empty.
 pub fn dedent(src: &str) -> String {
-    let indent = src
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| l.len() - l.trim_start_matches([' ', '\t']).len())
-        .min()
-        .unwrap_or(0);
-    if indent == 0 {
-        return src.to_string();
+    let mut margin: Option<&str> = None;
+    for line in src.lines() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let indent = &line[..line.len() - line.trim_start_matches([' ', '\t']).len()];
+        margin = Some(match margin {
+            None => indent,
+            Some(m) => {
+                let common = m
+                    .char_indices()
+                    .zip(indent.chars())
+                    .find(|((_, a), b)| a != b)
+                    .map_or(m.len().min(indent.len()), |((i, _), _)| i);
+                &m[..common]
+            }
+        });
     }
+    let margin = margin.unwrap_or("");
     src.split_inclusive('\n')
         .map(|l| {
-            if l.trim().is_empty() {
-                l.trim_start_matches([' ', '\t'])
+            let body = l.strip_suffix('\n').unwrap_or(l);
+            if body.trim().is_empty() {
+                if l.ends_with('\n') { "\n" } else { "" }
             } else {
-                &l[indent.min(l.len())..]
+                l.strip_prefix(margin).unwrap_or(l)
             }
         })
         .collect()
@@ -425,7 +438,13 @@ impl Gateway {
         let id = t.next_id;
         t.next_id += 2;
         let st = Arc::new(ChanState::new(id, t.strconfig));
-        t.channels.insert(id, st.clone());
+        match gone_reason(&t.state) {
+            // a dead gateway's channels are born ended, never waited on forever
+            Some(reason) => st.end(Ending::GatewayGone(reason)),
+            None => {
+                t.channels.insert(id, st.clone());
+            }
+        }
         Channel {
             gw: self.clone(),
             state: st,
@@ -436,11 +455,18 @@ impl Gateway {
     pub fn channel(&self, id: i32) -> Channel {
         let mut t = self.table();
         let strconfig = t.strconfig;
-        let st = t
-            .channels
-            .entry(id)
-            .or_insert_with(|| Arc::new(ChanState::new(id, strconfig)))
-            .clone();
+        let st = match gone_reason(&t.state) {
+            Some(reason) => {
+                let st = Arc::new(ChanState::new(id, strconfig));
+                st.end(Ending::GatewayGone(reason));
+                st
+            }
+            None => t
+                .channels
+                .entry(id)
+                .or_insert_with(|| Arc::new(ChanState::new(id, strconfig)))
+                .clone(),
+        };
         Channel {
             gw: self.clone(),
             state: st,
@@ -569,8 +595,10 @@ impl Gateway {
     /// answered by its receiver even while code runs.
     pub async fn status(&self) -> Result<Value> {
         let ch = self.new_channel();
-        self.write_frame(MsgCode::Status, ch.id(), b"").await?;
-        let v = ch.receive().await;
+        let v = match self.write_frame(MsgCode::Status, ch.id(), b"").await {
+            Ok(()) => ch.receive().await,
+            Err(e) => Err(e),
+        };
         self.table().channels.remove(&ch.id());
         v
     }
@@ -629,22 +657,45 @@ impl Gateway {
     }
 
     fn mark(&self, st: GatewayState) -> bool {
+        self.mark_channels(st).is_some()
+    }
+
+    /// Sets a final state; returns the channels that were still open (None if the
+    /// gateway was not ready any more).
+    fn mark_channels(&self, st: GatewayState) -> Option<Vec<Arc<ChanState>>> {
         let chans: Vec<Arc<ChanState>> = {
             let mut t = self.table();
             if t.state != GatewayState::Ready {
-                return false;
+                return None;
             }
             t.state = st.clone();
             t.channels.drain().map(|(_, c)| c).collect()
         };
-        let reason = match &st {
-            GatewayState::Dead(r) => r.clone(),
-            _ => "gateway terminated".to_string(),
-        };
-        for c in chans {
+        let reason = gone_reason(&st).unwrap_or_default();
+        for c in &chans {
             c.end(Ending::GatewayGone(reason.clone()));
         }
-        true
+        Some(chans)
+    }
+
+    /// Like [`remote_exec`](Self::remote_exec), but the channel's items and its end
+    /// arrive as [`Event::Item`] / [`Event::ChannelEnded`] on the event sink, in wire
+    /// order with the output of the same gateway (needs `GatewayOptions::events`).
+    pub async fn remote_exec_forwarded(&self, source: &str) -> Result<Channel> {
+        if let Some(e) = self.closed_error() {
+            return Err(e);
+        }
+        let ch = self.new_channel();
+        ch.state.forward.store(true, Ordering::Relaxed);
+        let payload = codec::encode(&Value::Tuple(vec![
+            Value::Str(dedent(source)),
+            Value::None,
+            Value::None,
+            Value::Dict(vec![]),
+        ]))?;
+        self.write_frame(MsgCode::ChannelExec, ch.id(), &payload)
+            .await?;
+        Ok(ch)
     }
 
     /// Polite then firm: GATEWAY_TERMINATE, close the worker's input, wait up to
@@ -657,17 +708,28 @@ impl Gateway {
             .process
             .as_ref()
             .and_then(ProcessHandle::exit_info);
-        if was_ready {
-            let _ = self.write_frame(MsgCode::GatewayTerminate, 0, b"").await;
-        }
+        let started = std::time::Instant::now();
+        // The polite part is bounded too: a sender stuck on a full pipe (the worker
+        // not reading) holds the writer, and then only the kill helps.
+        let polite = async {
+            if was_ready {
+                let _ = self.write_frame(MsgCode::GatewayTerminate, 0, b"").await;
+            }
+            if let Some(mut w) = self.inner.writer.lock().await.take() {
+                let _ = w.shutdown().await;
+            }
+        };
+        let polite_done = tokio::time::timeout(timeout, polite).await.is_ok();
         self.mark(GatewayState::Terminated);
-        if let Some(mut w) = self.inner.writer.lock().await.take() {
-            let _ = tokio::time::timeout(Duration::from_millis(200), w.shutdown()).await;
-        }
         let Some(p) = &self.inner.process else {
             return TerminateOutcome::AlreadyDead(None);
         };
-        let outcome = match p.wait(Some(timeout)).await {
+        let left = if polite_done {
+            timeout.saturating_sub(started.elapsed())
+        } else {
+            Duration::ZERO
+        };
+        let outcome = match p.wait(Some(left)).await {
             Some(st) if !was_ready || before.is_some() => TerminateOutcome::AlreadyDead(Some(st)),
             Some(st) => TerminateOutcome::Exited(st),
             None => {
@@ -693,11 +755,18 @@ impl Gateway {
 impl Drop for Inner {
     fn drop(&mut self) {
         // The last handle is gone: make sure nothing outlives it.
-        if let Some(p) = &self.process
-            && p.exit_info().is_none()
-        {
+        if let Some(p) = &self.process {
+            // also after the worker exited: what it started may still run
             p.signal_group(libc::SIGKILL);
         }
+    }
+}
+
+fn gone_reason(state: &GatewayState) -> Option<String> {
+    match state {
+        GatewayState::Ready => None,
+        GatewayState::Dead(r) => Some(r.clone()),
+        GatewayState::Terminated => Some("gateway terminated".into()),
     }
 }
 
@@ -739,8 +808,22 @@ async fn reader_task(weak: std::sync::Weak<Inner>, reader: Reader, max_frame: us
         && let Some(st) = p.wait(Some(Duration::from_millis(300))).await
     {
         reason = format!("{reason} (worker {st})");
+        // the worker is gone: nothing it started may outlive it
+        p.signal_group(libc::SIGKILL);
+        p.clear_group(Duration::from_secs(2)).await;
     }
-    if gw.mark(GatewayState::Dead(reason.clone())) {
+    if let Some(chans) = gw.mark_channels(GatewayState::Dead(reason.clone())) {
+        for c in chans.iter().filter(|c| c.forward.load(Ordering::Relaxed)) {
+            emit(
+                &gw.inner,
+                Event::ChannelEnded {
+                    gateway: gw.inner.id.clone(),
+                    channel: c.id,
+                    error: Some(format!("gateway {} died: {reason}", gw.inner.id)),
+                },
+            )
+            .await;
+        }
         emit(
             &gw.inner,
             Event::GatewayDied {
@@ -808,7 +891,20 @@ async fn handle(gw: &Gateway, msg: Message) -> std::result::Result<(), String> {
             for r in refs {
                 gw.channel(r);
             }
-            st.push(v);
+            if st.forward.load(Ordering::Relaxed) {
+                st.items_in.fetch_add(1, Ordering::Relaxed);
+                emit(
+                    &gw.inner,
+                    Event::Item {
+                        gateway: gw.inner.id.clone(),
+                        channel: id,
+                        value: v,
+                    },
+                )
+                .await;
+            } else {
+                st.push(v);
+            }
         }
         MsgCode::ChannelClose | MsgCode::ChannelCloseError | MsgCode::ChannelLastMessage => {
             let ending = match msg.code {
@@ -826,6 +922,21 @@ async fn handle(gw: &Gateway, msg: Message) -> std::result::Result<(), String> {
             };
             let st = gw.table().channels.get(&id).cloned();
             if let Some(st) = st {
+                if st.forward.load(Ordering::Relaxed) && !matches!(ending, Ending::LastMessage) {
+                    let error = match &ending {
+                        Ending::Error(e) => Some(e.formatted.clone()),
+                        _ => None,
+                    };
+                    emit(
+                        &gw.inner,
+                        Event::ChannelEnded {
+                            gateway: gw.inner.id.clone(),
+                            channel: id,
+                            error,
+                        },
+                    )
+                    .await;
+                }
                 st.end(ending);
                 gw.forget_if_done(id);
             }

@@ -461,6 +461,16 @@ impl<'a> Parser<'a> {
     }
 
     fn unary(&mut self) -> Result<Value, LiteralError> {
+        self.depth += 1;
+        if self.depth > MAX_LITERAL_DEPTH {
+            return Err(self.err("nesting too deep"));
+        }
+        let r = self.unary_inner();
+        self.depth -= 1;
+        r
+    }
+
+    fn unary_inner(&mut self) -> Result<Value, LiteralError> {
         self.skip_ws();
         if self.eat('-') {
             self.skip_ws();
@@ -527,7 +537,15 @@ impl<'a> Parser<'a> {
                     "True" => Ok(Value::Bool(true)),
                     "False" => Ok(Value::Bool(false)),
                     "set" | "frozenset" | "float" | "complex" | "tuple" | "list" | "dict"
-                    | "bytes" => self.call(&word),
+                    | "bytes" => {
+                        self.depth += 1;
+                        if self.depth > MAX_LITERAL_DEPTH {
+                            return Err(self.err("nesting too deep"));
+                        }
+                        let r = self.call(&word);
+                        self.depth -= 1;
+                        r
+                    }
                     _ => {
                         self.pos = start;
                         Err(self.err(&format!(
@@ -1045,6 +1063,21 @@ mod tests {
         let deep = "[".repeat(10_000);
         let e = Value::parse_literal(&deep).unwrap_err();
         assert!(e.message.contains("too deep"));
+        let minus = format!("{}1", "-".repeat(200_000));
+        assert!(
+            Value::parse_literal(&minus)
+                .unwrap_err()
+                .message
+                .contains("too deep")
+        );
+        let calls = format!("{}(){}", "tuple(".repeat(10_000), ")".repeat(10_000));
+        assert!(
+            Value::parse_literal(&calls)
+                .unwrap_err()
+                .message
+                .contains("too deep")
+        );
+        assert_eq!(Value::parse_literal("--1").unwrap(), Value::Int(1));
         assert!(Value::parse_literal("").is_err());
         assert!(Value::parse_literal("007").is_err());
     }
