@@ -598,15 +598,13 @@ class WorkerGateway(object):
                 buf = self._outbuf[key] = []
             buf.append(text)
             if "\n" in text or len(buf) > 64:
-                pending = "".join(buf)
                 del self._outbuf[key]
+                # sent under the lock: a concurrent flush cannot overtake it
+                self._send_output(cid, stream, "".join(buf))
             else:
-                pending = None
                 self._outevent.set()
         finally:
             self._outlock.release()
-        if pending is not None:
-            self._send_output(cid, stream, pending)
 
     def _send_output(self, cid, stream, text):
         try:
@@ -624,11 +622,11 @@ class WorkerGateway(object):
         try:
             keys = [k for k in self._outbuf
                     if (stream is None or k[1] == stream) and (cid is _NO_ENDMARKER or k[0] == cid)]
-            items = [(k, "".join(self._outbuf.pop(k))) for k in keys]
+            for k in keys:
+                # sent under the lock, so a task's close never overtakes its output
+                self._send_output(k[0], k[1], "".join(self._outbuf.pop(k)))
         finally:
             self._outlock.release()
-        for (c, s), text in items:
-            self._send_output(c, s, text)
 
     def _flusher(self):
         import time
@@ -899,15 +897,28 @@ def _exit_with_group(code):
     os._exit(code)
 
 
+def _cloexec(fd):
+    """Keeps protocol fds out of the processes user code starts (Python 2 makes
+    inheritable fds, and its subprocess does not close them)."""
+    try:
+        import fcntl
+        fcntl.fcntl(fd, fcntl.F_SETFD, fcntl.fcntl(fd, fcntl.F_GETFD) | fcntl.FD_CLOEXEC)
+    except Exception:
+        pass
+
+
 def _setup_io():
     """Moves the protocol off fds 0/1 where possible; returns (read, write, has_fd1)."""
     if hasattr(os, "dup2") and hasattr(os, "pipe") and not sys.platform.startswith("java"):
         fd_in = os.dup(0)
         fd_out = os.dup(1)
+        _cloexec(fd_in)
+        _cloexec(fd_out)
         null = os.open(os.devnull, os.O_RDONLY)
         os.dup2(null, 0)
         os.close(null)
         r, w = os.pipe()
+        _cloexec(r)
         os.dup2(w, 1)
         os.close(w)
         if PY3:

@@ -262,7 +262,18 @@ pub async fn exec(args: ExecArgs) -> i32 {
         ok = run_channels(&group, &code, &mut rx, &mut p) => Some(ok),
         _ = wait_for_signal() => None,
     };
-    group.terminate(args.terminate_timeout).await;
+    {
+        // keep printing while the workers shut down, so their last output cannot
+        // block them (and is shown)
+        let term = group.terminate(args.terminate_timeout);
+        tokio::pin!(term);
+        loop {
+            tokio::select! {
+                _ = &mut term => break,
+                Some(ev) = rx.recv() => handle_event(&mut p, ev),
+            }
+        }
+    }
     while let Ok(ev) = rx.try_recv() {
         handle_event(&mut p, ev);
     }

@@ -425,14 +425,19 @@ async fn stderr_task(
     let mut pending: Vec<u8> = Vec::new();
     loop {
         let n = match stderr.read(&mut buf).await {
-            Ok(0) | Err(_) => break,
+            Ok(0) | Err(_) => 0,
             Ok(n) => n,
         };
+        let eof = n == 0;
+        if eof && pending.is_empty() {
+            break;
+        }
         pending.extend_from_slice(&buf[..n]);
         // keep incomplete UTF-8 sequences for the next read
         let valid = match std::str::from_utf8(&pending) {
             Ok(_) => pending.len(),
-            Err(e) if e.error_len().is_none() => e.valid_up_to(),
+            // at EOF an incomplete sequence is shown (replaced), not dropped
+            Err(e) if e.error_len().is_none() && !eof => e.valid_up_to(),
             Err(_) => pending.len(),
         };
         let text = String::from_utf8_lossy(&pending[..valid]).into_owned();
