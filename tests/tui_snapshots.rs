@@ -157,3 +157,35 @@ fn add_prompt_and_too_small() {
     let (small, _) = render(&mut a, 40, 8);
     assert!(small.contains("Terminal too small: 40x8"), "{small}");
 }
+
+#[test]
+fn broadcast_screens() {
+    let mut a = app();
+    for c in "print('hello')".chars() {
+        a.update(key(KeyCode::Char(c)));
+    }
+    a.update(key(KeyCode::Esc));
+    a.update(key(KeyCode::Char('b')));
+    for k in [0usize, 1] {
+        a.update(Action::Engine(EngineMsg::Console {
+            key: k,
+            event: ConsoleEvent::Output {
+                snippet: 2,
+                stderr: false,
+                text: format!("hello from gw{k}\n"),
+            },
+        }));
+        a.update(Action::Engine(EngineMsg::Console {
+            key: k,
+            event: ConsoleEvent::Done {
+                snippet: 2,
+                seconds: 0.01,
+            },
+        }));
+    }
+    let (text, _) = render(&mut a, 100, 24);
+    check("broadcast_interleaved", &text);
+    a.update(key(KeyCode::Char('v')));
+    let (text, _) = render(&mut a, 100, 24);
+    check("broadcast_side_by_side", &text);
+}

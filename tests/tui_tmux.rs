@@ -144,6 +144,22 @@ fn cockpit_in_tmux() {
     tmux.keys(&["F5"]);
     tmux.wait(20, "43", |s| s.lines().any(|l| l.contains("│43 ")));
 
+    // broadcast the editor's snippet to the group: tagged lines, then side by side
+    tmux.text("print('bc-%d' % (6*7))");
+    tmux.keys(&["Escape"]);
+    tmux.wait(10, "tree focus", |s| s.contains("j/Down next"));
+    tmux.keys(&["b"]);
+    tmux.wait(20, "tagged broadcast output", |s| {
+        s.contains("[gw0] bc-42") && s.contains("[gw1] bc-42") && s.contains("busy 0")
+    });
+    tmux.keys(&["v"]);
+    tmux.wait(10, "side by side", |s| {
+        s.contains("gw0 · CPython") && s.contains("gw1 · CPython")
+    });
+    tmux.keys(&["o"]);
+    tmux.wait(10, "console again", |s| !s.contains("broadcast to group"));
+    tmux.keys(&["Enter"]);
+
     // help is generated from the keymap
     tmux.keys(&["Escape"]);
     // (a key right after Esc would read as Alt+key)

@@ -99,6 +99,10 @@ pub enum Effect {
     OpenSession {
         name: String,
     },
+    SaveOutput {
+        path: String,
+        text: String,
+    },
     Quit,
 }
 
@@ -205,6 +209,8 @@ pub struct ConsoleView {
     pub interrupt_mode: Option<InterruptMode>,
     /// Lines scrolled up from the end; 0 = follow.
     pub scroll: usize,
+    /// The text searched for with `/`; matching lines are highlighted.
+    pub search: Option<String>,
 }
 
 impl ConsoleView {
@@ -218,6 +224,7 @@ impl ConsoleView {
             interrupt_step: 0,
             interrupt_mode: None,
             scroll: 0,
+            search: None,
         }
     }
 }
@@ -261,6 +268,8 @@ pub struct Prompt {
 pub enum PromptKind {
     Command,
     AddSpec,
+    Search,
+    SavePath,
 }
 
 /// A destructive action waiting for confirmation.
@@ -270,6 +279,20 @@ pub struct Confirm {
     pub keys: Vec<usize>,
     /// false: Cancel focused (the default).
     pub yes_focused: bool,
+}
+
+/// The result of a broadcast: every gateway of a group ran the same snippet.
+#[derive(Debug, Clone)]
+pub struct Broadcast {
+    pub group: String,
+    pub keys: Vec<usize>,
+    /// Interleaved output, each line prefixed with its gateway id.
+    pub ring: Ring,
+    pub side_by_side: bool,
+    /// Shown instead of the selected gateway's console.
+    pub shown: bool,
+    /// Each member's unfinished line, completed by its next output.
+    pub partial: std::collections::HashMap<usize, (LineKind, String)>,
 }
 
 pub const COMMANDS: &[&str] = &["add", "group", "terminate", "save", "open", "quit", "help"];
@@ -288,6 +311,10 @@ pub struct App {
     pub current_group: String,
     pub scrollback: usize,
     pub quitting: bool,
+    pub broadcast: Option<Broadcast>,
+    /// Screen rows of the tree that select a gateway (row, first and last column,
+    /// display position), set when drawing; used by mouse clicks.
+    pub tree_rows: Vec<(u16, u16, u16, usize)>,
     next_key: usize,
     /// Set when the screen must be redrawn.
     pub dirty: bool,
@@ -309,6 +336,8 @@ impl App {
             current_group: "local".into(),
             scrollback: DEFAULT_SCROLLBACK,
             quitting: false,
+            broadcast: None,
+            tree_rows: Vec::new(),
             next_key: 0,
             dirty: true,
         }
@@ -448,6 +477,19 @@ impl App {
                 match m.kind {
                     MouseEventKind::ScrollUp => self.scroll(3, true),
                     MouseEventKind::ScrollDown => self.scroll(3, false),
+                    MouseEventKind::Down(crossterm::event::MouseButton::Left) => {
+                        if let Some(&(_, _, _, pos)) = self
+                            .tree_rows
+                            .iter()
+                            .find(|(y, x0, x1, _)| *y == m.row && (*x0..*x1).contains(&m.column))
+                        {
+                            self.selected = pos;
+                            self.focus = Focus::Tree;
+                            if let Some(b) = &mut self.broadcast {
+                                b.shown = false;
+                            }
+                        }
+                    }
                     _ => {}
                 }
                 vec![]
@@ -503,6 +545,7 @@ impl App {
                 }
             }
             EngineMsg::Console { key, event } => {
+                self.broadcast_event(key, &event);
                 if let Some(g) = self.by_key(key) {
                     let c = &mut g.console;
                     match event {
@@ -792,6 +835,37 @@ impl App {
                             vec![]
                         }
                     },
+                    PromptKind::Search => {
+                        let text = p.text.clone();
+                        if let Some(i) = self.selected_index() {
+                            let c = &mut self.gateways[i].console;
+                            c.search = (!text.is_empty()).then_some(text);
+                            c.scroll = 0;
+                        }
+                        self.jump_to_match(false);
+                        vec![]
+                    }
+                    PromptKind::SavePath => {
+                        let path = p.text.trim().to_string();
+                        let Some(g) = self.selected_gateway() else {
+                            return vec![];
+                        };
+                        if path.is_empty() {
+                            return vec![];
+                        }
+                        let mut text = String::new();
+                        if g.console.output.dropped > 0 {
+                            text.push_str(&format!(
+                                "[{} earlier lines dropped]\n",
+                                g.console.output.dropped
+                            ));
+                        }
+                        for (_, line) in &g.console.output.lines {
+                            text.push_str(line);
+                            text.push('\n');
+                        }
+                        vec![Effect::SaveOutput { path, text }]
+                    }
                     PromptKind::Command => {
                         let text = p.text.trim().to_string();
                         if !text.is_empty() && self.command_history.last() != Some(&text) {
@@ -817,6 +891,7 @@ impl App {
             let spec_text = match p.kind {
                 PromptKind::AddSpec => Some(p.text.trim()),
                 PromptKind::Command => p.text.trim().strip_prefix("add "),
+                PromptKind::Search | PromptKind::SavePath => None,
             };
             if let Some(t) = spec_text
                 && !t.is_empty()
@@ -900,6 +975,131 @@ impl App {
                 fail(self, format!("unknown command ':{other}'{hint}"))
             }
         }
+    }
+
+    /// Scrolls the selected console so that the next match (older than the current
+    /// view when `older`) is at the bottom of the view.
+    fn jump_to_match(&mut self, older: bool) {
+        let Some(i) = self.selected_index() else {
+            return;
+        };
+        let c = &mut self.gateways[i].console;
+        let Some(needle) = c.search.clone() else {
+            self.toast = Some("no search: press / first".into());
+            return;
+        };
+        let n = c.output.lines.len();
+        let bottom = n.saturating_sub(c.scroll);
+        let start = if older {
+            bottom.saturating_sub(1)
+        } else {
+            bottom
+        };
+        match (0..start)
+            .rev()
+            .find(|&idx| c.output.lines[idx].1.contains(&needle))
+        {
+            Some(idx) => c.scroll = n - idx - 1,
+            None => self.toast = Some(format!("'{needle}' not found above")),
+        }
+    }
+
+    /// Adds a console event of a broadcast member to the interleaved view.
+    fn broadcast_event(&mut self, key: usize, event: &ConsoleEvent) {
+        let Some(id) = self
+            .gateways
+            .iter()
+            .find(|g| g.key == key)
+            .map(|g| g.id.clone())
+        else {
+            return;
+        };
+        let Some(b) = &mut self.broadcast else { return };
+        if !b.keys.contains(&key) {
+            return;
+        }
+        let (kind, text) = match event {
+            ConsoleEvent::Output { stderr, text, .. } => (
+                if *stderr {
+                    LineKind::Stderr
+                } else {
+                    LineKind::Stdout
+                },
+                text.clone(),
+            ),
+            ConsoleEvent::Result { repr, .. } => (LineKind::Result, format!("{repr}\n")),
+            ConsoleEvent::Error { traceback, .. } => (LineKind::Traceback, traceback.clone()),
+            ConsoleEvent::Done { seconds, .. } => {
+                (LineKind::Info, format!("done in {seconds:.3} s\n"))
+            }
+            _ => return,
+        };
+        let done = matches!(event, ConsoleEvent::Done { .. });
+        let (pkind, mut pending) = b.partial.remove(&key).unwrap_or((kind, String::new()));
+        if pkind != kind && !pending.is_empty() {
+            b.ring.close_line();
+            b.ring.push(pkind, &format!("[{id}] {pending}\n"));
+            pending.clear();
+        }
+        pending.push_str(&text);
+        while let Some(nl) = pending.find('\n') {
+            let line: String = pending.drain(..=nl).collect();
+            b.ring.close_line();
+            b.ring.push(kind, &format!("[{id}] {line}"));
+        }
+        if !pending.is_empty() {
+            if done {
+                b.ring.close_line();
+                b.ring.push(kind, &format!("[{id}] {pending}\n"));
+            } else {
+                b.partial.insert(key, (kind, pending));
+            }
+        }
+        b.ring.close_line();
+    }
+
+    /// Runs `code` on every idle live gateway of `group`.
+    fn run_broadcast(&mut self, group: &str, code: &str) -> Vec<Effect> {
+        let mut effects = Vec::new();
+        let mut keys = Vec::new();
+        for g in self.gateways.iter_mut().filter(|g| g.group == group) {
+            if !matches!(g.state, GwState::Ready | GwState::Busy) || g.console.running.is_some() {
+                continue;
+            }
+            let c = &mut g.console;
+            c.output.close_line();
+            for (n, line) in code.lines().enumerate() {
+                let prompt = if n == 0 { "b>> " } else { "... " };
+                c.output.push(LineKind::Input, &format!("{prompt}{line}\n"));
+            }
+            c.running = Some(0);
+            c.interrupt_step = 0;
+            g.state = GwState::Busy;
+            keys.push(g.key);
+            effects.push(Effect::Run {
+                key: g.key,
+                code: code.to_string(),
+            });
+        }
+        if keys.is_empty() {
+            self.toast = Some(format!("no idle gateway in group '{group}'"));
+            return vec![];
+        }
+        let mut ring = Ring::new(self.scrollback);
+        for (n, line) in code.lines().enumerate() {
+            let prompt = if n == 0 { ">>> " } else { "... " };
+            ring.push(LineKind::Input, &format!("{prompt}{line}\n"));
+        }
+        let side_by_side = self.broadcast.as_ref().is_some_and(|b| b.side_by_side);
+        self.broadcast = Some(Broadcast {
+            group: group.to_string(),
+            keys,
+            ring,
+            side_by_side,
+            shown: true,
+            partial: Default::default(),
+        });
+        effects
     }
 
     /// The groups and specs of live (or starting) gateways, for `:save`.
@@ -1014,6 +1214,66 @@ impl App {
                         yes_focused: false,
                     });
                 }
+                vec![]
+            }
+            Command::Broadcast => {
+                let Some(i) = self.selected_index() else {
+                    return vec![];
+                };
+                let code = self.gateways[i].console.editor.lines().join("\n");
+                if code.trim().is_empty() {
+                    self.toast =
+                        Some("the editor is empty: write the snippet to broadcast first".into());
+                    return vec![];
+                }
+                let group = self.gateways[i].group.clone();
+                let effects = self.run_broadcast(&group, &code);
+                if !effects.is_empty() {
+                    let c = &mut self.gateways[i].console;
+                    if c.history.last() != Some(&code) {
+                        c.history.push(code);
+                    }
+                    set_text(&mut c.editor, "");
+                    self.focus = Focus::Tree;
+                }
+                effects
+            }
+            Command::ToggleLayout => {
+                match &mut self.broadcast {
+                    Some(b) => {
+                        b.side_by_side = !b.side_by_side;
+                        b.shown = true;
+                    }
+                    None => {
+                        self.toast = Some(
+                            "no broadcast yet: press b to run the editor's snippet on the group"
+                                .into(),
+                        )
+                    }
+                }
+                vec![]
+            }
+            Command::ConsoleView => {
+                if let Some(b) = &mut self.broadcast {
+                    b.shown = !b.shown;
+                }
+                vec![]
+            }
+            Command::Search | Command::SaveOutput => {
+                self.prompt = Some(Prompt {
+                    kind: if cmd == Command::Search {
+                        PromptKind::Search
+                    } else {
+                        PromptKind::SavePath
+                    },
+                    text: String::new(),
+                    error: None,
+                    history_pos: None,
+                });
+                vec![]
+            }
+            Command::NextMatch => {
+                self.jump_to_match(true);
                 vec![]
             }
             Command::Run => {
@@ -1322,6 +1582,94 @@ mod tests {
         app.update(key(KeyCode::Char(':')));
         typed(&mut app, "quit");
         assert_eq!(app.update(key(KeyCode::Enter)), vec![Effect::Quit]);
+    }
+
+    #[test]
+    fn broadcast_runs_on_the_group_and_tags_lines() {
+        let mut app = app_with_gateway();
+        app.add_gateway("local", "popen//python=pypy3".parse().unwrap())
+            .unwrap();
+        app.update(Action::Engine(EngineMsg::Ready {
+            key: 1,
+            id: "gw1".into(),
+            pid: Some(43),
+            interpreter: "PyPy 7.3.11".into(),
+        }));
+        app.selected = 0;
+        app.update(key(KeyCode::Enter));
+        typed(&mut app, "print(1)");
+        app.update(key(KeyCode::Esc));
+        let eff = app.update(key(KeyCode::Char('b')));
+        assert_eq!(
+            eff,
+            vec![
+                Effect::Run {
+                    key: 0,
+                    code: "print(1)".into()
+                },
+                Effect::Run {
+                    key: 1,
+                    code: "print(1)".into()
+                }
+            ]
+        );
+        for k in [0, 1] {
+            for text in ["1", "\n"] {
+                app.update(Action::Engine(EngineMsg::Console {
+                    key: k,
+                    event: ConsoleEvent::Output {
+                        snippet: 1,
+                        stderr: false,
+                        text: text.into(),
+                    },
+                }));
+            }
+        }
+        let b = app.broadcast.clone().expect("broadcast view");
+        let lines: Vec<&str> = b.ring.lines.iter().map(|l| l.1.as_str()).collect();
+        assert_eq!(lines, [">>> print(1)", "[gw0] 1", "[gw1] 1"]);
+        assert!(!b.side_by_side);
+        app.update(key(KeyCode::Char('v')));
+        assert!(app.broadcast.as_ref().unwrap().side_by_side);
+        app.update(key(KeyCode::Char('o')));
+        assert!(!app.broadcast.as_ref().unwrap().shown);
+    }
+
+    #[test]
+    fn search_scrolls_to_matches_and_save_writes_the_pane() {
+        let mut app = app_with_gateway();
+        for i in 0..50 {
+            app.update(Action::Engine(EngineMsg::Output {
+                key: 0,
+                stream: Stream::Stdout,
+                text: format!("line {i}\n"),
+            }));
+        }
+        app.update(key(KeyCode::Char('/')));
+        typed(&mut app, "line 1");
+        app.update(key(KeyCode::Enter));
+        // lines: 0 is the "ready" info line, "line 19" is the newest match
+        let c = &app.gateways[0].console;
+        assert_eq!(
+            c.output.lines[c.output.lines.len() - 1 - c.scroll].1,
+            "line 19"
+        );
+        app.update(key(KeyCode::Char('n')));
+        let c = &app.gateways[0].console;
+        assert_eq!(
+            c.output.lines[c.output.lines.len() - 1 - c.scroll].1,
+            "line 18"
+        );
+        app.update(key(KeyCode::Char('w')));
+        typed(&mut app, "/tmp/out.txt");
+        let eff = app.update(key(KeyCode::Enter));
+        match &eff[..] {
+            [Effect::SaveOutput { path, text }] => {
+                assert_eq!(path, "/tmp/out.txt");
+                assert!(text.contains("line 49\n"));
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

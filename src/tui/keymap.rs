@@ -40,6 +40,12 @@ pub enum Command {
     Terminate,
     ClearOutput,
     Help,
+    Broadcast,
+    ToggleLayout,
+    ConsoleView,
+    Search,
+    NextMatch,
+    SaveOutput,
 }
 
 impl Command {
@@ -59,6 +65,12 @@ impl Command {
             "terminate" => Command::Terminate,
             "clear_output" => Command::ClearOutput,
             "help" => Command::Help,
+            "broadcast" => Command::Broadcast,
+            "toggle_layout" => Command::ToggleLayout,
+            "console_view" => Command::ConsoleView,
+            "search" => Command::Search,
+            "next_match" => Command::NextMatch,
+            "save_output" => Command::SaveOutput,
             _ => return None,
         })
     }

@@ -145,6 +145,9 @@ async fn event_loop(terminal: &mut Terminal<CrosstermBackend<Stdout>>, startup: 
         }
     }
     app.selected = 0;
+    if let Some(first) = app.groups.first() {
+        app.current_group = first.clone();
+    }
     let mut events = EventStream::new();
     let mut signals = Signals::new();
     let frame = Duration::from_millis(16);
@@ -347,6 +350,16 @@ fn execute_effect(eff: Effect, tx: &mpsc::Sender<EngineMsg>, handles: &Handles) 
                     Err(e) => EngineMsg::Notice(e),
                 };
                 let _ = tx.blocking_send(msg);
+            });
+        }
+        Effect::SaveOutput { path, text } => {
+            let tx = tx.clone();
+            tokio::task::spawn_blocking(move || {
+                let msg = match std::fs::write(&path, text) {
+                    Ok(()) => format!("output saved to {path}"),
+                    Err(e) => format!("cannot save to {path}: {e}"),
+                };
+                let _ = tx.blocking_send(EngineMsg::Notice(msg));
             });
         }
         Effect::Quit => {}

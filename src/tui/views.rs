@@ -76,7 +76,7 @@ fn state_style(s: &GwState) -> Style {
     }
 }
 
-fn draw_tree(f: &mut Frame, app: &App, area: Rect) {
+fn draw_tree(f: &mut Frame, app: &mut App, area: Rect) {
     let focused = app.focus == Focus::Tree && app.prompt.is_none();
     let block = Block::default()
         .borders(Borders::ALL)
@@ -87,6 +87,7 @@ fn draw_tree(f: &mut Frame, app: &App, area: Rect) {
             Style::default()
         });
     let mut lines: Vec<Line> = Vec::new();
+    let mut rows: Vec<(u16, u16, u16, usize)> = Vec::new();
     let order = app.ordered();
     for group in &app.groups {
         lines.push(Line::from(Span::styled(
@@ -99,6 +100,11 @@ fn draw_tree(f: &mut Frame, app: &App, area: Rect) {
                 continue;
             }
             let sel = pos == app.selected;
+            let y = area.y + 1 + lines.len() as u16;
+            if y + 1 < area.y + area.height {
+                rows.push((y, area.x, area.x + area.width, pos));
+                rows.push((y + 1, area.x, area.x + area.width, pos));
+            }
             let marker = if sel { "›" } else { " " };
             let base = if sel {
                 Style::default().add_modifier(Modifier::REVERSED)
@@ -128,6 +134,7 @@ fn draw_tree(f: &mut Frame, app: &App, area: Rect) {
         lines.push(Line::from("no gateways: press a to add one"));
     }
     f.render_widget(Paragraph::new(lines).block(block), area);
+    app.tree_rows = rows;
 }
 
 fn kind_style(k: LineKind) -> Style {
@@ -167,7 +174,11 @@ fn draw_console(f: &mut Frame, app: &mut App, area: Rect) {
     let start = end.saturating_sub(inner_h);
     let mut lines: Vec<Line> = Vec::with_capacity(inner_h);
     for (k, text) in c.output.lines.range(start..end) {
-        lines.push(Line::from(Span::styled(text.clone(), kind_style(*k))));
+        let mut st = kind_style(*k);
+        if c.search.as_ref().is_some_and(|n| text.contains(n.as_str())) {
+            st = st.add_modifier(Modifier::REVERSED);
+        }
+        lines.push(Line::from(Span::styled(text.clone(), st)));
     }
     let mut title = format!(" {} · {} ", g.id, g.spec);
     if c.output.dropped > 0 {
@@ -176,10 +187,16 @@ fn draw_console(f: &mut Frame, app: &mut App, area: Rect) {
     if c.scroll > 0 {
         title.push_str(&format!("· scrolled {} (PgDn to follow) ", c.scroll));
     }
-    f.render_widget(
-        Paragraph::new(lines).block(Block::default().borders(Borders::ALL).title(title)),
-        parts[0],
-    );
+    if let Some(b) = app.broadcast.as_ref().filter(|b| b.shown) {
+        draw_broadcast(f, b, &app.gateways, parts[0]);
+    } else {
+        f.render_widget(
+            Paragraph::new(lines).block(Block::default().borders(Borders::ALL).title(title)),
+            parts[0],
+        );
+    }
+    let g = &mut app.gateways[i];
+    let c = &mut g.console;
     let status = match (c.running, c.interrupt_step) {
         (None, _) => " editor · F5/Ctrl+R run ".to_string(),
         (Some(_), 0) => " running… · Ctrl+C interrupts ".to_string(),
@@ -200,11 +217,87 @@ fn draw_console(f: &mut Frame, app: &mut App, area: Rect) {
     f.render_widget(&c.editor, parts[1]);
 }
 
+fn draw_broadcast(
+    f: &mut Frame,
+    b: &super::app::Broadcast,
+    gateways: &[super::app::GatewayView],
+    area: Rect,
+) {
+    let title = format!(
+        " broadcast to group '{}' · {} gateways · v: {} · o: console ",
+        b.group,
+        b.keys.len(),
+        if b.side_by_side {
+            "interleave"
+        } else {
+            "side by side"
+        }
+    );
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .title(title)
+        .border_style(Style::default().fg(Color::Magenta));
+    let inner = block.inner(area);
+    f.render_widget(block, area);
+    let h = inner.height as usize;
+    if !b.side_by_side {
+        let n = b.ring.lines.len();
+        let lines: Vec<Line> = b
+            .ring
+            .lines
+            .range(n.saturating_sub(h)..n)
+            .map(|(k, t)| Line::from(Span::styled(t.clone(), kind_style(*k))))
+            .collect();
+        f.render_widget(Paragraph::new(lines), inner);
+        return;
+    }
+    let members: Vec<&super::app::GatewayView> = b
+        .keys
+        .iter()
+        .filter_map(|k| gateways.iter().find(|g| g.key == *k))
+        .collect();
+    if members.is_empty() {
+        return;
+    }
+    let cols = Layout::default()
+        .direction(Direction::Horizontal)
+        .constraints(vec![
+            Constraint::Ratio(1, members.len() as u32);
+            members.len()
+        ])
+        .split(inner);
+    for (g, col) in members.iter().zip(cols.iter()) {
+        // the lines since this broadcast's input echo
+        let out = &g.console.output.lines;
+        let from = out
+            .iter()
+            .rposition(|(k, t)| *k == LineKind::Input && t.starts_with("b>> "))
+            .unwrap_or(0);
+        let body: Vec<&(LineKind, String)> = out.range(from..).collect();
+        let start = body.len().saturating_sub(h.saturating_sub(1));
+        let mut lines = vec![Line::from(Span::styled(
+            format!("{} · {}", g.id, g.interpreter.as_deref().unwrap_or("…")),
+            Style::default().add_modifier(Modifier::BOLD | Modifier::UNDERLINED),
+        ))];
+        lines.extend(
+            body[start..]
+                .iter()
+                .map(|(k, t)| Line::from(Span::styled(t.clone(), kind_style(*k)))),
+        );
+        f.render_widget(
+            Paragraph::new(lines).block(Block::default().borders(Borders::RIGHT)),
+            *col,
+        );
+    }
+}
+
 fn draw_footer(f: &mut Frame, app: &App, area: Rect) {
     if let Some(p) = &app.prompt {
         let label = match p.kind {
             PromptKind::Command => ":",
             PromptKind::AddSpec => "add spec: ",
+            PromptKind::Search => "search: ",
+            PromptKind::SavePath => "save output to file: ",
         };
         let mut spans = vec![
             Span::styled(label, Style::default().fg(Color::Cyan)),
