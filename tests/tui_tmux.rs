@@ -160,6 +160,30 @@ fn cockpit_in_tmux() {
     tmux.wait(10, "console again", |s| !s.contains("broadcast to group"));
     tmux.keys(&["Enter"]);
 
+    // channels view: open a channel from the editor, send a literal, see the reply
+    tmux.text("for x in channel:");
+    tmux.keys(&["Enter"]);
+    tmux.text("channel.send(x * 2)");
+    tmux.keys(&["Escape"]);
+    tmux.wait(10, "tree focus", |s| s.contains("j/Down next"));
+    tmux.keys(&["E"]);
+    tmux.wait(20, "channel row", |s| {
+        s.contains("channels of gw0") && s.contains(" here ") && s.contains("open")
+    });
+    tmux.keys(&["s"]);
+    tmux.text("[1, 2");
+    tmux.wait(10, "inline literal error", |s| {
+        s.contains("expected ',' or ']'")
+    });
+    tmux.text("]");
+    tmux.keys(&["Enter"]);
+    tmux.wait(20, "reply on the channel", |s| s.contains("← [1, 2, 1, 2]"));
+    tmux.keys(&["x"]);
+    tmux.wait(20, "channel closed", |s| s.contains("closed"));
+    tmux.keys(&["C"]);
+    tmux.wait(10, "console again", |s| !s.contains("channels of gw0"));
+    tmux.keys(&["Enter"]);
+
     // help is generated from the keymap
     tmux.keys(&["Escape"]);
     // (a key right after Esc would read as Alt+key)

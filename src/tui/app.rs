@@ -64,6 +64,29 @@ pub enum EngineMsg {
     Session(crate::config::Session),
     /// Something to tell the user in the footer.
     Notice(String),
+    /// A channel of a gateway appeared (opened here, or referenced in data).
+    ChannelOpened {
+        key: usize,
+        channel: i32,
+        opener: String,
+    },
+    /// An item arrived on a channel (as repr).
+    ChannelItem {
+        key: usize,
+        channel: i32,
+        repr: String,
+    },
+    /// An item was sent on a channel.
+    ChannelSent {
+        key: usize,
+        channel: i32,
+        repr: String,
+    },
+    ChannelEnded {
+        key: usize,
+        channel: i32,
+        error: Option<String>,
+    },
 }
 
 /// What the app asks the runtime to do.
@@ -102,6 +125,19 @@ pub enum Effect {
     SaveOutput {
         path: String,
         text: String,
+    },
+    OpenChannel {
+        key: usize,
+        code: String,
+    },
+    ChannelSend {
+        key: usize,
+        channel: i32,
+        value: crate::engine::Value,
+    },
+    ChannelClose {
+        key: usize,
+        channel: i32,
     },
     Quit,
 }
@@ -211,6 +247,23 @@ pub struct ConsoleView {
     pub scroll: usize,
     /// The text searched for with `/`; matching lines are highlighted.
     pub search: Option<String>,
+    /// Channels of this gateway seen by the channels view.
+    pub channels: Vec<ChannelRow>,
+    pub channel_selected: usize,
+}
+
+/// One row of the channels view.
+#[derive(Debug, Clone)]
+pub struct ChannelRow {
+    pub id: i32,
+    /// "here" (we opened it) or "remote" (the worker made it).
+    pub opener: String,
+    /// "open", "closed" or "error".
+    pub state: String,
+    pub items_in: u64,
+    pub items_out: u64,
+    /// Items received (repr) and sent, and the end.
+    pub log: Ring,
 }
 
 impl ConsoleView {
@@ -225,6 +278,8 @@ impl ConsoleView {
             interrupt_mode: None,
             scroll: 0,
             search: None,
+            channels: Vec::new(),
+            channel_selected: 0,
         }
     }
 }
@@ -270,6 +325,7 @@ pub enum PromptKind {
     AddSpec,
     Search,
     SavePath,
+    SendLiteral,
 }
 
 /// A destructive action waiting for confirmation.
@@ -312,6 +368,8 @@ pub struct App {
     pub scrollback: usize,
     pub quitting: bool,
     pub broadcast: Option<Broadcast>,
+    /// The channels view replaces the console output pane.
+    pub channels_shown: bool,
     /// Screen rows of the tree that select a gateway (row, first and last column,
     /// display position), set when drawing; used by mouse clicks.
     pub tree_rows: Vec<(u16, u16, u16, usize)>,
@@ -337,6 +395,7 @@ impl App {
             scrollback: DEFAULT_SCROLLBACK,
             quitting: false,
             broadcast: None,
+            channels_shown: false,
             tree_rows: Vec::new(),
             next_key: 0,
             dirty: true,
@@ -446,15 +505,34 @@ impl App {
         }
     }
 
-    /// Counts for the header: groups, gateways alive / all, busy.
-    pub fn counts(&self) -> (usize, usize, usize, usize) {
+    /// Counts for the header: groups, gateways alive / all, busy, channels open (each
+    /// live gateway's console channel included).
+    pub fn counts(&self) -> (usize, usize, usize, usize, usize) {
         let alive = self.gateways.iter().filter(|g| g.state.alive()).count();
         let busy = self
             .gateways
             .iter()
             .filter(|g| g.console.running.is_some())
             .count();
-        (self.groups.len(), alive, self.gateways.len(), busy)
+        let consoles = self
+            .gateways
+            .iter()
+            .filter(|g| g.console.interrupt_mode.is_some() && g.state.alive())
+            .count();
+        let open = self
+            .gateways
+            .iter()
+            .filter(|g| g.state.alive())
+            .flat_map(|g| g.console.channels.iter())
+            .filter(|c| c.state == "open")
+            .count();
+        (
+            self.groups.len(),
+            alive,
+            self.gateways.len(),
+            busy,
+            consoles + open,
+        )
     }
 
     pub fn update(&mut self, action: Action) -> Vec<Effect> {
@@ -634,6 +712,57 @@ impl App {
                 return effects;
             }
             EngineMsg::Notice(text) => self.toast = Some(text),
+            EngineMsg::ChannelOpened {
+                key,
+                channel,
+                opener,
+            } => {
+                let cap = self.scrollback;
+                if let Some(g) = self.by_key(key)
+                    && !g.console.channels.iter().any(|c| c.id == channel)
+                {
+                    g.console.channels.push(ChannelRow {
+                        id: channel,
+                        opener,
+                        state: "open".into(),
+                        items_in: 0,
+                        items_out: 0,
+                        log: Ring::new(cap),
+                    });
+                    g.console.channel_selected = g.console.channels.len() - 1;
+                }
+            }
+            EngineMsg::ChannelItem { key, channel, repr } => {
+                if let Some(row) = self.channel_row(key, channel) {
+                    row.items_in += 1;
+                    row.log.push(LineKind::Result, &format!("← {repr}\n"));
+                }
+            }
+            EngineMsg::ChannelSent { key, channel, repr } => {
+                if let Some(row) = self.channel_row(key, channel) {
+                    row.items_out += 1;
+                    row.log.push(LineKind::Input, &format!("→ {repr}\n"));
+                }
+            }
+            EngineMsg::ChannelEnded {
+                key,
+                channel,
+                error,
+            } => {
+                if let Some(row) = self.channel_row(key, channel) {
+                    match error {
+                        Some(e) => {
+                            row.state = "error".into();
+                            row.log
+                                .push(LineKind::Traceback, &format!("{}\n", e.trim_end()));
+                        }
+                        None => {
+                            row.state = "closed".into();
+                            row.log.push(LineKind::Info, "closed\n");
+                        }
+                    }
+                }
+            }
             EngineMsg::Terminated { key, outcome } => {
                 if let Some(g) = self.by_key(key) {
                     g.console.running = None;
@@ -835,6 +964,23 @@ impl App {
                             vec![]
                         }
                     },
+                    PromptKind::SendLiteral => match crate::engine::Value::parse_literal(&p.text) {
+                        Ok(value) => match self.selected_channel() {
+                            Some((key, channel, true)) => vec![Effect::ChannelSend {
+                                key,
+                                channel,
+                                value,
+                            }],
+                            _ => vec![],
+                        },
+                        Err(e) => {
+                            self.prompt = Some(Prompt {
+                                error: Some(e.to_string()),
+                                ..p
+                            });
+                            vec![]
+                        }
+                    },
                     PromptKind::Search => {
                         let text = p.text.clone();
                         if let Some(i) = self.selected_index() {
@@ -892,6 +1038,12 @@ impl App {
                 PromptKind::AddSpec => Some(p.text.trim()),
                 PromptKind::Command => p.text.trim().strip_prefix("add "),
                 PromptKind::Search | PromptKind::SavePath => None,
+                PromptKind::SendLiteral => {
+                    p.error = crate::engine::Value::parse_literal(&p.text)
+                        .err()
+                        .map(|e| e.to_string());
+                    None
+                }
             };
             if let Some(t) = spec_text
                 && !t.is_empty()
@@ -975,6 +1127,21 @@ impl App {
                 fail(self, format!("unknown command ':{other}'{hint}"))
             }
         }
+    }
+
+    fn channel_row(&mut self, key: usize, channel: i32) -> Option<&mut ChannelRow> {
+        self.by_key(key)?
+            .console
+            .channels
+            .iter_mut()
+            .find(|c| c.id == channel)
+    }
+
+    /// The selected gateway's selected channel: (gateway key, channel id, open).
+    pub fn selected_channel(&self) -> Option<(usize, i32, bool)> {
+        let g = self.selected_gateway()?;
+        let row = g.console.channels.get(g.console.channel_selected)?;
+        Some((g.key, row.id, row.state == "open"))
     }
 
     /// Scrolls the selected console so that the next match (older than the current
@@ -1270,6 +1437,70 @@ impl App {
                     error: None,
                     history_pos: None,
                 });
+                vec![]
+            }
+            Command::ChannelsView => {
+                self.channels_shown = !self.channels_shown;
+                if let Some(b) = &mut self.broadcast {
+                    b.shown = false;
+                }
+                vec![]
+            }
+            Command::OpenChannel => {
+                let Some(i) = self.selected_index() else {
+                    return vec![];
+                };
+                let g = &mut self.gateways[i];
+                let code = g.console.editor.lines().join("\n");
+                if code.trim().is_empty() {
+                    self.toast = Some(
+                        "write the channel's code in the editor first (it sees `channel`)".into(),
+                    );
+                    return vec![];
+                }
+                if !matches!(g.state, GwState::Ready | GwState::Busy) {
+                    self.toast = Some(format!("gateway {} is {}", g.id, g.state.label()));
+                    return vec![];
+                }
+                set_text(&mut g.console.editor, "");
+                self.channels_shown = true;
+                vec![Effect::OpenChannel { key: g.key, code }]
+            }
+            Command::ChannelSend => match self.selected_channel() {
+                Some((_, _, true)) => {
+                    self.prompt = Some(Prompt {
+                        kind: PromptKind::SendLiteral,
+                        text: String::new(),
+                        error: None,
+                        history_pos: None,
+                    });
+                    vec![]
+                }
+                Some(_) => {
+                    self.toast = Some("that channel is closed".into());
+                    vec![]
+                }
+                None => {
+                    self.toast = Some("no channel: open one with E (C shows the channels)".into());
+                    vec![]
+                }
+            },
+            Command::ChannelClose => match self.selected_channel() {
+                Some((key, channel, true)) => vec![Effect::ChannelClose { key, channel }],
+                _ => vec![],
+            },
+            Command::ChannelNext | Command::ChannelPrev => {
+                if let Some(i) = self.selected_index() {
+                    let c = &mut self.gateways[i].console;
+                    let n = c.channels.len();
+                    if n > 0 {
+                        c.channel_selected = if cmd == Command::ChannelNext {
+                            (c.channel_selected + 1).min(n - 1)
+                        } else {
+                            c.channel_selected.saturating_sub(1)
+                        };
+                    }
+                }
                 vec![]
             }
             Command::NextMatch => {
@@ -1670,6 +1901,79 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn channels_view_flow() {
+        let mut app = app_with_gateway();
+        app.update(key(KeyCode::Enter));
+        typed(&mut app, "for x in channel: channel.send(x)");
+        app.update(key(KeyCode::Esc));
+        let eff = app.update(Action::Key(KeyEvent::new(
+            KeyCode::Char('E'),
+            KeyModifiers::SHIFT,
+        )));
+        assert_eq!(
+            eff,
+            vec![Effect::OpenChannel {
+                key: 0,
+                code: "for x in channel: channel.send(x)".into()
+            }]
+        );
+        assert!(app.channels_shown);
+        app.update(Action::Engine(EngineMsg::ChannelOpened {
+            key: 0,
+            channel: 3,
+            opener: "here".into(),
+        }));
+        assert_eq!(app.counts().4, 2, "console + one channel open");
+        app.update(key(KeyCode::Char('s')));
+        typed(&mut app, "{'a': [1,");
+        let err = app
+            .prompt
+            .as_ref()
+            .unwrap()
+            .error
+            .clone()
+            .expect("inline parse error");
+        assert!(err.contains("expected"), "{err}");
+        typed(&mut app, " 2]}");
+        assert_eq!(app.prompt.as_ref().unwrap().error, None);
+        let eff = app.update(key(KeyCode::Enter));
+        match &eff[..] {
+            [
+                Effect::ChannelSend {
+                    key: 0,
+                    channel: 3,
+                    value,
+                },
+            ] => {
+                assert_eq!(value.to_string(), "{'a': [1, 2]}")
+            }
+            other => panic!("{other:?}"),
+        }
+        app.update(Action::Engine(EngineMsg::ChannelSent {
+            key: 0,
+            channel: 3,
+            repr: "x".into(),
+        }));
+        app.update(Action::Engine(EngineMsg::ChannelItem {
+            key: 0,
+            channel: 3,
+            repr: "x".into(),
+        }));
+        let row = &app.gateways[0].console.channels[0];
+        assert_eq!((row.items_in, row.items_out), (1, 1));
+        assert_eq!(
+            app.update(key(KeyCode::Char('x'))),
+            vec![Effect::ChannelClose { key: 0, channel: 3 }]
+        );
+        app.update(Action::Engine(EngineMsg::ChannelEnded {
+            key: 0,
+            channel: 3,
+            error: None,
+        }));
+        assert_eq!(app.gateways[0].console.channels[0].state, "closed");
     }
 
     #[test]

@@ -46,6 +46,12 @@ pub enum Command {
     Search,
     NextMatch,
     SaveOutput,
+    ChannelsView,
+    OpenChannel,
+    ChannelSend,
+    ChannelClose,
+    ChannelNext,
+    ChannelPrev,
 }
 
 impl Command {
@@ -71,6 +77,12 @@ impl Command {
             "search" => Command::Search,
             "next_match" => Command::NextMatch,
             "save_output" => Command::SaveOutput,
+            "channels_view" => Command::ChannelsView,
+            "open_channel" => Command::OpenChannel,
+            "channel_send" => Command::ChannelSend,
+            "channel_close" => Command::ChannelClose,
+            "channel_next" => Command::ChannelNext,
+            "channel_prev" => Command::ChannelPrev,
             _ => return None,
         })
     }

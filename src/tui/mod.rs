@@ -95,6 +95,7 @@ pub fn load_keymap() -> (Keymap, Option<String>) {
 struct Handle {
     gw: Option<Gateway>,
     console: Option<Console>,
+    channels: HashMap<i32, crate::engine::Channel>,
 }
 
 type Handles = Arc<Mutex<HashMap<usize, Handle>>>;
@@ -362,8 +363,125 @@ fn execute_effect(eff: Effect, tx: &mpsc::Sender<EngineMsg>, handles: &Handles) 
                 let _ = tx.blocking_send(EngineMsg::Notice(msg));
             });
         }
+        Effect::OpenChannel { key, code } => {
+            let gw = handles_lock(handles).get(&key).and_then(|h| h.gw.clone());
+            let Some(gw) = gw else { return };
+            let (tx, handles) = (tx.clone(), handles.clone());
+            tokio::spawn(async move {
+                match gw.remote_exec(&code).await {
+                    Ok(ch) => watch_channel(key, ch, "here", tx, handles).await,
+                    Err(e) => {
+                        let _ = tx
+                            .send(EngineMsg::Notice(format!("cannot open a channel: {e}")))
+                            .await;
+                    }
+                }
+            });
+        }
+        Effect::ChannelSend {
+            key,
+            channel,
+            value,
+        } => {
+            let ch = handles_lock(handles)
+                .get(&key)
+                .and_then(|h| h.channels.get(&channel).cloned());
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                let msg = match ch {
+                    Some(ch) => match ch.send(&value).await {
+                        Ok(()) => EngineMsg::ChannelSent {
+                            key,
+                            channel,
+                            repr: value.to_string(),
+                        },
+                        Err(e) => EngineMsg::Notice(format!("send failed: {e}")),
+                    },
+                    None => EngineMsg::Notice(format!("channel {channel} is gone")),
+                };
+                let _ = tx.send(msg).await;
+            });
+        }
+        Effect::ChannelClose { key, channel } => {
+            let ch = handles_lock(handles)
+                .get(&key)
+                .and_then(|h| h.channels.get(&channel).cloned());
+            if let Some(ch) = ch {
+                tokio::spawn(async move {
+                    let _ = ch.close().await;
+                });
+            }
+        }
         Effect::Quit => {}
     }
+}
+
+/// Follows one channel: announces it, forwards its items (and the channels they carry)
+/// and its end.
+fn watch_channel(
+    key: usize,
+    ch: crate::engine::Channel,
+    opener: &'static str,
+    tx: mpsc::Sender<EngineMsg>,
+    handles: Handles,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> {
+    Box::pin(async move {
+        let channel = ch.id();
+        if let Some(h) = handles_lock(&handles).get_mut(&key) {
+            h.channels.insert(channel, ch.clone());
+        }
+        let _ = tx
+            .send(EngineMsg::ChannelOpened {
+                key,
+                channel,
+                opener: opener.into(),
+            })
+            .await;
+        loop {
+            match ch.next().await {
+                Ok(Some(v)) => {
+                    if let crate::engine::Value::Channel(id) = v {
+                        // a channel made by the remote side: follow it too
+                        let sub = ch.gateway().channel(id);
+                        let opener = if id % 2 == 0 { "remote" } else { "here" };
+                        tokio::spawn(watch_channel(key, sub, opener, tx.clone(), handles.clone()));
+                    }
+                    let repr = v.to_string();
+                    if tx
+                        .send(EngineMsg::ChannelItem { key, channel, repr })
+                        .await
+                        .is_err()
+                    {
+                        return;
+                    }
+                }
+                Ok(None) => {
+                    let _ = tx
+                        .send(EngineMsg::ChannelEnded {
+                            key,
+                            channel,
+                            error: None,
+                        })
+                        .await;
+                    return;
+                }
+                Err(e) => {
+                    let error = Some(match e {
+                        crate::engine::Error::Remote(r) => r.formatted,
+                        other => other.to_string(),
+                    });
+                    let _ = tx
+                        .send(EngineMsg::ChannelEnded {
+                            key,
+                            channel,
+                            error,
+                        })
+                        .await;
+                    return;
+                }
+            }
+        }
+    })
 }
 
 async fn open_gateway(

@@ -49,7 +49,7 @@ pub fn draw(f: &mut Frame, app: &mut App) {
 }
 
 fn draw_header(f: &mut Frame, app: &App, area: Rect) {
-    let (groups, alive, all, busy) = app.counts();
+    let (groups, alive, all, busy, channels) = app.counts();
     let line = Line::from(vec![
         Span::styled(
             " execdeck ",
@@ -59,7 +59,7 @@ fn draw_header(f: &mut Frame, app: &App, area: Rect) {
                 .add_modifier(Modifier::BOLD),
         ),
         Span::raw(format!(
-            "  groups {groups}  gateways alive {alive}/{all}  busy {busy}  group for new gateways: {}",
+            "  groups {groups}  gateways alive {alive}/{all}  busy {busy}  channels open {channels}  group for new gateways: {}",
             app.current_group
         )),
     ]);
@@ -187,7 +187,9 @@ fn draw_console(f: &mut Frame, app: &mut App, area: Rect) {
     if c.scroll > 0 {
         title.push_str(&format!("· scrolled {} (PgDn to follow) ", c.scroll));
     }
-    if let Some(b) = app.broadcast.as_ref().filter(|b| b.shown) {
+    if app.channels_shown {
+        draw_channels(f, &app.gateways[i], parts[0]);
+    } else if let Some(b) = app.broadcast.as_ref().filter(|b| b.shown) {
         draw_broadcast(f, b, &app.gateways, parts[0]);
     } else {
         f.render_widget(
@@ -215,6 +217,75 @@ fn draw_console(f: &mut Frame, app: &mut App, area: Rect) {
     c.editor.set_block(block);
     c.editor.set_cursor_line_style(Style::default());
     f.render_widget(&c.editor, parts[1]);
+}
+
+fn draw_channels(f: &mut Frame, g: &super::app::GatewayView, area: Rect) {
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .title(format!(
+            " channels of {} · E open · s send · x close · [ ] select · C console ",
+            g.id
+        ))
+        .border_style(Style::default().fg(Color::Blue));
+    let inner = block.inner(area);
+    f.render_widget(block, area);
+    let c = &g.console;
+    let table_h = (c.channels.len() as u16 + 1).min(inner.height / 2).max(2);
+    let parts = Layout::default()
+        .direction(Direction::Vertical)
+        .constraints([Constraint::Length(table_h), Constraint::Min(1)])
+        .split(inner);
+    let mut rows = vec![Line::from(Span::styled(
+        format!(
+            "{:<6}{:<9}{:<9}{:>8}{:>8}",
+            "ID", "OPENER", "STATE", "IN", "OUT"
+        ),
+        Style::default().add_modifier(Modifier::BOLD),
+    ))];
+    for (n, ch) in c.channels.iter().enumerate() {
+        let st = match ch.state.as_str() {
+            "open" => Style::default().fg(Color::Green),
+            "error" => Style::default().fg(Color::Red),
+            _ => Style::default().fg(Color::DarkGray),
+        };
+        let st = if n == c.channel_selected {
+            st.add_modifier(Modifier::REVERSED)
+        } else {
+            st
+        };
+        rows.push(Line::from(Span::styled(
+            format!(
+                "{:<6}{:<9}{:<9}{:>8}{:>8}",
+                ch.id, ch.opener, ch.state, ch.items_in, ch.items_out
+            ),
+            st,
+        )));
+    }
+    if c.channels.is_empty() {
+        rows.push(Line::from(Span::styled(
+            "no channels yet: write code in the editor (it sees `channel`), then E",
+            Style::default().fg(Color::DarkGray),
+        )));
+    }
+    f.render_widget(Paragraph::new(rows), parts[0]);
+    if let Some(ch) = c.channels.get(c.channel_selected) {
+        let h = parts[1].height as usize;
+        let n = ch.log.lines.len();
+        let lines: Vec<Line> = ch
+            .log
+            .lines
+            .range(n.saturating_sub(h.saturating_sub(1))..n)
+            .map(|(k, t)| Line::from(Span::styled(t.clone(), kind_style(*k))))
+            .collect();
+        f.render_widget(
+            Paragraph::new(lines).block(
+                Block::default()
+                    .borders(Borders::TOP)
+                    .title(format!(" channel {} ", ch.id)),
+            ),
+            parts[1],
+        );
+    }
 }
 
 fn draw_broadcast(
@@ -298,6 +369,7 @@ fn draw_footer(f: &mut Frame, app: &App, area: Rect) {
             PromptKind::AddSpec => "add spec: ",
             PromptKind::Search => "search: ",
             PromptKind::SavePath => "save output to file: ",
+            PromptKind::SendLiteral => "send (Python literal): ",
         };
         let mut spans = vec![
             Span::styled(label, Style::default().fg(Color::Cyan)),
