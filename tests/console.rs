@@ -190,3 +190,39 @@ console_test!(
 console_test!(debian_python3, "debian-python3", "/usr/bin/python3", 20);
 console_test!(pypy3, "pypy3", "/usr/bin/pypy3", 30);
 console_test!(jython, "jython", "/usr/bin/jython", 60);
+console_test!(
+    cpython_3_7,
+    "cpython-3.7",
+    common::pyenv_python("3.7.16"),
+    20
+);
+console_test!(
+    cpython_3_8,
+    "cpython-3.8",
+    common::pyenv_python("3.8.18"),
+    20
+);
+console_test!(
+    cpython_3_9,
+    "cpython-3.9",
+    common::pyenv_python("3.9.18"),
+    20
+);
+console_test!(
+    cpython_3_10,
+    "cpython-3.10",
+    common::pyenv_python("3.10.13"),
+    20
+);
+console_test!(
+    cpython_3_11,
+    "cpython-3.11",
+    common::pyenv_python("3.11.7"),
+    20
+);
+console_test!(
+    cpython_3_12,
+    "cpython-3.12",
+    common::pyenv_python("3.12.1"),
+    20
+);

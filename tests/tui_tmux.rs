@@ -321,3 +321,79 @@ fn bad_keymap_notice_and_sessions() {
         );
     }
 }
+
+/// SIGTERM (and SIGHUP) end the cockpit cleanly: terminal restored, workers gone.
+#[test]
+fn sigterm_restores_the_terminal_and_stops_workers() {
+    if common::require("/usr/bin/tmux", "tmux").is_none() {
+        return;
+    }
+    let py = common::python3();
+    let tmux = Tmux {
+        socket: format!("execdeck-e2e-t-{}", std::process::id()),
+    };
+    let script = format!(
+        "'{}' -g 'popen//python={py}' & echo CHILD=$!; wait $!; echo EXIT=$?; sleep 30",
+        common::bin().display()
+    );
+    tmux.cmd(&[
+        "new-session",
+        "-d",
+        "-s",
+        "t",
+        "-x",
+        "120",
+        "-y",
+        "30",
+        "sh",
+        "-c",
+        &script,
+    ]);
+    let s = tmux.wait(20, "ready", |s| pids_in_tree(s) >= 1);
+    let pids = Pids(pids_on(&s));
+    let child: i32 = tmux
+        .cmd(&["capture-pane", "-p", "-S", "-100", "-t", "t"])
+        .split("CHILD=")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(0);
+    // the alternate screen hides the CHILD= line; ask the shell's job instead
+    let child = if child > 0 {
+        child
+    } else {
+        let out = Command::new("pgrep")
+            .args(["-f", &common::bin().display().to_string()])
+            .output()
+            .expect("pgrep");
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| l.trim().parse::<i32>().ok())
+            .max()
+            .unwrap_or(0)
+    };
+    assert!(child > 0, "no execdeck pid");
+    // SAFETY: kill(2) of the execdeck process this test started.
+    unsafe {
+        libc::kill(child, libc::SIGTERM);
+    }
+    let s = tmux.wait(20, "exit", |s| s.contains("EXIT="));
+    assert!(s.contains("EXIT=0"), "{s}");
+    assert_eq!(
+        tmux.cmd(&[
+            "display",
+            "-p",
+            "-t",
+            "t",
+            "#{alternate_on} #{mouse_any_flag}"
+        ])
+        .trim(),
+        "0 0"
+    );
+    for &p in &pids.0 {
+        assert!(
+            common::wait_until(5.0, || common::proc_state(p).is_none()),
+            "worker {p} left"
+        );
+    }
+}

@@ -51,11 +51,29 @@ impl TerminalGuard {
             restore();
             return Err(e);
         }
+        // Ctrl+Enter is distinct only with the kitty keyboard protocol (not in tmux)
+        if crossterm::terminal::supports_keyboard_enhancement().unwrap_or(false) {
+            let _ = execute!(
+                out,
+                crossterm::event::PushKeyboardEnhancementFlags(
+                    crossterm::event::KeyboardEnhancementFlags::DISAMBIGUATE_ESCAPE_CODES
+                )
+            );
+            ENHANCED.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
         Ok(TerminalGuard)
     }
 }
 
+static ENHANCED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 fn restore() {
+    if ENHANCED.swap(false, std::sync::atomic::Ordering::Relaxed) {
+        let _ = execute!(
+            std::io::stdout(),
+            crossterm::event::PopKeyboardEnhancementFlags
+        );
+    }
     let _ = disable_raw_mode();
     let _ = execute!(
         std::io::stdout(),
