@@ -31,6 +31,8 @@ class _ConsoleWriter(object):
         self._console = console
         self._stream = stream
         self._orig = orig
+        self._buf = []
+        self._size = 0
 
     def write(self, s):
         c = self._console
@@ -42,18 +44,34 @@ class _ConsoleWriter(object):
             else:
                 raise TypeError("write() argument must be str, not %s" % type(s).__name__)
         if s:
-            try:
-                s.encode("utf-8")
-            except UnicodeError:
-                s = s.encode("utf-8", "replace").decode("utf-8")
-            c.channel.send((self._stream, c.current, s))
+            # line buffered, like a terminal: one item per line, not per write
+            self._buf.append(s)
+            self._size += len(s)
+            if "\n" in s or self._size > 8192:
+                self._send()
         return len(s)
+
+    def _send(self):
+        if not self._buf:
+            return
+        s = "".join(self._buf)
+        self._buf = []
+        self._size = 0
+        try:
+            s.encode("utf-8")
+        except UnicodeError:
+            s = s.encode("utf-8", "replace").decode("utf-8")
+        self._console.channel.send((self._stream, self._console.current, s))
 
     def writelines(self, lines):
         for line in lines:
             self.write(line)
 
     def flush(self):
+        c = self._console
+        if c.current is not None and _th.get_ident() == c.thread:
+            self._send()
+            return
         try:
             self._orig.flush()
         except Exception:
@@ -72,6 +90,7 @@ class _Console(object):
         self.thread = _th.get_ident()
         self.current = None
         self.pending_interrupt = False
+        self.writers = ()
         self.ns = {"__name__": "__console__", "__builtins__": __builtins__}
         self.on_main = False
         try:
@@ -127,15 +146,32 @@ class _Console(object):
             except BaseException:
                 self.channel.send(("error", sid, _format(False)))
         finally:
-            self.current = None
-            self.pending_interrupt = False
-            drain = getattr(self.channel.gateway, "_drain_fd", None)
-            if drain is not None:
+            self._finish(sid, start)
+
+    def _finish(self, sid, start):
+        """Flushes output and reports the end; a late KeyboardInterrupt (an interrupt
+        that raced with the snippet's end) must not skip the "done"."""
+        steps = [w._send for w in self.writers]
+        drain = getattr(self.channel.gateway, "_drain_fd", None)
+        if drain is not None:
+            steps.append(drain)
+        for step in steps:
+            for _ in range(3):
                 try:
-                    drain()
+                    step()
+                    break
+                except KeyboardInterrupt:
+                    continue
                 except Exception:
-                    pass
-            self.channel.send(("done", sid, time.time() - start))
+                    break
+        self.current = None
+        self.pending_interrupt = False
+        for _ in range(3):
+            try:
+                self.channel.send(("done", sid, time.time() - start))
+                return
+            except KeyboardInterrupt:
+                continue
 
     def serve(self):
         control = self.channel.receive()
@@ -145,6 +181,7 @@ class _Console(object):
         out, err = sys.stdout, sys.stderr
         sys.stdout = _ConsoleWriter(self, "out", out)
         sys.stderr = _ConsoleWriter(self, "err", err)
+        self.writers = (sys.stdout, sys.stderr)
         try:
             while True:
                 try:
