@@ -356,7 +356,9 @@ fn draw_broadcast(
                 .map(|(k, t)| Line::from(Span::styled(t.clone(), kind_style(*k)))),
         );
         f.render_widget(
-            Paragraph::new(lines).block(Block::default().borders(Borders::RIGHT)),
+            Paragraph::new(lines)
+                .wrap(Wrap { trim: false })
+                .block(Block::default().borders(Borders::RIGHT)),
             *col,
         );
     }
@@ -477,7 +479,11 @@ pub fn help_lines(app: &App) -> Vec<(String, String, String)> {
 
 fn draw_help(f: &mut Frame, app: &App, area: Rect) {
     let rows = help_lines(app);
-    let r = centered(area, 76, (rows.len() as u16 + 5).min(area.height));
+    let r = centered(
+        area,
+        110.min(area.width.saturating_sub(2)),
+        (rows.len() as u16 + 5).min(area.height),
+    );
     f.render_widget(Clear, r);
     let mut lines = vec![Line::from(vec![
         Span::styled("filter: ", Style::default().fg(Color::Cyan)),
@@ -489,7 +495,7 @@ fn draw_help(f: &mut Frame, app: &App, area: Rect) {
         lines.push(Line::from(vec![
             Span::styled(format!("{mode:<7}"), Style::default().fg(Color::DarkGray)),
             Span::styled(
-                format!("{keys:<22}"),
+                format!("{keys:<28}"),
                 Style::default()
                     .fg(Color::Cyan)
                     .add_modifier(Modifier::BOLD),
