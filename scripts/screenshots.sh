@@ -149,6 +149,31 @@ keys o
 console_again() { lacks "broadcast to group" && tree_focus; }
 wait_for "the console again" console_again
 
+# channels view: a channel running the editor's code, a literal sent, the reply
+keys Enter
+text "for x in channel:"
+keys Enter
+text "channel.send({'doubled': x * 2, 'type': type(x).__name__})"
+keys Escape
+wait_for "tree focus" tree_focus
+keys E
+chan_open() { has "channels of gw0" && has " here "; }
+wait_for "the channel" chan_open
+keys s
+text "21"
+keys Enter
+reply() { has "'doubled': 42"; }
+wait_for "the reply" reply
+keys s
+text "[1, 2.5, b'x']"
+keys Enter
+reply2() { has "'type': 'list'"; }
+wait_for "the second reply" reply2
+shot channels
+keys C
+no_channels() { lacks "channels of gw0" && tree_focus; }
+wait_for "the console again" no_channels
+
 # the terminate confirmation (cancelled)
 keys X
 dialog() { has "Terminate group"; }
