@@ -908,7 +908,21 @@ def _cloexec(fd):
 
 
 def _setup_io():
-    """Moves the protocol off fds 0/1 where possible; returns (read, write, has_fd1)."""
+    """Moves the protocol off fds 0/1 where possible; returns (read, write, has_fd1).
+    Under the socket server the protocol runs over `_execdeck_socket` instead."""
+    sock = globals().get("_execdeck_socket")
+    if sock is not None:
+        reader = sock.makefile("rb", 65536)
+        r = None
+        if hasattr(os, "dup2") and hasattr(os, "pipe"):
+            null = os.open(os.devnull, os.O_RDONLY)
+            os.dup2(null, 0)
+            os.close(null)
+            r, w = os.pipe()
+            _cloexec(r)
+            os.dup2(w, 1)
+            os.close(w)
+        return reader.read, sock.sendall, r
     if hasattr(os, "dup2") and hasattr(os, "pipe") and not sys.platform.startswith("java"):
         fd_in = os.dup(0)
         fd_out = os.dup(1)

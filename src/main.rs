@@ -16,8 +16,9 @@ GATEWAY SPECS (execnet's grammar: key[=value] items joined by //)
   execmodel=thread|main_thread_only
                                 run tasks on threads (default) or only on the main thread
   timeout=SECONDS               bootstrap timeout (default 10; Jython needs several seconds)
-  ssh=HOST, socket=HOST:PORT, via=GWID
-                                parsed, but not available in this build yet
+  socket=HOST:PORT              an execdeck socket server (execdeck socketserver)
+  token_file=PATH               its shared token (else EXECDECK_TOKEN)
+  ssh=HOST, via=GWID            parsed, but not available in this build yet
 
 EXAMPLES
   execdeck exec -g popen -c 'import sys; print(sys.version)'
@@ -114,6 +115,23 @@ enum Command {
         #[arg(long, default_value_t = 2.0, value_name = "SECONDS")]
         terminate_timeout: f64,
     },
+    /// Run (or print) the socket server that serves gateways over TCP to peers that
+    /// prove the shared token (EXECDECK_TOKEN or --token-file).
+    Socketserver {
+        /// Address to listen on (127.0.0.1 unless told otherwise; port 0 picks one).
+        #[arg(long, default_value = "127.0.0.1:8888", value_name = "HOST:PORT")]
+        listen: String,
+        /// File holding the shared token (else the EXECDECK_TOKEN environment variable).
+        #[arg(long, value_name = "PATH")]
+        token_file: Option<String>,
+        /// Python that runs the server.
+        #[arg(long, default_value = "python3", value_name = "PYTHON")]
+        python: String,
+        /// Print the server script instead of running it (to copy it to another host:
+        /// `execdeck socketserver --print > s.py; EXECDECK_TOKEN=... python3 s.py HOST:PORT`).
+        #[arg(long)]
+        print: bool,
+    },
     /// Print interpreter facts (implementation, version, pid, executable, cwd).
     #[command(after_help = SPEC_HELP)]
     Info {
@@ -189,6 +207,29 @@ fn main() {
                     terminate_timeout: tt,
                 })
                 .await
+            }
+            Some(Command::Socketserver {
+                listen,
+                token_file,
+                python,
+                print,
+            }) => {
+                if print {
+                    print!("{}", execdeck::engine::bootstrap::SOCKETSERVER_SOURCE);
+                    return 0;
+                }
+                use std::os::unix::process::CommandExt;
+                let mut cmd = std::process::Command::new(&python);
+                cmd.arg("-u")
+                    .arg("-c")
+                    .arg(execdeck::engine::bootstrap::SOCKETSERVER_SOURCE)
+                    .arg(&listen);
+                if let Some(t) = &token_file {
+                    cmd.arg("--token-file").arg(t);
+                }
+                let err = cmd.exec();
+                eprintln!("execdeck: cannot run `{python}`: {err}");
+                1
             }
             Some(Command::Info {
                 gateways,

@@ -14,6 +14,9 @@ use tokio::sync::mpsc;
 /// The worker program shipped at bootstrap (embedded in the binary).
 pub const STUB_SOURCE: &str = include_str!("../../remote_stub/gateway.py");
 
+/// The socket server program (`execdeck socketserver`).
+pub const SOCKETSERVER_SOURCE: &str = include_str!("../../remote_stub/socketserver.py");
+
 /// execnet's bootstrap one-liner, run with `-c`.
 pub const ONE_LINER: &str = "import sys;exec(eval(sys.stdin.readline()))";
 
@@ -251,7 +254,7 @@ pub fn evict_stub(key: &str) {
 pub(crate) struct Started {
     pub writer: Box<dyn AsyncWrite + Send + Unpin>,
     pub reader: Box<dyn AsyncRead + Send + Unpin>,
-    pub process: ProcessHandle,
+    pub process: Option<ProcessHandle>,
 }
 
 /// The argv for a popen worker: `python -u [-B] -c ONE_LINER`.
@@ -335,7 +338,7 @@ pub(crate) async fn popen(
             Ok(Started {
                 writer: Box::new(stdin),
                 reader: Box::new(stdout),
-                process,
+                process: Some(process),
             })
         }
         Ok(Ok((1, b'2'))) => {
@@ -466,4 +469,150 @@ async fn stderr_task(
                 .await;
         }
     }
+}
+
+/// The shared secret for socket servers: `token_file=` of the spec, else the
+/// `EXECDECK_TOKEN` environment variable.
+fn socket_token(spec: &Spec) -> Result<Vec<u8>> {
+    let token = match &spec.token_file {
+        Some(path) => std::fs::read(path)
+            .map_err(|e| Error::Unsupported(format!("cannot read token_file {path}: {e}")))?,
+        None => std::env::var("EXECDECK_TOKEN")
+            .unwrap_or_default()
+            .into_bytes(),
+    };
+    let token = token.trim_ascii().to_vec();
+    if token.len() < 8 {
+        return Err(Error::Unsupported(
+            "socket gateways need the server's token: token_file=PATH in the spec or EXECDECK_TOKEN (8 bytes or more)".into(),
+        ));
+    }
+    Ok(token)
+}
+
+fn hmac_hex(token: &[u8], nonce: &[u8]) -> String {
+    use hmac::Mac;
+    let mut mac = match hmac::Hmac::<sha2::Sha256>::new_from_slice(token) {
+        Ok(m) => m,
+        // HMAC takes keys of any length; this branch cannot be reached
+        Err(_) => return String::new(),
+    };
+    mac.update(nonce);
+    mac.finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+async fn read_line<R: AsyncRead + Unpin>(r: &mut R, limit: usize) -> std::io::Result<Vec<u8>> {
+    let mut out = Vec::new();
+    let mut b = [0u8; 1];
+    loop {
+        if r.read(&mut b).await? == 0 {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "connection closed",
+            ));
+        }
+        if b[0] == b'\n' {
+            return Ok(out);
+        }
+        out.push(b[0]);
+        if out.len() > limit {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                "line too long",
+            ));
+        }
+    }
+}
+
+/// Connects to an execdeck socket server, proves the token (challenge-response), sends
+/// the bootstrap line and waits for the `1`.
+pub(crate) async fn socket(
+    spec: &Spec,
+    addr: &str,
+    id: &str,
+    line: &[u8],
+    timeout: Duration,
+) -> Result<Started> {
+    let token = socket_token(spec)?;
+    let fail = |what: String| Error::Unsupported(format!("gateway {id}: socket={addr}: {what}"));
+    let (host, port) = addr
+        .rsplit_once(':')
+        .and_then(|(h, p)| p.parse::<u16>().ok().map(|p| (h.to_string(), p)))
+        .ok_or_else(|| fail("expected socket=HOST:PORT".into()))?;
+    let steps = async {
+        let addrs: Vec<std::net::SocketAddr> = tokio::net::lookup_host((host.as_str(), port))
+            .await
+            .map_err(|e| fail(format!("cannot resolve host '{host}': {e}")))?
+            .collect();
+        let first = addrs
+            .first()
+            .ok_or_else(|| fail(format!("host '{host}' has no address")))?;
+        let mut stream = tokio::net::TcpStream::connect(first).await.map_err(|e| {
+            if e.kind() == std::io::ErrorKind::ConnectionRefused {
+                fail(format!(
+                    "connection refused by {first} (is the socket server running?)"
+                ))
+            } else {
+                fail(format!("cannot connect to {first}: {e}"))
+            }
+        })?;
+        let _ = stream.set_nodelay(true);
+        let greeting = read_line(&mut stream, 200)
+            .await
+            .map_err(|e| fail(format!("no greeting from the server: {e}")))?;
+        let nonce = greeting
+            .strip_prefix(b"EXECDECK-AUTH1 ")
+            .ok_or_else(|| fail("the peer is not an execdeck socket server".into()))?;
+        let answer = format!("{}\n", hmac_hex(&token, nonce));
+        stream
+            .write_all(answer.as_bytes())
+            .await
+            .map_err(|e| fail(format!("write failed: {e}")))?;
+        let verdict = read_line(&mut stream, 20)
+            .await
+            .map_err(|e| fail(format!("no answer to the token: {e}")))?;
+        if verdict != b"OK" {
+            return Err(fail(
+                "the server refused our token (authentication failed)".into(),
+            ));
+        }
+        stream
+            .write_all(line)
+            .await
+            .map_err(|e| fail(format!("write failed: {e}")))?;
+        let mut ack = [0u8; 1];
+        let n = stream
+            .read(&mut ack)
+            .await
+            .map_err(|e| fail(format!("bootstrap failed: {e}")))?;
+        match (n, ack[0]) {
+            (1, b'1') => Ok(stream),
+            (0, _) => Err(fail(
+                "the worker closed the connection during bootstrap".into(),
+            )),
+            (_, other) => Err(fail(format!(
+                "bootstrap answered {:?} instead of \"1\"",
+                other as char
+            ))),
+        }
+    };
+    let stream = match tokio::time::timeout(timeout, steps).await {
+        Ok(r) => r?,
+        Err(_) => {
+            return Err(fail(format!(
+                "no answer within {:.1} s (raise it with timeout=SECONDS)",
+                timeout.as_secs_f64()
+            )));
+        }
+    };
+    let (r, w) = stream.into_split();
+    Ok(Started {
+        writer: Box::new(w),
+        reader: Box::new(r),
+        process: None,
+    })
 }

@@ -67,6 +67,10 @@ pub enum TerminateOutcome {
     Killed,
     /// It was already gone.
     AlreadyDead(Option<ExitInfo>),
+    /// A remote worker (socket) closed its connection after GATEWAY_TERMINATE.
+    Disconnected,
+    /// A remote worker kept its connection open past the timeout; we dropped it.
+    TimedOut,
 }
 
 impl std::fmt::Display for TerminateOutcome {
@@ -76,6 +80,10 @@ impl std::fmt::Display for TerminateOutcome {
             TerminateOutcome::Killed => f.write_str("killed after timeout"),
             TerminateOutcome::AlreadyDead(Some(e)) => write!(f, "already dead ({e})"),
             TerminateOutcome::AlreadyDead(None) => f.write_str("already dead"),
+            TerminateOutcome::Disconnected => f.write_str("closed its connection"),
+            TerminateOutcome::TimedOut => {
+                f.write_str("no answer within the timeout; connection dropped")
+            }
         }
     }
 }
@@ -157,6 +165,9 @@ pub(crate) struct Inner {
     stderr_tail: Arc<Mutex<String>>,
     /// Set while the worker may offer its compiled stub for the cache.
     stub_cache_key: Option<String>,
+    /// Becomes true when the reader task has ended (the worker closed its output).
+    reader_done: tokio::sync::watch::Receiver<bool>,
+    reader_abort: Mutex<Option<tokio::task::AbortHandle>>,
 }
 
 struct Table {
@@ -270,7 +281,7 @@ impl Gateway {
             )));
         }
         match spec.transport {
-            Transport::Popen => {}
+            Transport::Popen | Transport::Socket(_) => {}
             ref t => {
                 return Err(Error::Unsupported(format!(
                     "gateway {id}: the {} transport is not supported yet (spec '{spec}')",
@@ -280,8 +291,10 @@ impl Gateway {
         }
         let timeout = spec.timeout.unwrap_or(opts.bootstrap_timeout);
         let execmodel = spec.execmodel.unwrap_or(ExecModel::Thread);
-        let cache_key =
-            matches!(opts.bootstrap, Bootstrap::Stub).then(|| bootstrap::stub_cache_key(&spec));
+        // the compiled-stub cache is for local interpreters only
+        let cache_key = (matches!(opts.bootstrap, Bootstrap::Stub)
+            && spec.transport == Transport::Popen)
+            .then(|| bootstrap::stub_cache_key(&spec));
         let mut cached = cache_key.as_deref().and_then(bootstrap::cached_stub);
         let stderr_tail = Arc::new(Mutex::new(String::new()));
         let started = loop {
@@ -293,16 +306,23 @@ impl Gateway {
             );
             let line = format!("{}\n", python_source_literal(&source));
             drop(source);
-            match bootstrap::popen(
-                &spec,
-                &id,
-                line.as_bytes(),
-                timeout,
-                opts.events.clone(),
-                stderr_tail.clone(),
-            )
-            .await
-            {
+            let attempt = match &spec.transport {
+                Transport::Socket(addr) => {
+                    bootstrap::socket(&spec, addr, &id, line.as_bytes(), timeout).await
+                }
+                _ => {
+                    bootstrap::popen(
+                        &spec,
+                        &id,
+                        line.as_bytes(),
+                        timeout,
+                        opts.events.clone(),
+                        stderr_tail.clone(),
+                    )
+                    .await
+                }
+            };
+            match attempt {
                 Err(Error::StaleStubCache) if cached.is_some() => {
                     if let Some(k) = &cache_key {
                         bootstrap::evict_stub(k);
@@ -313,6 +333,7 @@ impl Gateway {
             }
         };
         let cache_key = if cached.is_some() { None } else { cache_key };
+        let (done_tx, done_rx) = tokio::sync::watch::channel(false);
         let inner = Arc::new(Inner {
             id: id.clone(),
             spec: spec.clone(),
@@ -323,7 +344,7 @@ impl Gateway {
                 strconfig: StrConfig::default(),
                 state: GatewayState::Ready,
             }),
-            process: Some(started.process),
+            process: started.process,
             events: opts.events.clone(),
             limits: opts.limits.clone(),
             facts: tokio::sync::OnceCell::new(),
@@ -332,14 +353,19 @@ impl Gateway {
             bytes_out: AtomicU64::new(0),
             stderr_tail,
             stub_cache_key: cache_key,
+            reader_done: done_rx,
+            reader_abort: Mutex::new(None),
         });
         let gw = Gateway { inner };
         let reader_gw = Arc::downgrade(&gw.inner);
-        tokio::spawn(reader_task(
-            reader_gw,
-            started.reader,
-            opts.limits.max_frame,
-        ));
+        let max_frame = opts.limits.max_frame;
+        let task = tokio::spawn(async move {
+            reader_task(reader_gw, started.reader, max_frame).await;
+            let _ = done_tx.send(true);
+        });
+        if let Ok(mut a) = gw.inner.reader_abort.lock() {
+            *a = Some(task.abort_handle());
+        }
         if let Some(tx) = &gw.inner.events {
             let _ = tx
                 .send(Event::GatewayReady {
@@ -722,7 +748,33 @@ impl Gateway {
         let polite_done = tokio::time::timeout(timeout, polite).await.is_ok();
         self.mark(GatewayState::Terminated);
         let Some(p) = &self.inner.process else {
-            return TerminateOutcome::AlreadyDead(None);
+            // a remote worker: it exits by itself; we can only see its connection close
+            let left = timeout.saturating_sub(started.elapsed());
+            let mut done = self.inner.reader_done.clone();
+            let closed = tokio::time::timeout(left, done.wait_for(|d| *d))
+                .await
+                .is_ok();
+            let outcome = if !was_ready {
+                TerminateOutcome::AlreadyDead(None)
+            } else if closed {
+                TerminateOutcome::Disconnected
+            } else {
+                if let Ok(mut a) = self.inner.reader_abort.lock()
+                    && let Some(a) = a.take()
+                {
+                    a.abort();
+                }
+                TerminateOutcome::TimedOut
+            };
+            if let Some(tx) = &self.inner.events {
+                let _ = tx
+                    .send(Event::GatewayTerminated {
+                        gateway: self.inner.id.clone(),
+                        outcome: outcome.clone(),
+                    })
+                    .await;
+            }
+            return outcome;
         };
         let left = if polite_done {
             timeout.saturating_sub(started.elapsed())

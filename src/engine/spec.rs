@@ -71,6 +71,8 @@ pub struct Spec {
     pub ssh_config: Option<String>,
     /// `timeout=SECONDS`: how long the bootstrap may take (our extension).
     pub timeout: Option<Duration>,
+    /// `token_file=PATH`: the socket server's shared secret (else `EXECDECK_TOKEN`).
+    pub token_file: Option<String>,
 }
 
 /// A spec string that could not be parsed: names the spec, the item and the problem.
@@ -141,6 +143,7 @@ const KNOWN: &[&str] = &[
     "execmodel",
     "ssh_config",
     "timeout",
+    "token_file",
 ];
 
 fn edit_distance(a: &str, b: &str) -> usize {
@@ -262,6 +265,7 @@ impl FromStr for Spec {
             execmodel: None,
             ssh_config: None,
             timeout: None,
+            token_file: None,
         };
         let mut transport: Option<Transport> = None;
         let mut seen: Vec<String> = Vec::new();
@@ -356,6 +360,7 @@ impl FromStr for Spec {
                 "installvia" => spec.installvia = Some(need(value)?),
                 "chdir" => spec.chdir = Some(need(value)?),
                 "ssh_config" => spec.ssh_config = Some(need(value)?),
+                "token_file" => spec.token_file = Some(need(value)?),
                 "nice" => {
                     let v = need(value)?;
                     let n: i32 = v

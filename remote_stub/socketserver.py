@@ -1,0 +1,145 @@
+# execdeck socket server: serves gateways over TCP, one forked worker per connection.
+#
+#   EXECDECK_TOKEN=secret python socketserver.py [HOST:PORT] [--token-file PATH]
+#
+# Unlike execnet's socketserver it executes nothing before the peer proves that it knows
+# the shared token: the server sends a random challenge, the peer answers with
+# HMAC-SHA256(token, challenge); the token itself never crosses the wire. It binds
+# 127.0.0.1 unless told otherwise. Runs on CPython 2.7 / 3.x and PyPy (POSIX: fork).
+import binascii
+import hashlib
+import hmac
+import os
+import signal
+import socket
+import sys
+
+GREETING = b"EXECDECK-AUTH1 "
+MAX_LINE = 64 << 20
+
+
+def log(msg):
+    sys.stdout.write("execdeck-socketserver: %s\n" % msg)
+    sys.stdout.flush()
+
+
+def load_token(argv):
+    if "--token-file" in argv:
+        i = argv.index("--token-file")
+        if i + 1 >= len(argv):
+            raise SystemExit("--token-file needs a path")
+        f = open(argv[i + 1], "rb")
+        try:
+            token = f.read().strip()
+        finally:
+            f.close()
+    else:
+        token = os.environ.get("EXECDECK_TOKEN", "").strip().encode("utf-8")
+    if len(token) < 8:
+        raise SystemExit("no token (or shorter than 8 bytes): set EXECDECK_TOKEN or use --token-file PATH")
+    return token
+
+
+def readline(sock, limit):
+    buf = []
+    size = 0
+    while True:
+        c = sock.recv(1)
+        if not c:
+            return None
+        if c == b"\n":
+            return b"".join(buf)
+        buf.append(c)
+        size += 1
+        if size > limit:
+            return None
+
+
+def same(a, b):
+    if hasattr(hmac, "compare_digest"):
+        return hmac.compare_digest(a, b)
+    if len(a) != len(b):
+        return False
+    r = 0
+    for x, y in zip(bytearray(a), bytearray(b)):
+        r |= x ^ y
+    return r == 0
+
+
+def serve_connection(sock, address, token):
+    """Runs in the forked child: authenticate, then become the worker."""
+    os.setsid()  # our own process group: the worker's exit removes what it started
+    sock.settimeout(30)
+    nonce = binascii.hexlify(os.urandom(32))
+    sock.sendall(GREETING + nonce + b"\n")
+    answer = readline(sock, 200)
+    want = binascii.hexlify(hmac.new(token, nonce, hashlib.sha256).digest())
+    if answer is None or not same(answer.strip(), want):
+        log("refused %s:%s (authentication failed)" % address[:2])
+        try:
+            sock.sendall(b"DENIED\n")
+        finally:
+            sock.close()
+        os._exit(3)
+    sock.sendall(b"OK\n")
+    # the bootstrap line: the peer sends nothing more before our "1"
+    line = b""
+    f = sock.makefile("rb")
+    line = f.readline(MAX_LINE)
+    f.close()
+    sock.settimeout(None)
+    if not line.endswith(b"\n"):
+        os._exit(4)
+    log("gateway for %s:%s" % address[:2])
+    source = eval(line.decode("utf-8"))
+    namespace = {"__name__": "__main__", "_execdeck_socket": sock}
+    exec(compile(source, "<execdeck-bootstrap>", "exec"), namespace)
+    os._exit(0)
+
+
+def main(argv):
+    listen = "127.0.0.1:8888"
+    for a in argv[1:]:
+        if not a.startswith("--") and ":" in a:
+            listen = a
+    token = load_token(argv)
+    host, _, port = listen.rpartition(":")
+    srv = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    srv.bind((host or "127.0.0.1", int(port)))
+    srv.listen(16)
+    h, p = srv.getsockname()[:2]
+    log("listening on %s:%d" % (h, p))
+
+    def reap(*_):
+        while True:
+            try:
+                pid, _ = os.waitpid(-1, os.WNOHANG)
+            except OSError:
+                return
+            if pid == 0:
+                return
+
+    signal.signal(signal.SIGCHLD, reap)
+    while True:
+        try:
+            conn, address = srv.accept()
+        except (OSError, socket.error) as e:
+            if getattr(e, "errno", None) == 4:  # EINTR (SIGCHLD)
+                continue
+            raise
+        except KeyboardInterrupt:
+            return
+        pid = os.fork()
+        if pid == 0:
+            srv.close()
+            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+            try:
+                serve_connection(conn, address, token)
+            finally:
+                os._exit(1)
+        conn.close()
+
+
+if __name__ == "__main__":
+    main(sys.argv)
