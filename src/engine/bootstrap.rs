@@ -475,7 +475,7 @@ async fn stderr_task(
 /// `EXECDECK_TOKEN` environment variable.
 fn socket_token(spec: &Spec) -> Result<Vec<u8>> {
     let token = match &spec.token_file {
-        Some(path) => std::fs::read(path)
+        Some(path) => std::fs::read(expand_home(path))
             .map_err(|e| Error::Unsupported(format!("cannot read token_file {path}: {e}")))?,
         None => std::env::var("EXECDECK_TOKEN")
             .unwrap_or_default()
@@ -488,6 +488,14 @@ fn socket_token(spec: &Spec) -> Result<Vec<u8>> {
         ));
     }
     Ok(token)
+}
+
+/// `~/x` → `$HOME/x`.
+pub fn expand_home(path: &str) -> std::path::PathBuf {
+    match (path.strip_prefix("~/"), std::env::var_os("HOME")) {
+        (Some(rest), Some(home)) => std::path::PathBuf::from(home).join(rest),
+        _ => std::path::PathBuf::from(path),
+    }
 }
 
 fn hmac_hex(token: &[u8], nonce: &[u8]) -> String {
