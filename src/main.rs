@@ -132,6 +132,23 @@ enum Command {
         #[arg(long)]
         print: bool,
     },
+    /// Per-gateway metrics (RTT, remote CPU and RSS, channels, tasks, message and byte
+    /// rates, uptime) every interval, as a table or JSON lines.
+    #[command(after_help = SPEC_HELP)]
+    Top {
+        /// A gateway spec; repeat for several (default: popen//python=python3).
+        #[arg(short = 'g', long = "gateway", value_name = "SPEC")]
+        gateways: Vec<String>,
+        /// Seconds between samples.
+        #[arg(long, default_value_t = 1.0, value_name = "SECONDS")]
+        interval: f64,
+        /// Print one table (two samples one interval apart) and exit.
+        #[arg(long)]
+        once: bool,
+        /// One JSON object per gateway and sample.
+        #[arg(long)]
+        json: bool,
+    },
     /// Print interpreter facts (implementation, version, pid, executable, cwd).
     #[command(after_help = SPEC_HELP)]
     Info {
@@ -230,6 +247,28 @@ fn main() {
                 let err = cmd.exec();
                 eprintln!("execdeck: cannot run `{python}`: {err}");
                 1
+            }
+            Some(Command::Top {
+                gateways,
+                interval,
+                once,
+                json,
+            }) => {
+                let interval = match seconds("interval", interval) {
+                    Ok(i) => i,
+                    Err(e) => {
+                        eprintln!("execdeck: {e}");
+                        return 2;
+                    }
+                };
+                cli::top(cli::TopArgs {
+                    specs: gateways,
+                    interval,
+                    once,
+                    json,
+                    bootstrap_timeout: Duration::from_secs(10),
+                })
+                .await
             }
             Some(Command::Info {
                 gateways,

@@ -661,3 +661,46 @@ fn exec_keeps_items_and_output_in_order() {
         assert_eq!(got, want, "stdout:\n{out}");
     }
 }
+
+#[test]
+fn top_once_prints_metrics_as_table_and_json() {
+    let (rc, out, err) = run(
+        &[
+            "top",
+            "-g",
+            &py3_spec(),
+            "-g",
+            &py3_spec(),
+            "--once",
+            "--interval",
+            "0.3",
+        ],
+        None,
+    );
+    assert_eq!(rc, Some(0), "{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(
+        lines[0].starts_with("GATEWAY") && lines[0].contains("RTT ms") && lines[0].contains("CPU%"),
+        "{out}"
+    );
+    assert_eq!(lines.len(), 3, "{out}");
+    let (rc, out, err) = run(
+        &[
+            "top",
+            "-g",
+            &py3_spec(),
+            "--once",
+            "--json",
+            "--interval",
+            "0.3",
+        ],
+        None,
+    );
+    assert_eq!(rc, Some(0), "{err}");
+    let v: serde_json::Value = serde_json::from_str(out.trim()).expect("json");
+    assert_eq!(v["gateway"], "gw0");
+    assert!(v["rtt_ms"].as_f64().expect("rtt") > 0.0);
+    assert!(v["rss_bytes"].as_u64().expect("rss") > 1 << 20);
+    assert!(v["cpu_percent"].as_f64().is_some());
+    assert!(v["messages_in_per_s"].as_f64().is_some());
+}

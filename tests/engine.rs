@@ -500,3 +500,26 @@ async fn items_stream_ends_with_the_channel() {
         other => panic!("expected the remote error last, got {other:?}"),
     }
 }
+
+/// The sampler sees a busy worker's CPU and the round trip stays small.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn monitor_samples_cpu_and_rtt() {
+    use execdeck::engine::monitor::Sampler;
+    let gw = open(&format!("popen//python={}", common::python3()))
+        .await
+        .expect("open");
+    let _k = Kill(vec![gw.clone()]);
+    let spin = gw
+        .remote_exec("import time\nt = time.time()\nwhile time.time() - t < 3:\n    pass")
+        .await
+        .expect("exec");
+    let mut s = Sampler::new(gw.clone());
+    s.sample().await.expect("first");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let m = s.sample().await.expect("second");
+    assert!(m.cpu_percent.expect("cpu") > 40.0, "{m:?}");
+    assert!(m.tasks_executing >= 1, "{m:?}");
+    assert!(m.rtt < Duration::from_secs(1), "{m:?}");
+    assert!(m.rss_bytes.expect("rss") > 1 << 20);
+    drop(spin);
+}

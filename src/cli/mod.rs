@@ -447,3 +447,144 @@ mod tests {
         assert_eq!(super::default_spec().raw, "popen//python=python3");
     }
 }
+
+pub struct TopArgs {
+    pub specs: Vec<String>,
+    pub interval: Duration,
+    pub once: bool,
+    pub json: bool,
+    pub bootstrap_timeout: Duration,
+}
+
+fn opt(v: Option<f64>, digits: usize) -> String {
+    v.map(|x| format!("{x:.digits$}"))
+        .unwrap_or_else(|| "n/a".into())
+}
+
+/// `execdeck top`: per-gateway metrics every interval (or once), as a table or JSON lines.
+pub async fn top(args: TopArgs) -> i32 {
+    use crate::engine::monitor::{Metrics, Sampler};
+    let specs = match parse_specs(&args.specs) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("execdeck: {e}");
+            return 2;
+        }
+    };
+    let mut p = Printer {
+        json: args.json,
+        at_line_start: HashMap::new(),
+    };
+    let (tx, mut rx) = mpsc::channel::<Event>(1024);
+    let drain = tokio::spawn(async move { while rx.recv().await.is_some() {} });
+    let (mut group, mut ok, _) = open_group(specs, args.bootstrap_timeout, tx, &mut p).await;
+    let mut samplers = Vec::new();
+    for gw in group.gateways() {
+        let interp = gw
+            .facts()
+            .await
+            .map(|f| f.interpreter())
+            .unwrap_or_else(|_| "?".into());
+        samplers.push((Sampler::new(gw.clone()), interp, gw.pid()));
+    }
+    let run = async {
+        let mut first = true;
+        loop {
+            let mut rows: Vec<(Metrics, String, Option<u32>)> = Vec::new();
+            for (s, interp, pid) in samplers.iter_mut() {
+                match s.sample().await {
+                    Ok(m) => rows.push((m, interp.clone(), *pid)),
+                    Err(e) => {
+                        ok = false;
+                        eprintln!("[{}] {e}", s.gateway().id());
+                    }
+                }
+            }
+            if !first {
+                print_metrics(&rows, args.json);
+                if args.once {
+                    return;
+                }
+            }
+            first = false;
+            tokio::time::sleep(args.interval).await;
+        }
+    };
+    let interrupted = tokio::select! {
+        _ = run => false,
+        _ = wait_for_signal() => true,
+    };
+    group.terminate(Duration::from_secs(5)).await;
+    drain.abort();
+    if interrupted {
+        130
+    } else if ok {
+        0
+    } else {
+        1
+    }
+}
+
+fn print_metrics(rows: &[(crate::engine::monitor::Metrics, String, Option<u32>)], json: bool) {
+    if json {
+        for (m, interp, pid) in rows {
+            let obj = serde_json::json!({
+                "gateway": m.gateway,
+                "interpreter": interp,
+                "pid": pid,
+                "rtt_ms": m.rtt.as_secs_f64() * 1e3,
+                "cpu_percent": m.cpu_percent,
+                "rss_bytes": m.rss_bytes,
+                "channels_open": m.channels_open,
+                "tasks_executing": m.tasks_executing,
+                "messages_in_per_s": m.messages_in_per_s,
+                "messages_out_per_s": m.messages_out_per_s,
+                "bytes_in_per_s": m.bytes_in_per_s,
+                "bytes_out_per_s": m.bytes_out_per_s,
+                "uptime_s": m.uptime.as_secs_f64(),
+            });
+            println!("{obj}");
+        }
+        return;
+    }
+    println!(
+        "{:<10} {:<16} {:>7} {:>8} {:>6} {:>8} {:>5} {:>5} {:>9} {:>9} {:>8}",
+        "GATEWAY",
+        "INTERPRETER",
+        "PID",
+        "RTT ms",
+        "CPU%",
+        "RSS MiB",
+        "CHAN",
+        "EXEC",
+        "MSG/s i/o",
+        "KB/s i/o",
+        "UPTIME"
+    );
+    for (m, interp, pid) in rows {
+        let msgs = format!(
+            "{}/{}",
+            opt(m.messages_in_per_s, 0),
+            opt(m.messages_out_per_s, 0)
+        );
+        let kb = format!(
+            "{}/{}",
+            opt(m.bytes_in_per_s.map(|b| b / 1024.0), 1),
+            opt(m.bytes_out_per_s.map(|b| b / 1024.0), 1)
+        );
+        println!(
+            "{:<10} {:<16} {:>7} {:>8.2} {:>6} {:>8} {:>5} {:>5} {:>9} {:>9} {:>7.0}s",
+            m.gateway,
+            interp,
+            pid.map(|p| p.to_string()).unwrap_or_else(|| "-".into()),
+            m.rtt.as_secs_f64() * 1e3,
+            opt(m.cpu_percent, 1),
+            opt(m.rss_bytes.map(|b| b as f64 / 1048576.0), 1),
+            m.channels_open,
+            m.tasks_executing,
+            msgs,
+            kb,
+            m.uptime.as_secs_f64()
+        );
+    }
+}

@@ -162,6 +162,8 @@ pub(crate) struct Inner {
     started: Instant,
     pub(crate) bytes_in: AtomicU64,
     pub(crate) bytes_out: AtomicU64,
+    msgs_in: AtomicU64,
+    msgs_out: AtomicU64,
     stderr_tail: Arc<Mutex<String>>,
     /// Set while the worker may offer its compiled stub for the cache.
     stub_cache_key: Option<String>,
@@ -351,6 +353,8 @@ impl Gateway {
             started: Instant::now(),
             bytes_in: AtomicU64::new(0),
             bytes_out: AtomicU64::new(0),
+            msgs_in: AtomicU64::new(0),
+            msgs_out: AtomicU64::new(0),
             stderr_tail,
             stub_cache_key: cache_key,
             reader_done: done_rx,
@@ -427,6 +431,14 @@ impl Gateway {
         (
             self.inner.bytes_in.load(Ordering::Relaxed),
             self.inner.bytes_out.load(Ordering::Relaxed),
+        )
+    }
+
+    /// Frames received from / sent to the worker so far.
+    pub fn message_counts(&self) -> (u64, u64) {
+        (
+            self.inner.msgs_in.load(Ordering::Relaxed),
+            self.inner.msgs_out.load(Ordering::Relaxed),
         )
     }
 
@@ -528,6 +540,7 @@ impl Gateway {
         .await;
         match r {
             Ok(()) => {
+                self.inner.msgs_out.fetch_add(1, Ordering::Relaxed);
                 self.inner
                     .bytes_out
                     .fetch_add(buf.len() as u64, Ordering::Relaxed);
@@ -838,6 +851,7 @@ async fn reader_task(weak: std::sync::Weak<Inner>, reader: Reader, max_frame: us
         };
         let Some(inner) = weak.upgrade() else { return };
         let gw = Gateway { inner };
+        gw.inner.msgs_in.fetch_add(1, Ordering::Relaxed);
         gw.inner.bytes_in.fetch_add(
             (frame::HEADER_LEN + msg.payload.len()) as u64,
             Ordering::Relaxed,

@@ -27,6 +27,7 @@ pub mod events;
 pub mod frame;
 pub mod gateway;
 pub mod group;
+pub mod monitor;
 pub mod process;
 pub mod spec;
 pub mod value;

@@ -1,0 +1,167 @@
+//! Per-gateway metrics: round-trip time (a STATUS ping), message and byte rates, open
+//! channels, executing tasks, remote CPU and RSS, uptime.
+//!
+//! ```
+//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
+//! use execdeck::engine::{Gateway, monitor::Sampler};
+//! let gw = Gateway::open("popen//python=python3").await.unwrap();
+//! let mut sampler = Sampler::new(gw.clone());
+//! sampler.sample().await.unwrap();
+//! let m = sampler.sample().await.unwrap();
+//! assert!(m.rtt.as_secs_f64() < 5.0);
+//! assert!(m.rss_bytes.is_some());
+//! gw.terminate(std::time::Duration::from_secs(5)).await;
+//! # });
+//! ```
+
+use super::error::{Error, Result};
+use super::gateway::Gateway;
+use super::value::Value;
+use std::time::{Duration, Instant};
+
+/// Reads the worker's own CPU seconds and RSS: /proc on Linux, `os.times` and
+/// `resource` elsewhere, `None` where neither exists.
+const SAMPLE_SOURCE: &str = r#"import os
+cpu = None
+rss = None
+try:
+    f = open('/proc/self/stat')
+    st = f.read()
+    f.close()
+    fields = st[st.rindex(')') + 2:].split()
+    # (Jython has no os.sysconf: Linux's usual values then)
+    tck = os.sysconf('SC_CLK_TCK') if hasattr(os, 'sysconf') else 100
+    page = os.sysconf('SC_PAGE_SIZE') if hasattr(os, 'sysconf') else 4096
+    cpu = (int(fields[11]) + int(fields[12])) / float(tck)
+    rss = int(fields[21]) * page
+except Exception:
+    try:
+        t = os.times()
+        cpu = t[0] + t[1]
+    except Exception:
+        pass
+    try:
+        import resource
+        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    except Exception:
+        pass
+channel.send((cpu, rss))
+"#;
+
+/// One sample of a gateway's metrics. Rates and CPU % cover the time since the
+/// previous sample (`None` on the first).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Metrics {
+    pub gateway: String,
+    pub rtt: Duration,
+    pub channels_open: i64,
+    pub tasks_executing: i64,
+    pub execmodel: String,
+    pub messages_in_per_s: Option<f64>,
+    pub messages_out_per_s: Option<f64>,
+    pub bytes_in_per_s: Option<f64>,
+    pub bytes_out_per_s: Option<f64>,
+    /// Remote CPU, percent of one core.
+    pub cpu_percent: Option<f64>,
+    pub rss_bytes: Option<u64>,
+    pub uptime: Duration,
+}
+
+struct Prev {
+    at: Instant,
+    counts: (u64, u64, u64, u64),
+    cpu: Option<f64>,
+}
+
+/// Samples one gateway repeatedly.
+pub struct Sampler {
+    gw: Gateway,
+    prev: Option<Prev>,
+}
+
+impl Sampler {
+    pub fn new(gw: Gateway) -> Sampler {
+        Sampler { gw, prev: None }
+    }
+
+    pub fn gateway(&self) -> &Gateway {
+        &self.gw
+    }
+
+    /// Takes a sample: a STATUS ping (timed) and a small remote_exec for CPU and RSS.
+    pub async fn sample(&mut self) -> Result<Metrics> {
+        let t0 = Instant::now();
+        let status = self.gw.status().await?;
+        let rtt = t0.elapsed();
+        let ch = self.gw.remote_exec(SAMPLE_SOURCE).await?;
+        let v = ch.receive_timeout(Duration::from_secs(30)).await?;
+        let (cpu, rss) = match &v {
+            Value::Tuple(t) if t.len() == 2 => (
+                match &t[0] {
+                    Value::Float(f) => Some(*f),
+                    Value::Int(i) => Some(*i as f64),
+                    _ => None,
+                },
+                t[1].as_i64().and_then(|r| u64::try_from(r).ok()),
+            ),
+            other => {
+                return Err(Error::Protocol(format!(
+                    "unexpected metrics reply: {other}"
+                )));
+            }
+        };
+        let now = Instant::now();
+        let (bin, bout) = self.gw.byte_counts();
+        let (min, mout) = self.gw.message_counts();
+        let counts = (min, mout, bin, bout);
+        let rate = |prev: &Prev, a: u64, b: u64| {
+            let dt = now.duration_since(prev.at).as_secs_f64();
+            (dt > 0.0).then(|| a.saturating_sub(b) as f64 / dt)
+        };
+        let (mi, mo, bi, bo, cpu_percent) = match &self.prev {
+            Some(p) => {
+                let dt = now.duration_since(p.at).as_secs_f64();
+                (
+                    rate(p, counts.0, p.counts.0),
+                    rate(p, counts.1, p.counts.1),
+                    rate(p, counts.2, p.counts.2),
+                    rate(p, counts.3, p.counts.3),
+                    match (cpu, p.cpu) {
+                        (Some(c), Some(pc)) if dt > 0.0 => Some(100.0 * (c - pc).max(0.0) / dt),
+                        _ => None,
+                    },
+                )
+            }
+            None => (None, None, None, None, None),
+        };
+        self.prev = Some(Prev {
+            at: now,
+            counts,
+            cpu,
+        });
+        Ok(Metrics {
+            gateway: self.gw.id().to_string(),
+            rtt,
+            channels_open: status
+                .get("numchannels")
+                .and_then(Value::as_i64)
+                .unwrap_or(0),
+            tasks_executing: status
+                .get("numexecuting")
+                .and_then(Value::as_i64)
+                .unwrap_or(0),
+            execmodel: status
+                .get("execmodel")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string(),
+            messages_in_per_s: mi,
+            messages_out_per_s: mo,
+            bytes_in_per_s: bi,
+            bytes_out_per_s: bo,
+            cpu_percent,
+            rss_bytes: rss,
+            uptime: self.gw.uptime(),
+        })
+    }
+}
