@@ -440,13 +440,6 @@ fn print_facts(rows: &[(Gateway, crate::engine::Facts)], json: bool) {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn default_spec_parses() {
-        assert_eq!(super::default_spec().raw, "popen//python=python3");
-    }
-}
 
 pub struct TopArgs {
     pub specs: Vec<String>,
@@ -586,5 +579,13 @@ fn print_metrics(rows: &[(crate::engine::monitor::Metrics, String, Option<u32>)]
             kb,
             m.uptime.as_secs_f64()
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn default_spec_parses() {
+        assert_eq!(super::default_spec().raw, "popen//python=python3");
     }
 }
