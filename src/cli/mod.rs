@@ -440,7 +440,6 @@ fn print_facts(rows: &[(Gateway, crate::engine::Facts)], json: bool) {
     }
 }
 
-
 pub struct TopArgs {
     pub specs: Vec<String>,
     pub interval: Duration,
