@@ -207,6 +207,23 @@ fn event_gateway(ev: &Event) -> &str {
     }
 }
 
+/// Parses every spec (a bad one is reported and gives exit code 2) and makes the printer.
+fn prepare(specs: &[String], json: bool) -> Result<(Vec<Spec>, Printer), i32> {
+    match parse_specs(specs) {
+        Ok(s) => Ok((
+            s,
+            Printer {
+                json,
+                at_line_start: HashMap::new(),
+            },
+        )),
+        Err(e) => {
+            eprintln!("execdeck: {e}");
+            Err(2)
+        }
+    }
+}
+
 /// `execdeck exec`: returns the process exit code.
 pub async fn exec(args: ExecArgs) -> i32 {
     let specs = match parse_specs(&args.specs) {
@@ -335,16 +352,9 @@ pub struct InfoArgs {
 
 /// `execdeck info`: interpreter facts as a table or JSON lines.
 pub async fn info(args: InfoArgs) -> i32 {
-    let specs = match parse_specs(&args.specs) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("execdeck: {e}");
-            return 2;
-        }
-    };
-    let mut p = Printer {
-        json: args.json,
-        at_line_start: HashMap::new(),
+    let (specs, mut p) = match prepare(&args.specs, args.json) {
+        Ok(v) => v,
+        Err(code) => return code,
     };
     let (tx, mut rx) = mpsc::channel::<Event>(1024);
     // worker output is not part of `info`; keep the sink drained
@@ -456,16 +466,9 @@ fn opt(v: Option<f64>, digits: usize) -> String {
 /// `execdeck top`: per-gateway metrics every interval (or once), as a table or JSON lines.
 pub async fn top(args: TopArgs) -> i32 {
     use crate::engine::monitor::{Metrics, Sampler};
-    let specs = match parse_specs(&args.specs) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("execdeck: {e}");
-            return 2;
-        }
-    };
-    let mut p = Printer {
-        json: args.json,
-        at_line_start: HashMap::new(),
+    let (specs, mut p) = match prepare(&args.specs, args.json) {
+        Ok(v) => v,
+        Err(code) => return code,
     };
     let (tx, mut rx) = mpsc::channel::<Event>(1024);
     let drain = tokio::spawn(async move { while rx.recv().await.is_some() {} });

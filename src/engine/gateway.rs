@@ -760,51 +760,48 @@ impl Gateway {
         };
         let polite_done = tokio::time::timeout(timeout, polite).await.is_ok();
         self.mark(GatewayState::Terminated);
-        let Some(p) = &self.inner.process else {
-            // a remote worker: it exits by itself; we can only see its connection close
-            let left = timeout.saturating_sub(started.elapsed());
-            let mut done = self.inner.reader_done.clone();
-            let closed = tokio::time::timeout(left, done.wait_for(|d| *d))
-                .await
-                .is_ok();
-            let outcome = if !was_ready {
-                TerminateOutcome::AlreadyDead(None)
-            } else if closed {
-                TerminateOutcome::Disconnected
-            } else {
-                if let Ok(mut a) = self.inner.reader_abort.lock()
-                    && let Some(a) = a.take()
-                {
-                    a.abort();
-                }
-                TerminateOutcome::TimedOut
-            };
-            if let Some(tx) = &self.inner.events {
-                let _ = tx
-                    .send(Event::GatewayTerminated {
-                        gateway: self.inner.id.clone(),
-                        outcome: outcome.clone(),
-                    })
-                    .await;
-            }
-            return outcome;
-        };
         let left = if polite_done {
             timeout.saturating_sub(started.elapsed())
         } else {
             Duration::ZERO
         };
-        let outcome = match p.wait(Some(left)).await {
-            Some(st) if !was_ready || before.is_some() => TerminateOutcome::AlreadyDead(Some(st)),
-            Some(st) => TerminateOutcome::Exited(st),
-            None => {
+        let outcome = match &self.inner.process {
+            Some(p) => {
+                let outcome = match p.wait(Some(left)).await {
+                    Some(st) if !was_ready || before.is_some() => {
+                        TerminateOutcome::AlreadyDead(Some(st))
+                    }
+                    Some(st) => TerminateOutcome::Exited(st),
+                    None => {
+                        p.signal_group(libc::SIGKILL);
+                        p.wait(None).await;
+                        TerminateOutcome::Killed
+                    }
+                };
                 p.signal_group(libc::SIGKILL);
-                p.wait(None).await;
-                TerminateOutcome::Killed
+                p.clear_group(Duration::from_secs(5)).await;
+                outcome
+            }
+            // a remote worker exits by itself; we can only see its connection close
+            None => {
+                let mut done = self.inner.reader_done.clone();
+                let closed = tokio::time::timeout(left, done.wait_for(|d| *d))
+                    .await
+                    .is_ok();
+                if !was_ready {
+                    TerminateOutcome::AlreadyDead(None)
+                } else if closed {
+                    TerminateOutcome::Disconnected
+                } else {
+                    if let Ok(mut a) = self.inner.reader_abort.lock()
+                        && let Some(a) = a.take()
+                    {
+                        a.abort();
+                    }
+                    TerminateOutcome::TimedOut
+                }
             }
         };
-        p.signal_group(libc::SIGKILL);
-        p.clear_group(Duration::from_secs(5)).await;
         if let Some(tx) = &self.inner.events {
             let _ = tx
                 .send(Event::GatewayTerminated {
