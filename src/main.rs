@@ -18,7 +18,11 @@ GATEWAY SPECS (execnet's grammar: key[=value] items joined by //)
   timeout=SECONDS               bootstrap timeout (default 10; Jython needs several seconds)
   socket=HOST:PORT              an execdeck socket server (execdeck socketserver)
   token_file=PATH               its shared token (else EXECDECK_TOKEN)
-  ssh=HOST, via=GWID            parsed, but not available in this build yet
+  ssh=[USER@]HOST[:PORT]        a remote host over SSH (agent, key files, EXECDECK_SSH_PASSWORD)
+  identity=PATH                 SSH private key (else ~/.ssh/id_ed25519, id_ecdsa, id_rsa)
+  known_hosts=PATH              SSH known hosts (else ~/.ssh/known_hosts)
+  accept_new_host_key           record an unknown host key (see --accept-new-host-keys)
+  via=GWID                      parsed, but not available in this build yet
 
 EXAMPLES
   execdeck exec -g popen -c 'import sys; print(sys.version)'
@@ -39,6 +43,10 @@ struct Cli {
     /// Cockpit: open a group of gateways, NAME=SPEC,SPEC,... (repeatable).
     #[arg(long = "group", value_name = "NAME=SPEC,SPEC")]
     groups: Vec<String>,
+    /// SSH: record unknown host keys after you checked their fingerprint (a changed
+    /// key is always refused).
+    #[arg(long, global = true)]
+    accept_new_host_keys: bool,
     /// Cockpit: open the groups of a session file (or a session saved with :save NAME).
     #[arg(long = "session", value_name = "FILE.toml|NAME")]
     session: Option<String>,
@@ -187,6 +195,7 @@ fn main() {
             std::process::exit(1);
         }
     };
+    cli::set_accept_new_host_keys(cli.accept_new_host_keys);
     let code = rt.block_on(async {
         match cli.command {
             Some(Command::Exec {

@@ -165,10 +165,23 @@ async fn wait_for_signal() {
     }
 }
 
+static ACCEPT_NEW_HOST_KEYS: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
+
+/// `--accept-new-host-keys`: record unknown SSH host keys (never changed ones).
+pub fn set_accept_new_host_keys(on: bool) {
+    ACCEPT_NEW_HOST_KEYS.store(on, std::sync::atomic::Ordering::Relaxed);
+}
+
+pub fn accept_new_host_keys() -> bool {
+    ACCEPT_NEW_HOST_KEYS.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 fn opts(timeout: Duration, events: mpsc::Sender<Event>) -> GatewayOptions {
     GatewayOptions {
         bootstrap_timeout: timeout,
         events: Some(events),
+        accept_new_host_keys: accept_new_host_keys(),
         ..GatewayOptions::default()
     }
 }

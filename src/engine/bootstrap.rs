@@ -251,7 +251,7 @@ pub fn evict_stub(key: &str) {
     }
 }
 
-pub(crate) struct Started {
+pub struct Started {
     pub writer: Box<dyn AsyncWrite + Send + Unpin>,
     pub reader: Box<dyn AsyncRead + Send + Unpin>,
     pub process: Option<ProcessHandle>,

@@ -34,6 +34,8 @@ pub struct GatewayOptions {
     pub events: Option<mpsc::Sender<Event>>,
     /// Decoding limits for everything the worker sends.
     pub limits: Limits,
+    /// SSH: record unknown host keys (after the user saw the fingerprint).
+    pub accept_new_host_keys: bool,
 }
 
 impl Default for GatewayOptions {
@@ -44,6 +46,7 @@ impl Default for GatewayOptions {
             bootstrap: Bootstrap::Stub,
             events: None,
             limits: Limits::default(),
+            accept_new_host_keys: false,
         }
     }
 }
@@ -283,7 +286,7 @@ impl Gateway {
             )));
         }
         match spec.transport {
-            Transport::Popen | Transport::Socket(_) => {}
+            Transport::Popen | Transport::Socket(_) | Transport::Ssh(_) => {}
             ref t => {
                 return Err(Error::Unsupported(format!(
                     "gateway {id}: the {} transport is not supported yet (spec '{spec}')",
@@ -311,6 +314,19 @@ impl Gateway {
             let attempt = match &spec.transport {
                 Transport::Socket(addr) => {
                     bootstrap::socket(&spec, addr, &id, line.as_bytes(), timeout).await
+                }
+                Transport::Ssh(target) => {
+                    super::ssh::ssh(
+                        &spec,
+                        target,
+                        &id,
+                        line.clone().into_bytes(),
+                        timeout,
+                        opts.accept_new_host_keys,
+                        opts.events.clone(),
+                        stderr_tail.clone(),
+                    )
+                    .await
                 }
                 _ => {
                     bootstrap::popen(

@@ -30,6 +30,7 @@ pub mod group;
 pub mod monitor;
 pub mod process;
 pub mod spec;
+pub mod ssh;
 pub mod value;
 
 pub use bootstrap::Bootstrap;

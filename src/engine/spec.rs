@@ -73,6 +73,12 @@ pub struct Spec {
     pub timeout: Option<Duration>,
     /// `token_file=PATH`: the socket server's shared secret (else `EXECDECK_TOKEN`).
     pub token_file: Option<String>,
+    /// `identity=PATH`: the SSH private key to use (else ~/.ssh/id_ed25519, id_ecdsa, id_rsa).
+    pub identity: Option<String>,
+    /// `known_hosts=PATH`: SSH known hosts file (else ~/.ssh/known_hosts).
+    pub known_hosts: Option<String>,
+    /// `accept_new_host_key`: record an unknown SSH host key (never a changed one).
+    pub accept_new_host_key: bool,
 }
 
 /// A spec string that could not be parsed: names the spec, the item and the problem.
@@ -98,8 +104,8 @@ impl std::error::Error for SpecError {}
 pub const KEYS: &[(&str, &str)] = &[
     ("popen", "local subprocess (transport)"),
     (
-        "ssh=[user@]host",
-        "remote host over SSH (transport; not available yet)",
+        "ssh=[user@]host[:port]",
+        "remote host over SSH (identity=, known_hosts=, accept_new_host_key)",
     ),
     (
         "socket=host:port",
@@ -144,6 +150,9 @@ const KNOWN: &[&str] = &[
     "ssh_config",
     "timeout",
     "token_file",
+    "identity",
+    "known_hosts",
+    "accept_new_host_key",
 ];
 
 fn edit_distance(a: &str, b: &str) -> usize {
@@ -266,6 +275,9 @@ impl FromStr for Spec {
             ssh_config: None,
             timeout: None,
             token_file: None,
+            identity: None,
+            known_hosts: None,
+            accept_new_host_key: false,
         };
         let mut transport: Option<Transport> = None;
         let mut seen: Vec<String> = Vec::new();
@@ -361,6 +373,9 @@ impl FromStr for Spec {
                 "chdir" => spec.chdir = Some(need(value)?),
                 "ssh_config" => spec.ssh_config = Some(need(value)?),
                 "token_file" => spec.token_file = Some(need(value)?),
+                "identity" => spec.identity = Some(need(value)?),
+                "known_hosts" => spec.known_hosts = Some(need(value)?),
+                "accept_new_host_key" => spec.accept_new_host_key = true,
                 "nice" => {
                     let v = need(value)?;
                     let n: i32 = v

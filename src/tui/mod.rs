@@ -513,6 +513,7 @@ async fn open_gateway(
     let opts = GatewayOptions {
         id: Some(id),
         events: Some(etx),
+        accept_new_host_keys: crate::cli::accept_new_host_keys(),
         ..GatewayOptions::default()
     };
     // forward output and deaths while the gateway lives

@@ -1,0 +1,453 @@
+//! SSH gateways over libssh2 (the `ssh2` crate): every blocking libssh2 call runs on a
+//! dedicated thread, never on the async runtime's workers. The exec channel is bridged
+//! to the gateway through a pair of local sockets.
+
+use super::bootstrap::{ONE_LINER, Started, expand_home};
+use super::error::{Error, Result};
+use super::events::{Event, Stream as OutStream};
+use super::spec::{Spec, shell_join};
+use std::io::{Read, Write};
+use std::net::{TcpStream, ToSocketAddrs};
+use std::os::fd::AsRawFd;
+use std::os::unix::net::UnixStream;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+
+/// `[user@]host[:port]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    pub user: String,
+    pub host: String,
+    pub port: u16,
+}
+
+impl Target {
+    pub fn parse(s: &str) -> std::result::Result<Target, String> {
+        let (user, rest) = match s.rsplit_once('@') {
+            Some((u, r)) if !u.is_empty() => (u.to_string(), r),
+            Some(_) => return Err(format!("ssh={s}: empty user name")),
+            None => (
+                std::env::var("USER")
+                    .or_else(|_| std::env::var("LOGNAME"))
+                    .unwrap_or_else(|_| "root".into()),
+                s,
+            ),
+        };
+        let (host, port) = match rest.rsplit_once(':') {
+            Some((h, p)) => (
+                h.to_string(),
+                p.parse::<u16>()
+                    .map_err(|_| format!("ssh={s}: bad port '{p}'"))?,
+            ),
+            None => (rest.to_string(), 22),
+        };
+        if host.is_empty() || host.contains(char::is_whitespace) {
+            return Err(format!("ssh={s}: bad host name"));
+        }
+        Ok(Target { user, host, port })
+    }
+
+    fn display(&self) -> String {
+        format!("{}@{}:{}", self.user, self.host, self.port)
+    }
+}
+
+fn fail(id: &str, t: &Target, what: impl std::fmt::Display) -> Error {
+    Error::Unsupported(format!("gateway {id}: ssh {}: {what}", t.display()))
+}
+
+/// The command the remote shell runs: `python=` or python3, falling back to python.
+fn remote_command(spec: &Spec) -> String {
+    let tail = format!("-u -c {}", shell_join(&[ONE_LINER.to_string()]));
+    match &spec.python {
+        Some(words) => format!("exec {} {tail}", shell_join(words)),
+        None => format!(
+            "if command -v python3 >/dev/null 2>&1; then exec python3 {tail}; else exec python {tail}; fi"
+        ),
+    }
+}
+
+fn host_key_check(
+    session: &ssh2::Session,
+    t: &Target,
+    id: &str,
+    known_hosts: &std::path::Path,
+    accept_new: bool,
+) -> Result<()> {
+    let (key, key_type) = session
+        .host_key()
+        .ok_or_else(|| fail(id, t, "the server sent no host key"))?;
+    let fingerprint = session
+        .host_key_hash(ssh2::HashType::Sha256)
+        .map(|h| {
+            use std::fmt::Write as _;
+            // OpenSSH prints SHA256 fingerprints as unpadded base64
+            let mut out = String::from("SHA256:");
+            const T: &[u8; 64] =
+                b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+            for chunk in h.chunks(3) {
+                let b = [
+                    chunk[0],
+                    *chunk.get(1).unwrap_or(&0),
+                    *chunk.get(2).unwrap_or(&0),
+                ];
+                let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+                for i in 0..=chunk.len() {
+                    let _ = write!(out, "{}", T[((n >> (18 - 6 * i)) & 63) as usize] as char);
+                }
+            }
+            out
+        })
+        .unwrap_or_else(|| "SHA256:?".into());
+    let mut kh = session
+        .known_hosts()
+        .map_err(|e| fail(id, t, format!("known_hosts: {e}")))?;
+    if known_hosts.exists() {
+        kh.read_file(known_hosts, ssh2::KnownHostFileKind::OpenSSH)
+            .map_err(|e| fail(id, t, format!("cannot read {}: {e}", known_hosts.display())))?;
+    }
+    match kh.check_port(&t.host, t.port, key) {
+        ssh2::CheckResult::Match => Ok(()),
+        ssh2::CheckResult::Mismatch => Err(fail(
+            id,
+            t,
+            format!(
+                "HOST KEY CHANGED ({fingerprint}) — it does not match {}. Refusing to connect: \
+                 this can be an attack; if the host really changed its key, remove the old entry",
+                known_hosts.display()
+            ),
+        )),
+        ssh2::CheckResult::NotFound | ssh2::CheckResult::Failure if !accept_new => Err(fail(
+            id,
+            t,
+            format!(
+                "unknown host key {fingerprint} (not in {}): accept it with --accept-new-host-keys \
+                 (or accept_new_host_key in the spec) after checking the fingerprint",
+                known_hosts.display()
+            ),
+        )),
+        _ => {
+            let name = if t.port == 22 {
+                t.host.clone()
+            } else {
+                format!("[{}]:{}", t.host, t.port)
+            };
+            let fmt = match key_type {
+                ssh2::HostKeyType::Rsa => ssh2::KnownHostKeyFormat::SshRsa,
+                ssh2::HostKeyType::Dss => ssh2::KnownHostKeyFormat::SshDss,
+                ssh2::HostKeyType::Ecdsa256 => ssh2::KnownHostKeyFormat::Ecdsa256,
+                ssh2::HostKeyType::Ecdsa384 => ssh2::KnownHostKeyFormat::Ecdsa384,
+                ssh2::HostKeyType::Ecdsa521 => ssh2::KnownHostKeyFormat::Ecdsa521,
+                ssh2::HostKeyType::Ed25519 => ssh2::KnownHostKeyFormat::Ed25519,
+                ssh2::HostKeyType::Unknown => ssh2::KnownHostKeyFormat::Unknown,
+            };
+            kh.add(&name, key, "added by execdeck", fmt)
+                .map_err(|e| fail(id, t, format!("cannot record the host key: {e}")))?;
+            if let Some(dir) = known_hosts.parent() {
+                let _ = std::fs::create_dir_all(dir);
+            }
+            kh.write_file(known_hosts, ssh2::KnownHostFileKind::OpenSSH)
+                .map_err(|e| {
+                    fail(
+                        id,
+                        t,
+                        format!("cannot write {}: {e}", known_hosts.display()),
+                    )
+                })?;
+            Ok(())
+        }
+    }
+}
+
+fn authenticate(
+    session: &ssh2::Session,
+    t: &Target,
+    id: &str,
+    identities: &[PathBuf],
+) -> Result<()> {
+    let mut tried: Vec<String> = Vec::new();
+    if session.userauth_agent(&t.user).is_ok() && session.authenticated() {
+        return Ok(());
+    }
+    if std::env::var_os("SSH_AUTH_SOCK").is_some() {
+        tried.push("agent".into());
+    }
+    for path in identities {
+        if !path.exists() {
+            continue;
+        }
+        tried.push(format!("publickey {}", path.display()));
+        if session
+            .userauth_pubkey_file(&t.user, None, path, None)
+            .is_ok()
+            && session.authenticated()
+        {
+            return Ok(());
+        }
+    }
+    if let Ok(pw) = std::env::var("EXECDECK_SSH_PASSWORD") {
+        tried.push("password (EXECDECK_SSH_PASSWORD)".into());
+        if session.userauth_password(&t.user, &pw).is_ok() && session.authenticated() {
+            return Ok(());
+        }
+    }
+    let offered = session.auth_methods(&t.user).unwrap_or("?").to_string();
+    Err(fail(
+        id,
+        t,
+        format!(
+            "authentication failed for user {}: tried {}; the server offers {offered}",
+            t.user,
+            if tried.is_empty() {
+                "nothing (no agent, no key files)".to_string()
+            } else {
+                tried.join(", ")
+            }
+        ),
+    ))
+}
+
+/// Connects, checks the host key, authenticates, starts the interpreter and bootstraps
+/// it; then a pump thread carries bytes between the channel and the gateway.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn ssh(
+    spec: &Spec,
+    target: &str,
+    id: &str,
+    line: Vec<u8>,
+    timeout: Duration,
+    accept_new: bool,
+    events: Option<mpsc::Sender<Event>>,
+    tail: Arc<Mutex<String>>,
+) -> Result<Started> {
+    let t = Target::parse(target).map_err(Error::Unsupported)?;
+    let known_hosts = spec
+        .known_hosts
+        .as_deref()
+        .map(expand_home)
+        .unwrap_or_else(|| expand_home("~/.ssh/known_hosts"));
+    let identities: Vec<PathBuf> = match &spec.identity {
+        Some(p) => vec![expand_home(p)],
+        None => ["~/.ssh/id_ed25519", "~/.ssh/id_ecdsa", "~/.ssh/id_rsa"]
+            .iter()
+            .map(|p| expand_home(p))
+            .collect(),
+    };
+    let command = remote_command(spec);
+    let id_s = id.to_string();
+    let accept = accept_new || spec.accept_new_host_key;
+    let setup = tokio::task::spawn_blocking(
+        move || -> Result<(ssh2::Session, ssh2::Channel, TcpStream)> {
+            let t2 = t.clone();
+            let addrs: Vec<_> = (t.host.as_str(), t.port)
+                .to_socket_addrs()
+                .map_err(|e| fail(&id_s, &t, format!("cannot resolve host '{}': {e}", t.host)))?
+                .collect();
+            let addr = addrs
+                .first()
+                .ok_or_else(|| fail(&id_s, &t, "the host name has no address"))?;
+            let tcp = TcpStream::connect_timeout(addr, timeout).map_err(|e| match e.kind() {
+                std::io::ErrorKind::ConnectionRefused => {
+                    fail(&id_s, &t, format!("connection refused by {addr}"))
+                }
+                std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock => fail(
+                    &id_s,
+                    &t,
+                    format!(
+                        "connect to {addr} timed out after {:.1} s",
+                        timeout.as_secs_f64()
+                    ),
+                ),
+                _ => fail(&id_s, &t, format!("cannot connect to {addr}: {e}")),
+            })?;
+            let _ = tcp.set_nodelay(true);
+            let mut session = ssh2::Session::new().map_err(|e| fail(&id_s, &t, e))?;
+            session.set_tcp_stream(tcp.try_clone().map_err(|e| fail(&id_s, &t, e))?);
+            session.set_timeout(timeout.as_millis().min(u32::MAX as u128) as u32);
+            session
+                .handshake()
+                .map_err(|e| fail(&id_s, &t, format!("SSH handshake failed: {e}")))?;
+            host_key_check(&session, &t2, &id_s, &known_hosts, accept)?;
+            authenticate(&session, &t2, &id_s, &identities)?;
+            session.set_keepalive(true, 15);
+            let mut channel = session
+                .channel_session()
+                .map_err(|e| fail(&id_s, &t, format!("cannot open a session channel: {e}")))?;
+            channel
+                .exec(&command)
+                .map_err(|e| fail(&id_s, &t, format!("cannot run the interpreter: {e}")))?;
+            channel
+                .write_all(&line)
+                .and_then(|_| channel.flush())
+                .map_err(|e| fail(&id_s, &t, format!("bootstrap write failed: {e}")))?;
+            let mut ack = [0u8; 1];
+            let n = channel.read(&mut ack).unwrap_or(0);
+            if n != 1 || ack[0] != b'1' {
+                let mut err = String::new();
+                let _ = channel.stderr().read_to_string(&mut err);
+                let _ = channel.wait_close();
+                let status = channel.exit_status().unwrap_or(-1);
+                return Err(fail(
+                    &id_s,
+                    &t,
+                    format!(
+                        "the remote interpreter did not start (`{command}` exited with {status}); remote stderr:\n{}",
+                        err.trim_end()
+                    ),
+                ));
+            }
+            Ok((session, channel, tcp))
+        },
+    );
+    let (session, channel, tcp) = setup
+        .await
+        .map_err(|e| Error::Protocol(format!("ssh setup task failed: {e}")))??;
+    let (out_local, out_gw) = UnixStream::pair().map_err(Error::Io)?;
+    let (in_local, in_gw) = UnixStream::pair().map_err(Error::Io)?;
+    let id_s = id.to_string();
+    let handle = tokio::runtime::Handle::current();
+    std::thread::Builder::new()
+        .name(format!("ssh-{id}"))
+        .spawn(move || {
+            pump(
+                session, channel, tcp, out_local, in_local, id_s, events, tail, handle,
+            )
+        })
+        .map_err(Error::Io)?;
+    out_gw.set_nonblocking(true).map_err(Error::Io)?;
+    in_gw.set_nonblocking(true).map_err(Error::Io)?;
+    let reader = tokio::net::UnixStream::from_std(out_gw).map_err(Error::Io)?;
+    let writer = tokio::net::UnixStream::from_std(in_gw).map_err(Error::Io)?;
+    Ok(Started {
+        writer: Box::new(writer),
+        reader: Box::new(reader),
+        process: None,
+    })
+}
+
+/// Moves bytes both ways in non-blocking mode until the channel or the gateway closes.
+#[allow(clippy::too_many_arguments)]
+fn pump(
+    session: ssh2::Session,
+    mut channel: ssh2::Channel,
+    tcp: TcpStream,
+    mut out: UnixStream,
+    mut input: UnixStream,
+    id: String,
+    events: Option<mpsc::Sender<Event>>,
+    tail: Arc<Mutex<String>>,
+    rt: tokio::runtime::Handle,
+) {
+    session.set_blocking(false);
+    let _ = input.set_nonblocking(true);
+    let mut buf = vec![0u8; 1 << 16];
+    let mut pending: Vec<u8> = Vec::new();
+    let mut input_open = true;
+    let mut last_keepalive = Instant::now();
+    loop {
+        let mut progressed = false;
+        match channel.read(&mut buf) {
+            Ok(0) => {
+                if channel.eof() {
+                    break;
+                }
+            }
+            Ok(n) => {
+                if out.write_all(&buf[..n]).is_err() {
+                    break;
+                }
+                progressed = true;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(_) => break,
+        }
+        match channel.stderr().read(&mut buf) {
+            Ok(n) if n > 0 => {
+                let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+                if let Ok(mut t) = tail.lock() {
+                    t.push_str(&text);
+                    let len = t.len();
+                    if len > 8192 {
+                        let mut cut = len - 8192;
+                        while !t.is_char_boundary(cut) {
+                            cut += 1;
+                        }
+                        t.drain(..cut);
+                    }
+                }
+                if let Some(tx) = &events {
+                    let ev = Event::Output {
+                        gateway: id.clone(),
+                        channel: None,
+                        stream: OutStream::Fd2,
+                        text,
+                    };
+                    let _ = rt.block_on(tx.send(ev));
+                }
+                progressed = true;
+            }
+            _ => {}
+        }
+        if pending.is_empty() && input_open {
+            match input.read(&mut buf) {
+                Ok(0) => {
+                    input_open = false;
+                    // our side closed its input: the remote stub sees EOF and exits
+                    while let Err(e) = channel.send_eof() {
+                        if e.code() != ssh2::ErrorCode::Session(-37) {
+                            break;
+                        }
+                        wait_socket(&tcp, &input, 10);
+                    }
+                }
+                Ok(n) => {
+                    pending.extend_from_slice(&buf[..n]);
+                    progressed = true;
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(_) => input_open = false,
+            }
+        }
+        if !pending.is_empty() {
+            match channel.write(&pending) {
+                Ok(n) => {
+                    pending.drain(..n);
+                    progressed = true;
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(_) => break,
+            }
+        }
+        if last_keepalive.elapsed() > Duration::from_secs(5) {
+            let _ = session.keepalive_send();
+            last_keepalive = Instant::now();
+        }
+        if !progressed {
+            wait_socket(&tcp, &input, 20);
+        }
+    }
+    let _ = channel.close();
+    // dropping `out` gives the gateway its EOF
+}
+
+/// Sleeps until the SSH socket or the gateway's side has data, or `ms` pass.
+fn wait_socket(tcp: &TcpStream, input: &UnixStream, ms: i32) {
+    let mut fds = [
+        libc::pollfd {
+            fd: tcp.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        },
+        libc::pollfd {
+            fd: input.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        },
+    ];
+    // SAFETY: poll(2) on two valid descriptors owned by this thread.
+    unsafe {
+        libc::poll(fds.as_mut_ptr(), 2, ms);
+    }
+}

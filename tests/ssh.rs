@@ -1,0 +1,225 @@
+//! SSH gateways against a real OpenSSH server on 127.0.0.1 that each test starts (and
+//! kills) itself: key auth, host key checks, interpreter selection, error texts.
+
+mod common;
+
+use execdeck::engine::{Gateway, TerminateOutcome, Value};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+const T: Duration = Duration::from_secs(20);
+
+struct Sshd {
+    child: Child,
+    port: u16,
+    dir: tempfile::TempDir,
+}
+
+impl Drop for Sshd {
+    fn drop(&mut self) {
+        common::kill9(self.child.id() as i32);
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+fn keygen(path: &std::path::Path) {
+    let ok = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+        .arg(path)
+        .status()
+        .expect("ssh-keygen");
+    assert!(ok.success());
+}
+
+fn start_sshd() -> Option<Sshd> {
+    common::require("/usr/sbin/sshd", "openssh-server")?;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    keygen(&d.join("host_ed25519"));
+    keygen(&d.join("client_key"));
+    std::fs::copy(d.join("client_key.pub"), d.join("authorized_keys")).expect("copy");
+    let port = free_port();
+    std::fs::write(
+        d.join("sshd_config"),
+        format!(
+            "Port {port}\nListenAddress 127.0.0.1\nHostKey {0}/host_ed25519\nPidFile {0}/sshd.pid\n\
+             AuthorizedKeysFile {0}/authorized_keys\nPermitRootLogin prohibit-password\n\
+             PasswordAuthentication no\nKbdInteractiveAuthentication no\nUsePAM no\nStrictModes no\n",
+            d.display()
+        ),
+    )
+    .expect("config");
+    let _ = std::fs::create_dir_all("/run/sshd");
+    let child = Command::new("/usr/sbin/sshd")
+        .args(["-D", "-e", "-f"])
+        .arg(d.join("sshd_config"))
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("sshd");
+    let up = common::wait_until(10.0, || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+    });
+    assert!(up, "sshd did not start");
+    Some(Sshd { child, port, dir })
+}
+
+impl Sshd {
+    fn spec(&self, extra: &str) -> String {
+        let d = self.dir.path();
+        format!(
+            "ssh=root@127.0.0.1:{}//identity={}//known_hosts={}{extra}",
+            self.port,
+            d.join("client_key").display(),
+            d.join("known_hosts").display()
+        )
+    }
+
+    /// Records the server's real key, as an earlier accepted connection would have.
+    fn trust(&self) {
+        let pubkey =
+            std::fs::read_to_string(self.dir.path().join("host_ed25519.pub")).expect("pub");
+        let parts: Vec<&str> = pubkey.split_whitespace().take(2).collect();
+        std::fs::write(
+            self.dir.path().join("known_hosts"),
+            format!("[127.0.0.1]:{} {} {}\n", self.port, parts[0], parts[1]),
+        )
+        .expect("known_hosts");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn key_auth_runs_code_on_several_interpreters() {
+    let Some(sshd) = start_sshd() else { return };
+    sshd.trust();
+    for ver in ["2.7.18", "3.13.0"] {
+        let py = common::pyenv_python(ver);
+        let gw = Gateway::open(&sshd.spec(&format!("//python={py}")))
+            .await
+            .unwrap_or_else(|e| panic!("{ver}: {e}"));
+        let facts = gw.facts().await.expect("facts");
+        assert_eq!(facts.python_version(), ver);
+        let ch = gw
+            .remote_exec("for x in channel:\n    channel.send(x * 2)")
+            .await
+            .expect("exec");
+        ch.send(&Value::Int(21)).await.expect("send");
+        assert_eq!(ch.receive_timeout(T).await.expect("echo"), Value::Int(42));
+        ch.close().await.expect("close");
+        let pid = facts.pid as i32;
+        let outcome = gw.terminate(Duration::from_secs(5)).await;
+        assert_eq!(outcome, TerminateOutcome::Disconnected, "{ver}");
+        assert!(
+            common::wait_until(5.0, || common::proc_state(pid).is_none()),
+            "{ver}: remote interpreter {pid} left behind"
+        );
+    }
+}
+
+#[tokio::test]
+async fn unknown_host_key_needs_consent_and_is_recorded() {
+    let Some(sshd) = start_sshd() else { return };
+    let py = common::python3();
+    let err = Gateway::open(&sshd.spec(&format!("//python={py}")))
+        .await
+        .unwrap_err()
+        .to_string();
+    let fp = Command::new("ssh-keygen")
+        .arg("-lf")
+        .arg(sshd.dir.path().join("host_ed25519.pub"))
+        .output()
+        .expect("ssh-keygen -l");
+    let fp = String::from_utf8_lossy(&fp.stdout)
+        .split_whitespace()
+        .nth(1)
+        .unwrap_or("")
+        .to_string();
+    assert!(err.contains("unknown host key"), "{err}");
+    assert!(
+        err.contains(&fp),
+        "shows the SHA256 fingerprint {fp}: {err}"
+    );
+    let gw = Gateway::open(&sshd.spec(&format!("//python={py}//accept_new_host_key")))
+        .await
+        .expect("accepted");
+    gw.terminate(Duration::from_secs(5)).await;
+    let kh = std::fs::read_to_string(sshd.dir.path().join("known_hosts")).expect("recorded");
+    assert!(kh.contains(&format!("[127.0.0.1]:{}", sshd.port)), "{kh}");
+    // now known: no consent needed
+    let gw = Gateway::open(&sshd.spec(&format!("//python={py}")))
+        .await
+        .expect("known");
+    gw.terminate(Duration::from_secs(5)).await;
+}
+
+#[tokio::test]
+async fn changed_host_key_is_refused_even_with_consent() {
+    let Some(sshd) = start_sshd() else { return };
+    let other = sshd.dir.path().join("other_host");
+    keygen(&other);
+    let pubkey = std::fs::read_to_string(other.with_extension("pub")).expect("pub");
+    let parts: Vec<&str> = pubkey.split_whitespace().take(2).collect();
+    std::fs::write(
+        sshd.dir.path().join("known_hosts"),
+        format!("[127.0.0.1]:{} {} {}\n", sshd.port, parts[0], parts[1]),
+    )
+    .expect("known_hosts");
+    let err = Gateway::open(&sshd.spec("//accept_new_host_key"))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("HOST KEY CHANGED"), "{err}");
+}
+
+#[tokio::test]
+async fn errors_say_what_failed_and_where() {
+    let Some(sshd) = start_sshd() else { return };
+    sshd.trust();
+    let err = Gateway::open(&sshd.spec("//python=/nonexistent/python"))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("the remote interpreter did not start"),
+        "{err}"
+    );
+    assert!(err.contains("/nonexistent/python"), "{err}");
+    assert!(err.contains("127"), "exit status: {err}");
+    // a key the server does not know: the methods tried are listed
+    let wrong = sshd.dir.path().join("host_ed25519");
+    let spec = sshd.spec("").replace(
+        &sshd.dir.path().join("client_key").display().to_string(),
+        &wrong.display().to_string(),
+    );
+    let err = Gateway::open(&spec).await.unwrap_err().to_string();
+    assert!(
+        err.contains("authentication failed for user root: tried publickey"),
+        "{err}"
+    );
+    assert!(err.contains(&format!("127.0.0.1:{}", sshd.port)), "{err}");
+    // refused
+    let closed = free_port();
+    let err = Gateway::open(&format!("ssh=root@127.0.0.1:{closed}"))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains(&format!("connection refused by 127.0.0.1:{closed}")),
+        "{err}"
+    );
+    // DNS
+    let err = Gateway::open("ssh=root@no-such-host.invalid")
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("cannot resolve host 'no-such-host.invalid'"),
+        "{err}"
+    );
+}
