@@ -190,7 +190,12 @@ fn cockpit_in_tmux() {
     tmux.wait(10, "tree focus", |s| s.contains("j/Down next"));
     tmux.keys(&["?"]);
     tmux.wait(10, "help", |s| {
-        s.contains(" help ") && s.contains("terminate the selected gateway or group")
+        s.contains(" help ") && s.contains("next gateway")
+    });
+    // typing filters the list
+    tmux.text("termin");
+    tmux.wait(10, "filtered help", |s| {
+        s.contains("terminate the selected gateway or group") && !s.contains("next gateway")
     });
     tmux.keys(&["Escape"]);
 
