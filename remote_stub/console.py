@@ -89,7 +89,8 @@ class _Console(object):
         self.channel = channel
         self.thread = _th.get_ident()
         self.current = None
-        self.pending_interrupt = False
+        self.pending_interrupt = None
+        self.last_done = 0
         self.writers = ()
         self.ns = {"__name__": "__console__", "__builtins__": __builtins__}
         self.on_main = False
@@ -110,14 +111,15 @@ class _Console(object):
             self.interrupt_mode = "signal" if self.on_main else "none"
 
     def on_control(self, msg):
-        # runs in the worker's receiver thread while a snippet may be running; the
-        # master only asks while a snippet is in flight, so one that has not started
-        # yet is interrupted as soon as it starts
-        if msg == "interrupt" and self.interrupt_mode == "in-band":
-            if self.current is not None:
-                _th.interrupt_main()
-            else:
-                self.pending_interrupt = True
+        # runs in the worker's receiver thread; msg is ("interrupt", snippet_id): only
+        # that snippet is interrupted, now if it runs, or as soon as it starts
+        if self.interrupt_mode != "in-band" or not isinstance(msg, tuple) or len(msg) != 2:
+            return
+        sid = msg[1]
+        if self.current == sid:
+            _th.interrupt_main()
+        elif sid > self.last_done:
+            self.pending_interrupt = sid
 
     def run(self, sid, code):
         import ast
@@ -125,8 +127,8 @@ class _Console(object):
         start = time.time()
         try:
             try:
-                if self.pending_interrupt:
-                    self.pending_interrupt = False
+                if self.pending_interrupt == sid:
+                    self.pending_interrupt = None
                     raise KeyboardInterrupt
                 tree = compile(code, "<console>", "exec", ast.PyCF_ONLY_AST)
                 last = None
@@ -140,7 +142,7 @@ class _Console(object):
                     value = eval(compile(last, "<console>", "eval"), self.ns)
                     if value is not None:
                         self.ns["_"] = value
-                        self.channel.send(("result", sid, _text(repr(value))))
+                        self.channel.send(("result", sid, _as_text(repr(value))))
             except SyntaxError:
                 self.channel.send(("error", sid, _format(True)))
             except BaseException:
@@ -165,7 +167,9 @@ class _Console(object):
                 except Exception:
                     break
         self.current = None
-        self.pending_interrupt = False
+        self.last_done = max(self.last_done, sid)
+        if self.pending_interrupt is not None and self.pending_interrupt <= sid:
+            self.pending_interrupt = None
         for _ in range(3):
             try:
                 self.channel.send(("done", sid, time.time() - start))
@@ -199,6 +203,13 @@ class _Console(object):
             sys.stdout, sys.stderr = out, err
 
 
+def _as_text(s):
+    """Text for the wire: Python 2 byte strings (tracebacks, reprs) decoded as UTF-8."""
+    if isinstance(s, bytes) and not isinstance(s, _text):
+        return s.decode("utf-8", "replace")
+    return _text(s)
+
+
 def _format(syntax):
     import traceback
     et, ev, tb = sys.exc_info()
@@ -210,7 +221,7 @@ def _format(syntax):
             while tb is not None and tb.tb_frame.f_code.co_filename != "<console>":
                 tb = tb.tb_next
             lines = traceback.format_exception(et, ev, tb)
-        return _text("".join(lines))
+        return _as_text("".join(lines))
     finally:
         et = ev = tb = None
 

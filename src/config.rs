@@ -7,14 +7,14 @@ use std::path::{Path, PathBuf};
 /// Where files live: `~/.config/execdeck` and `~/.local/share/execdeck` on Linux.
 /// `EXECDECK_CONFIG_DIR` / `EXECDECK_DATA_DIR` override them (tests use this).
 pub fn config_dir() -> Option<PathBuf> {
-    if let Some(d) = std::env::var_os("EXECDECK_CONFIG_DIR") {
+    if let Some(d) = std::env::var_os("EXECDECK_CONFIG_DIR").filter(|d| !d.is_empty()) {
         return Some(PathBuf::from(d));
     }
     directories::ProjectDirs::from("", "", "execdeck").map(|d| d.config_dir().to_path_buf())
 }
 
 pub fn data_dir() -> Option<PathBuf> {
-    if let Some(d) = std::env::var_os("EXECDECK_DATA_DIR") {
+    if let Some(d) = std::env::var_os("EXECDECK_DATA_DIR").filter(|d| !d.is_empty()) {
         return Some(PathBuf::from(d));
     }
     directories::ProjectDirs::from("", "", "execdeck").map(|d| d.data_dir().to_path_buf())
@@ -120,6 +120,7 @@ impl Session {
 
     /// The file of a named session in the config dir.
     pub fn path_for(name: &str) -> Result<PathBuf, String> {
+        let name = name.strip_suffix(".toml").unwrap_or(name);
         if name.is_empty() || name.contains(['/', '\\']) || name.starts_with('.') {
             return Err(format!(
                 "bad session name '{name}': use letters, digits, - and _"
@@ -180,6 +181,30 @@ pub fn load_history(spec: &str) -> Vec<String> {
     text.lines()
         .filter_map(|l| serde_json::from_str::<String>(l).ok())
         .collect()
+}
+
+/// Appends one entry (several gateways with the same spec never overwrite each other);
+/// the file is trimmed to the newest [`HISTORY_MAX`] entries when it grows past twice that.
+pub fn append_history(spec: &str, entry: &str) -> Result<(), String> {
+    use std::io::Write as _;
+    let p = history_path(spec).ok_or("no data directory on this system")?;
+    if let Some(dir) = p.parent() {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    }
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&p)
+        .map_err(|e| format!("cannot write {}: {e}", p.display()))?;
+    writeln!(f, "{}", serde_json::Value::String(entry.to_string()))
+        .map_err(|e| format!("cannot write {}: {e}", p.display()))?;
+    drop(f);
+    let all = load_history(spec);
+    if all.len() > 2 * HISTORY_MAX {
+        save_history(spec, &all)?;
+    }
+    Ok(())
 }
 
 pub fn save_history(spec: &str, entries: &[String]) -> Result<(), String> {

@@ -114,6 +114,28 @@ async fn scenario(label: &str, python: &str, timeout: u64) {
     let t = text_of(&until_done(&mut rx, sid).await);
     assert!(t.contains("SyntaxError"), "{label}: {t}");
 
+    // a non-ASCII message in a traceback (a byte string on Python 2 and Jython)
+    let sid = console
+        .run("raise ValueError(u'\\u00e9t\\u00e9')")
+        .await
+        .expect("run");
+    let t = text_of(&until_done(&mut rx, sid).await);
+    assert!(t.contains("ValueError"), "{label}: {t}");
+    // a late interrupt (after its snippet ended) never hits the next snippet
+    let sid = console.run("print('done')").await.expect("run");
+    assert_eq!(
+        text_of(&until_done(&mut rx, sid).await),
+        "done\n",
+        "{label}"
+    );
+    console.interrupt().await.expect("late interrupt");
+    let sid = console.run("print('next')").await.expect("run");
+    assert_eq!(
+        text_of(&until_done(&mut rx, sid).await),
+        "next\n",
+        "{label}"
+    );
+
     if label == "jython" {
         assert_eq!(
             interrupt,

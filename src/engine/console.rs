@@ -123,9 +123,16 @@ impl Console {
         Ok(id)
     }
 
-    /// Step 1 of the ladder: ask the console to raise KeyboardInterrupt in the snippet.
+    /// Step 1 of the ladder: ask the console to raise KeyboardInterrupt in the latest
+    /// snippet (only that one: a late request never hits the next snippet).
     pub async fn interrupt(&self) -> Result<()> {
-        self.control.send(&Value::Str("interrupt".into())).await
+        let last = self.next.load(Ordering::Relaxed).saturating_sub(1);
+        self.control
+            .send(&Value::Tuple(vec![
+                Value::Str("interrupt".into()),
+                Value::Int(last as i64),
+            ]))
+            .await
     }
 
     /// Step 2: SIGINT to the worker process (wakes blocking calls such as sleep).

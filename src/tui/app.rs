@@ -113,7 +113,7 @@ pub enum Effect {
     },
     SaveHistory {
         spec: String,
-        entries: Vec<String>,
+        entry: String,
     },
     SaveSession {
         name: String,
@@ -203,6 +203,13 @@ impl Ring {
     /// Appends text, splitting lines; a partial last line is continued by the next
     /// push of the same kind.
     pub fn push(&mut self, kind: LineKind, text: &str) {
+        let expanded;
+        let text = if text.contains('\t') {
+            expanded = text.replace('\t', "    ");
+            expanded.as_str()
+        } else {
+            text
+        };
         for piece in text.split_inclusive('\n') {
             let body = piece.strip_suffix('\n').unwrap_or(piece);
             let body = body.strip_suffix('\r').unwrap_or(body);
@@ -335,6 +342,8 @@ pub struct Confirm {
     pub keys: Vec<usize>,
     /// false: Cancel focused (the default).
     pub yes_focused: bool,
+    /// A narrower choice offered with `o` (e.g. only the selected gateway of a group).
+    pub only: Option<(String, Vec<usize>)>,
 }
 
 /// The result of a broadcast: every gateway of a group ran the same snippet.
@@ -540,6 +549,9 @@ impl App {
         match action {
             Action::Key(k) => self.on_key(k),
             Action::Paste(text) => {
+                if self.help.is_some() || self.confirm.is_some() {
+                    return vec![];
+                }
                 if let Some(p) = &mut self.prompt {
                     p.text.push_str(&text.replace(['\n', '\r'], " "));
                 } else if let Some(i) = self.selected_index() {
@@ -597,6 +609,10 @@ impl App {
                 interpreter,
             } => {
                 if let Some(g) = self.by_key(key) {
+                    if g.state != GwState::Connecting {
+                        // terminated (or failed) while it was starting: end it now
+                        return vec![Effect::Terminate { keys: vec![key] }];
+                    }
                     g.id = id;
                     g.pid = pid;
                     g.console.output.push(
@@ -612,7 +628,13 @@ impl App {
                     g.console
                         .output
                         .push(LineKind::Traceback, &format!("{error}\n"));
-                    g.state = GwState::Failed(error);
+                    g.console.running = None;
+                    g.console.interrupt_step = 0;
+                    if g.state == GwState::Connecting {
+                        g.state = GwState::Failed(error);
+                    } else if g.state == GwState::Busy {
+                        g.state = GwState::Ready;
+                    }
                 }
             }
             EngineMsg::Started { key, snippet } => {
@@ -658,6 +680,10 @@ impl App {
                         }
                         ConsoleEvent::Closed { reason } => {
                             c.running = None;
+                            c.interrupt_step = 0;
+                            if g.state == GwState::Busy {
+                                g.state = GwState::Ready;
+                            }
                             c.output.close_line();
                             c.output.push(
                                 LineKind::Info,
@@ -830,6 +856,12 @@ impl App {
                 vec![]
             }
             KeyCode::Char('y') => self.confirmed(),
+            KeyCode::Char('o') if c.only.is_some() => {
+                if let Some((_, keys)) = c.only.take() {
+                    c.keys = keys;
+                }
+                self.confirmed()
+            }
             KeyCode::Enter => {
                 if c.yes_focused {
                     self.confirmed()
@@ -941,6 +973,7 @@ impl App {
                     (None, KeyCode::Up) => Some(n - 1),
                     (Some(i), KeyCode::Up) => Some(i.saturating_sub(1)),
                     (Some(i), KeyCode::Down) if i + 1 < n => Some(i + 1),
+                    (None, KeyCode::Down) => return vec![],
                     _ => None,
                 };
                 p.history_pos = pos;
@@ -1299,6 +1332,7 @@ impl App {
             title: format!("Terminate group '{group}' ({} gateways)?", keys.len()),
             keys,
             yes_focused: false,
+            only: None,
         });
     }
 
@@ -1374,11 +1408,15 @@ impl App {
                 let in_group = self.gateways.iter().filter(|x| x.group == group).count();
                 if self.focus == Focus::Tree && in_group > 1 {
                     self.ask_terminate_group(&group);
+                    if let Some(c) = &mut self.confirm {
+                        c.only = Some((format!("o: only gateway {id}"), vec![key]));
+                    }
                 } else {
                     self.confirm = Some(Confirm {
                         title: format!("Terminate gateway {id} (group '{group}')?"),
                         keys: vec![key],
                         yes_focused: false,
+                        only: None,
                     });
                 }
                 vec![]
@@ -1394,8 +1432,12 @@ impl App {
                     return vec![];
                 }
                 let group = self.gateways[i].group.clone();
-                let effects = self.run_broadcast(&group, &code);
+                let mut effects = self.run_broadcast(&group, &code);
                 if !effects.is_empty() {
+                    effects.push(Effect::SaveHistory {
+                        spec: self.gateways[i].spec.clone(),
+                        entry: code.clone(),
+                    });
                     let c = &mut self.gateways[i].console;
                     if c.history.last() != Some(&code) {
                         c.history.push(code);
@@ -1513,6 +1555,7 @@ impl App {
                 };
                 let g = &mut self.gateways[i];
                 let code = g.console.editor.lines().join("\n");
+                let code_for_history = code.clone();
                 if code.trim().is_empty() {
                     return vec![];
                 }
@@ -1545,7 +1588,7 @@ impl App {
                     Effect::Run { key: g.key, code },
                     Effect::SaveHistory {
                         spec: g.spec.clone(),
-                        entries: g.console.history.clone(),
+                        entry: code_for_history,
                     },
                 ]
             }
@@ -1591,6 +1634,7 @@ impl App {
                             title: format!("Snippet still running. Terminate gateway {id}?"),
                             keys: vec![key],
                             yes_focused: false,
+                            only: None,
                         });
                         vec![]
                     }
@@ -1663,7 +1707,7 @@ mod tests {
             eff[1],
             Effect::SaveHistory {
                 spec: "popen//python=python3".into(),
-                entries: vec!["print(6*7)".into()]
+                entry: "print(6*7)".into()
             }
         );
         assert_eq!(app.gateways[0].state, GwState::Busy);
@@ -1768,6 +1812,36 @@ mod tests {
     }
 
     #[test]
+    fn terminate_only_the_selected_gateway_of_a_group() {
+        let mut app = app_with_gateway();
+        app.add_gateway("local", "popen//python=python3".parse().unwrap())
+            .unwrap();
+        app.selected = 1;
+        app.update(Action::Key(KeyEvent::new(
+            KeyCode::Char('X'),
+            KeyModifiers::SHIFT,
+        )));
+        assert!(app.confirm.as_ref().unwrap().only.is_some());
+        assert_eq!(
+            app.update(key(KeyCode::Char('o'))),
+            vec![Effect::Terminate { keys: vec![1] }]
+        );
+        // a late Ready of a gateway terminated while connecting ends it again
+        app.update(Action::Engine(EngineMsg::Terminated {
+            key: 1,
+            outcome: TerminateOutcome::AlreadyDead(None),
+        }));
+        let eff = app.update(Action::Engine(EngineMsg::Ready {
+            key: 1,
+            id: "gw1".into(),
+            pid: Some(7),
+            interpreter: "CPython".into(),
+        }));
+        assert_eq!(eff, vec![Effect::Terminate { keys: vec![1] }]);
+        assert!(matches!(app.gateways[1].state, GwState::Terminated(_)));
+    }
+
+    #[test]
     fn add_validates_inline() {
         let mut app = app_with_gateway();
         app.update(key(KeyCode::Char('a')));
@@ -1832,8 +1906,8 @@ mod tests {
         app.update(key(KeyCode::Esc));
         let eff = app.update(key(KeyCode::Char('b')));
         assert_eq!(
-            eff,
-            vec![
+            &eff[..2],
+            &[
                 Effect::Run {
                     key: 0,
                     code: "print(1)".into()
@@ -1844,6 +1918,7 @@ mod tests {
                 }
             ]
         );
+        assert!(matches!(&eff[2], Effect::SaveHistory { entry, .. } if entry == "print(1)"));
         for k in [0, 1] {
             for text in ["1", "\n"] {
                 app.update(Action::Engine(EngineMsg::Console {

@@ -114,6 +114,26 @@ impl Key {
                 break;
             }
         }
+        if mods.contains(KeyModifiers::SHIFT) && rest == "Tab" {
+            mods.remove(KeyModifiers::SHIFT);
+            return Ok(Key {
+                code: KeyCode::BackTab,
+                mods,
+            });
+        }
+        if mods.contains(KeyModifiers::SHIFT) && rest.chars().count() == 1 {
+            // terminals send Shift+z as 'Z': match what from_event produces
+            mods.remove(KeyModifiers::SHIFT);
+            let up: String = rest.to_uppercase();
+            return Key::parse(&format!(
+                "{}{up}",
+                if mods.contains(KeyModifiers::CONTROL) {
+                    "ctrl+"
+                } else {
+                    ""
+                }
+            ));
+        }
         let code = match rest {
             "Enter" => KeyCode::Enter,
             "Esc" => KeyCode::Esc,
@@ -276,6 +296,14 @@ impl Keymap {
     pub fn with_overrides(text: &str, name: &str) -> Result<Keymap, String> {
         let mut km = Keymap::defaults();
         for b in parse_file(text, name)? {
+            // a key the user binds leaves every other binding of that mode
+            for other in km
+                .bindings
+                .iter_mut()
+                .filter(|d| d.mode == b.mode && d.command != b.command)
+            {
+                other.keys.retain(|k| !b.keys.contains(k));
+            }
             match km
                 .bindings
                 .iter_mut()
@@ -368,6 +396,24 @@ mod tests {
         assert_eq!(
             km.lookup(Mode::Normal, Key::parse("k").unwrap()),
             Some(Command::SelectPrev)
+        );
+    }
+
+    #[test]
+    fn shift_keys_and_stolen_keys() {
+        let ev = KeyEvent::new(KeyCode::Char('Z'), KeyModifiers::SHIFT);
+        assert_eq!(Key::parse("shift+z").unwrap(), Key::from_event(&ev));
+        let bt = KeyEvent::new(KeyCode::BackTab, KeyModifiers::SHIFT);
+        assert_eq!(Key::parse("shift+Tab").unwrap(), Key::from_event(&bt));
+        // binding q to search takes q away from quit in normal mode
+        let km = Keymap::with_overrides(
+            "[[keys]]\nmode = \"normal\"\non = [\"q\"]\nrun = \"search\"\n",
+            "k.toml",
+        )
+        .unwrap();
+        assert_eq!(
+            km.lookup(Mode::Normal, Key::parse("q").unwrap()),
+            Some(Command::Search)
         );
     }
 

@@ -343,10 +343,10 @@ fn execute_effect(eff: Effect, tx: &mpsc::Sender<EngineMsg>, handles: &Handles) 
                 });
             }
         }
-        Effect::SaveHistory { spec, entries } => {
+        Effect::SaveHistory { spec, entry } => {
             let tx = tx.clone();
             tokio::task::spawn_blocking(move || {
-                if let Err(e) = crate::config::save_history(&spec, &entries) {
+                if let Err(e) = crate::config::append_history(&spec, &entry) {
                     let _ = tx.blocking_send(EngineMsg::Notice(format!("history not saved: {e}")));
                 }
             });

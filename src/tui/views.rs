@@ -33,7 +33,7 @@ pub fn draw(f: &mut Frame, app: &mut App) {
     let cols = Layout::default()
         .direction(Direction::Horizontal)
         .constraints([
-            Constraint::Length((area.width * 2 / 5).clamp(30, 44)),
+            Constraint::Length((u32::from(area.width) * 2 / 5).clamp(30, 44) as u16),
             Constraint::Min(20),
         ])
         .split(rows[1]);
@@ -100,11 +100,8 @@ fn draw_tree(f: &mut Frame, app: &mut App, area: Rect) {
                 continue;
             }
             let sel = pos == app.selected;
-            let y = area.y + 1 + lines.len() as u16;
-            if y + 1 < area.y + area.height {
-                rows.push((y, area.x, area.x + area.width, pos));
-                rows.push((y + 1, area.x, area.x + area.width, pos));
-            }
+            rows.push((lines.len() as u16, area.x, area.x + area.width, pos));
+            rows.push((lines.len() as u16 + 1, area.x, area.x + area.width, pos));
             let marker = if sel { "›" } else { " " };
             let base = if sel {
                 Style::default().add_modifier(Modifier::REVERSED)
@@ -133,8 +130,21 @@ fn draw_tree(f: &mut Frame, app: &mut App, area: Rect) {
     if app.gateways.is_empty() {
         lines.push(Line::from("no gateways: press a to add one"));
     }
-    f.render_widget(Paragraph::new(lines).block(block), area);
-    app.tree_rows = rows;
+    // scroll so that the selected gateway (and its detail line) stays visible
+    let inner_h = area.height.saturating_sub(2);
+    let sel_line = rows
+        .iter()
+        .filter(|r| r.3 == app.selected)
+        .map(|r| r.0)
+        .max()
+        .unwrap_or(0);
+    let offset = (sel_line + 1).saturating_sub(inner_h);
+    f.render_widget(Paragraph::new(lines).block(block).scroll((offset, 0)), area);
+    app.tree_rows = rows
+        .into_iter()
+        .filter(|r| r.0 >= offset && r.0 - offset < inner_h)
+        .map(|(l, x0, x1, pos)| (area.y + 1 + l - offset, x0, x1, pos))
+        .collect();
 }
 
 fn kind_style(k: LineKind) -> Style {
@@ -345,7 +355,18 @@ fn draw_broadcast(
             .rposition(|(k, t)| *k == LineKind::Input && t.starts_with("b>> "))
             .unwrap_or(0);
         let body: Vec<&(LineKind, String)> = out.range(from..).collect();
-        let start = body.len().saturating_sub(h.saturating_sub(1));
+        // take lines from the end until their wrapped rows fill the column
+        let width = col.width.saturating_sub(1).max(1) as usize;
+        let mut used = 0;
+        let mut start = body.len();
+        while start > 0 {
+            let rows = body[start - 1].1.chars().count().div_ceil(width).max(1);
+            if used + rows > h.saturating_sub(1) {
+                break;
+            }
+            used += rows;
+            start -= 1;
+        }
         let mut lines = vec![Line::from(Span::styled(
             format!("{} · {}", g.id, g.interpreter.as_deref().unwrap_or("…")),
             Style::default().add_modifier(Modifier::BOLD | Modifier::UNDERLINED),
@@ -420,7 +441,8 @@ fn centered(area: Rect, w: u16, h: u16) -> Rect {
 
 fn draw_confirm(f: &mut Frame, app: &App, area: Rect) {
     let Some(c) = &app.confirm else { return };
-    let r = centered(area, (c.title.len() as u16 + 6).max(40), 7);
+    let width = (c.title.chars().count().min(200) as u16 + 6).max(44);
+    let r = centered(area, width, if c.only.is_some() { 8 } else { 7 });
     f.render_widget(Clear, r);
     let btn = |label: &str, focused: bool| {
         let st = if focused {
@@ -433,7 +455,7 @@ fn draw_confirm(f: &mut Frame, app: &App, area: Rect) {
         };
         Span::styled(format!("[ {label} ]"), st)
     };
-    let text = vec![
+    let mut text = vec![
         Line::from(c.title.clone()),
         Line::from(""),
         Line::from(vec![
@@ -446,6 +468,12 @@ fn draw_confirm(f: &mut Frame, app: &App, area: Rect) {
             Style::default().fg(Color::DarkGray),
         )),
     ];
+    if let Some((label, _)) = &c.only {
+        text.push(Line::from(Span::styled(
+            label.clone(),
+            Style::default().fg(Color::Yellow),
+        )));
+    }
     f.render_widget(
         Paragraph::new(text).alignment(Alignment::Center).block(
             Block::default()
