@@ -446,7 +446,12 @@ impl App {
             state: GwState::Connecting,
             interpreter: None,
             pid: None,
-            host: "local".into(),
+            host: match &spec.transport {
+                crate::engine::Transport::Popen => "local".into(),
+                crate::engine::Transport::Ssh(t) => format!("ssh {t}"),
+                crate::engine::Transport::Socket(a) => format!("socket {a}"),
+                crate::engine::Transport::VagrantSsh(n) => format!("vagrant {n}"),
+            },
             console: ConsoleView::new(self.scrollback),
         });
         // select the new gateway
