@@ -220,6 +220,63 @@ fn deadman(python: &str) -> Res<f64> {
     Ok(t0.elapsed().as_secs_f64())
 }
 
+async fn transport_bench(spec: &str) -> Res<serde_json::Value> {
+    let parsed: Spec = spec.parse()?;
+    let mut ready = Vec::new();
+    for _ in 0..READY_STARTS {
+        let t0 = Instant::now();
+        let gw = Gateway::open_spec(parsed.clone(), GatewayOptions::default()).await?;
+        gw.remote_exec("channel.send(1)")
+            .await?
+            .receive_timeout(T)
+            .await?;
+        ready.push(t0.elapsed().as_secs_f64() * 1e3);
+        gw.terminate(Duration::from_secs(5)).await;
+    }
+    let gw = Gateway::open_spec(parsed.clone(), GatewayOptions::default()).await?;
+    let ch = gw
+        .remote_exec("for x in channel:\n    channel.send(x)\n")
+        .await?;
+    let n = 5000;
+    let t0 = Instant::now();
+    for i in 0..n {
+        ch.send(&Value::Int(i)).await?;
+        ch.receive().await?;
+    }
+    let echo = n as f64 / t0.elapsed().as_secs_f64();
+    gw.terminate(Duration::from_secs(5)).await;
+    let t0 = Instant::now();
+    for _ in 0..8 {
+        let gw = Gateway::open_spec(parsed.clone(), GatewayOptions::default()).await?;
+        gw.remote_exec("channel.send(1)")
+            .await?
+            .receive_timeout(T)
+            .await?;
+        gw.terminate(Duration::from_secs(5)).await;
+    }
+    let sequential = t0.elapsed().as_secs_f64();
+    let t0 = Instant::now();
+    let specs: Vec<Spec> = (0..8).map(|_| parsed.clone()).collect();
+    let mut group = Group::new();
+    for r in group.make_gateways(&specs).await {
+        r.1?;
+    }
+    for gw in group.gateways() {
+        gw.remote_exec("channel.send(1)")
+            .await?
+            .receive_timeout(T)
+            .await?;
+    }
+    let concurrent = t0.elapsed().as_secs_f64();
+    group.terminate(Duration::from_secs(5)).await;
+    Ok(serde_json::json!({
+        "ready_ms": median(ready),
+        "echo_per_s": echo,
+        "open8_sequential_s": sequential,
+        "open8_concurrent_s": concurrent,
+    }))
+}
+
 fn pin_self() {
     // SAFETY: sched_setaffinity on this process with a CPU set holding CPU 0.
     unsafe {
@@ -245,6 +302,15 @@ fn main() -> Res<()> {
     let current = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
+    if let Some(spec) = arg("--spec") {
+        // one transport (e.g. ssh=...) measured on its own: ready, echo, 8 opens
+        let multi = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()?;
+        println!("{}", multi.block_on(transport_bench(&spec))?);
+        return Ok(());
+    }
     if args.iter().any(|a| a == "--group32") {
         let multi = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
