@@ -295,7 +295,7 @@ fn bad_keymap_notice_and_sessions() {
         &script,
     ]);
     let s = tmux.wait(20, "notice", |s| s.contains("unknown command 'fly'"));
-    assert!(s.contains("keymap.toml: entry 1"), "{s}");
+    assert!(s.contains("keymap.toml: line 4: entry 1"), "{s}");
     let s = tmux.wait(20, "ready", |s| {
         pids_in_tree(s) >= 1 || s.contains("w1 ready")
     });

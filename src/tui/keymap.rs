@@ -257,7 +257,24 @@ fn parse_file(text: &str, name: &str) -> Result<Vec<Binding>, String> {
     })?;
     let mut out = Vec::new();
     for (i, e) in file.keys.iter().enumerate() {
-        let at = format!("{name}: entry {} (run = \"{}\")", i + 1, e.run);
+        // the line of this entry's `run =` (else its [[keys]] header)
+        let header = text
+            .lines()
+            .enumerate()
+            .filter(|(_, l)| l.trim() == "[[keys]]")
+            .nth(i)
+            .map(|(n, _)| n);
+        let line = header
+            .and_then(|h| {
+                text.lines()
+                    .enumerate()
+                    .skip(h)
+                    .find(|(_, l)| l.trim_start().starts_with("run"))
+                    .or(Some((h, "")))
+            })
+            .map(|(n, _)| n + 1)
+            .unwrap_or(1);
+        let at = format!("{name}: line {line}: entry {} (run = \"{}\")", i + 1, e.run);
         let mode = match e.mode.as_str() {
             "global" => Mode::Global,
             "normal" => Mode::Normal,
@@ -424,7 +441,10 @@ mod tests {
             "km.toml",
         )
         .unwrap_err();
-        assert_eq!(e, "km.toml: entry 1 (run = \"fly\"): unknown command 'fly'");
+        assert_eq!(
+            e,
+            "km.toml: line 4: entry 1 (run = \"fly\"): unknown command 'fly'"
+        );
         let e = Keymap::with_overrides(
             "[[keys]]\nmode = \"normal\"\non = [\"Hyper\"]\nrun = \"quit\"\n",
             "km.toml",
