@@ -907,6 +907,18 @@ def _cloexec(fd):
         pass
 
 
+def _capture_fd1():
+    """Points fd 0 at /dev/null and fd 1 into a pipe; returns the pipe's read end."""
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    os.close(null)
+    r, w = os.pipe()
+    _cloexec(r)
+    os.dup2(w, 1)
+    os.close(w)
+    return r
+
+
 def _setup_io():
     """Moves the protocol off fds 0/1 where possible; returns (read, write, has_fd1).
     Under the socket server the protocol runs over `_execdeck_socket` instead."""
@@ -915,26 +927,14 @@ def _setup_io():
         reader = sock.makefile("rb", 65536)
         r = None
         if hasattr(os, "dup2") and hasattr(os, "pipe"):
-            null = os.open(os.devnull, os.O_RDONLY)
-            os.dup2(null, 0)
-            os.close(null)
-            r, w = os.pipe()
-            _cloexec(r)
-            os.dup2(w, 1)
-            os.close(w)
+            r = _capture_fd1()
         return reader.read, sock.sendall, r
     if hasattr(os, "dup2") and hasattr(os, "pipe") and not sys.platform.startswith("java"):
         fd_in = os.dup(0)
         fd_out = os.dup(1)
         _cloexec(fd_in)
         _cloexec(fd_out)
-        null = os.open(os.devnull, os.O_RDONLY)
-        os.dup2(null, 0)
-        os.close(null)
-        r, w = os.pipe()
-        _cloexec(r)
-        os.dup2(w, 1)
-        os.close(w)
+        r = _capture_fd1()
         if PY3:
             import io
             reader = io.open(fd_in, "rb", buffering=65536)

@@ -31,6 +31,19 @@ impl Tmux {
         self.cmd(&args);
     }
 
+    /// Enter from the tree: waits until the footer shows the editor's bindings.
+    fn focus_editor(&self) {
+        self.keys(&["Enter"]);
+        self.wait(10, "editor focus", |s| s.contains("Esc/BackTab back"));
+    }
+
+    /// Esc from the editor: waits until the footer shows the tree's bindings (a key
+    /// sent right after Esc would read as Alt+key).
+    fn focus_tree(&self) {
+        self.keys(&["Escape"]);
+        self.wait(10, "tree focus", |s| s.contains("j/Down next"));
+    }
+
     fn text(&self, text: &str) {
         self.cmd(&["send-keys", "-t", "t", "-l", text]);
     }
@@ -66,6 +79,26 @@ impl Drop for Pids {
         for &p in &self.0 {
             common::kill9(p);
         }
+    }
+}
+
+/// The cockpit exited with 0, the terminal modes are off again, and no worker is left.
+fn assert_clean_exit(tmux: &Tmux, pids: &[i32]) {
+    let s = tmux.wait(20, "exit", |s| s.contains("EXIT="));
+    assert!(s.contains("EXIT=0"), "{s}");
+    let modes = tmux.cmd(&[
+        "display",
+        "-p",
+        "-t",
+        "t",
+        "#{alternate_on} #{mouse_any_flag}",
+    ]);
+    assert_eq!(modes.trim(), "0 0", "terminal restored");
+    for &p in pids {
+        assert!(
+            common::wait_until(5.0, || common::proc_state(p).is_none()),
+            "worker {p} left behind"
+        );
     }
 }
 
@@ -158,7 +191,7 @@ fn cockpit_in_tmux() {
     });
     tmux.keys(&["o"]);
     tmux.wait(10, "console again", |s| !s.contains("broadcast to group"));
-    tmux.keys(&["Enter"]);
+    tmux.focus_editor();
 
     // channels view: open a channel from the editor, send a literal, see the reply
     tmux.text("for x in channel:");
@@ -182,12 +215,10 @@ fn cockpit_in_tmux() {
     tmux.wait(20, "channel closed", |s| s.contains("closed"));
     tmux.keys(&["C"]);
     tmux.wait(10, "console again", |s| !s.contains("channels of gw0"));
-    tmux.keys(&["Enter"]);
+    tmux.focus_editor();
 
     // help is generated from the keymap
-    tmux.keys(&["Escape"]);
-    // (a key right after Esc would read as Alt+key)
-    tmux.wait(10, "tree focus", |s| s.contains("j/Down next"));
+    tmux.focus_tree();
     tmux.keys(&["?"]);
     tmux.wait(10, "help", |s| {
         s.contains(" help ") && s.contains("next gateway")
@@ -198,6 +229,8 @@ fn cockpit_in_tmux() {
         s.contains("terminate the selected gateway or group") && !s.contains("next gateway")
     });
     tmux.keys(&["Escape"]);
+    // (a key right after Esc would read as Alt+key: wait until help is gone)
+    tmux.wait(10, "help closed", |s| !s.contains(" help "));
 
     // terminate the group: the dialog focuses Cancel first
     tmux.keys(&["X"]);
@@ -233,25 +266,7 @@ fn cockpit_in_tmux() {
     let late = pids_on(&s);
     pids.0.extend(&late);
     tmux.keys(&["C-q"]);
-    let s = tmux.wait(20, "exit", |s| s.contains("EXIT="));
-    assert!(s.contains("EXIT=0"), "{s}");
-    assert_eq!(
-        tmux.cmd(&[
-            "display",
-            "-p",
-            "-t",
-            "t",
-            "#{alternate_on} #{mouse_any_flag}"
-        ])
-        .trim(),
-        "0 0"
-    );
-    for &p in &pids.0 {
-        assert!(
-            common::wait_until(5.0, || common::proc_state(p).is_none()),
-            "worker {p} left behind after quit"
-        );
-    }
+    assert_clean_exit(&tmux, &pids.0);
 }
 
 /// A bad keymap file: the cockpit starts with the default keys and names file, line
@@ -382,23 +397,5 @@ fn sigterm_restores_the_terminal_and_stops_workers() {
     unsafe {
         libc::kill(child, libc::SIGTERM);
     }
-    let s = tmux.wait(20, "exit", |s| s.contains("EXIT="));
-    assert!(s.contains("EXIT=0"), "{s}");
-    assert_eq!(
-        tmux.cmd(&[
-            "display",
-            "-p",
-            "-t",
-            "t",
-            "#{alternate_on} #{mouse_any_flag}"
-        ])
-        .trim(),
-        "0 0"
-    );
-    for &p in &pids.0 {
-        assert!(
-            common::wait_until(5.0, || common::proc_state(p).is_none()),
-            "worker {p} left"
-        );
-    }
+    assert_clean_exit(&tmux, &pids.0);
 }
