@@ -5,7 +5,10 @@ mod common;
 
 use execdeck::engine::{Gateway, TerminateOutcome, Value};
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Duration;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 
 const T: Duration = Duration::from_secs(20);
 
@@ -221,5 +224,157 @@ async fn errors_say_what_failed_and_where() {
     assert!(
         err.contains("cannot resolve host 'no-such-host.invalid'"),
         "{err}"
+    );
+}
+
+/// A TCP relay on 127.0.0.1 that can stall (stop forwarding, keep the sockets) or cut
+/// (close both sides) the link on command.
+struct Relay {
+    port: u16,
+    mode: Arc<AtomicU8>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+const FORWARD: u8 = 0;
+const STALL: u8 = 1;
+const CUT: u8 = 2;
+
+async fn pipe(mut r: OwnedReadHalf, mut w: OwnedWriteHalf, m: Arc<AtomicU8>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut buf = vec![0u8; 16384];
+    loop {
+        match m.load(Ordering::Relaxed) {
+            CUT => return,
+            STALL => {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                continue;
+            }
+            _ => {}
+        }
+        let n = tokio::select! {
+            r = r.read(&mut buf) => match r { Ok(0) | Err(_) => return, Ok(n) => n },
+            _ = tokio::time::sleep(Duration::from_millis(20)) => continue,
+        };
+        if m.load(Ordering::Relaxed) != FORWARD {
+            // stalled (or cut) while reading: hold the bytes back until forwarding
+            while m.load(Ordering::Relaxed) == STALL {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            if m.load(Ordering::Relaxed) == CUT {
+                return;
+            }
+        }
+        if w.write_all(&buf[..n]).await.is_err() {
+            return;
+        }
+    }
+}
+
+impl Relay {
+    async fn start(target: u16) -> Relay {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let mode = Arc::new(AtomicU8::new(FORWARD));
+        let m = mode.clone();
+        let task = tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let Ok(server) = tokio::net::TcpStream::connect(("127.0.0.1", target)).await else {
+                    continue;
+                };
+                let (cr, cw) = client.into_split();
+                let (sr, sw) = server.into_split();
+                tokio::spawn(pipe(cr, sw, m.clone()));
+                tokio::spawn(pipe(sr, cw, m.clone()));
+            }
+        });
+        Relay { port, mode, task }
+    }
+
+    fn set(&self, mode: u8) {
+        self.mode.store(mode, Ordering::Relaxed);
+    }
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        self.set(CUT);
+        self.task.abort();
+    }
+}
+
+async fn via_relay(sshd: &Sshd, relay: &Relay) -> Gateway {
+    let spec = sshd
+        .spec(&format!(
+            "//python={}//alive_interval=0.5",
+            common::python3()
+        ))
+        .replace(&format!(":{}//", sshd.port), &format!(":{}//", relay.port));
+    // the relay's port is another [host]:port for known_hosts
+    let kh = std::fs::read_to_string(sshd.dir.path().join("known_hosts")).expect("kh");
+    std::fs::write(
+        sshd.dir.path().join("known_hosts"),
+        format!(
+            "{kh}{}",
+            kh.replace(&format!("]:{} ", sshd.port), &format!("]:{} ", relay.port))
+        ),
+    )
+    .expect("kh");
+    Gateway::open(&spec).await.expect("open through the relay")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_link_is_detected_within_the_interval() {
+    let Some(sshd) = start_sshd() else { return };
+    sshd.trust();
+    let relay = Relay::start(sshd.port).await;
+    let gw = via_relay(&sshd, &relay).await;
+    let remote_pid = gw.facts().await.expect("facts").pid as i32;
+    let pending = gw.remote_exec("channel.receive()").await.expect("exec");
+    relay.set(STALL);
+    let t0 = std::time::Instant::now();
+    let err = pending
+        .receive_timeout(Duration::from_secs(10))
+        .await
+        .unwrap_err()
+        .to_string();
+    let took = t0.elapsed();
+    assert!(err.contains("connection lost"), "{err}");
+    assert!(
+        took < Duration::from_secs(4),
+        "detected after {took:?} (interval 0.5 s x 3)"
+    );
+    // once the link really goes away, the remote interpreter exits by itself
+    relay.set(CUT);
+    drop(relay);
+    assert!(
+        common::wait_until(10.0, || common::proc_state(remote_pid).is_none()),
+        "remote interpreter {remote_pid} stayed behind"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cut_link_is_reported_and_nothing_stays_behind() {
+    let Some(sshd) = start_sshd() else { return };
+    sshd.trust();
+    let relay = Relay::start(sshd.port).await;
+    let gw = via_relay(&sshd, &relay).await;
+    let remote_pid = gw.facts().await.expect("facts").pid as i32;
+    let pending = gw.remote_exec("channel.receive()").await.expect("exec");
+    relay.set(CUT);
+    let err = pending
+        .receive_timeout(Duration::from_secs(10))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("gateway gw0 is closed"), "{err}");
+    assert!(matches!(
+        gw.state(),
+        execdeck::engine::GatewayState::Dead(_)
+    ));
+    assert!(
+        common::wait_until(10.0, || common::proc_state(remote_pid).is_none()),
+        "remote interpreter {remote_pid} stayed behind"
     );
 }

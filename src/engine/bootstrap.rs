@@ -255,6 +255,8 @@ pub struct Started {
     pub writer: Box<dyn AsyncWrite + Send + Unpin>,
     pub reader: Box<dyn AsyncRead + Send + Unpin>,
     pub process: Option<ProcessHandle>,
+    /// Why the transport ended, when it knows better than "connection closed".
+    pub close_reason: Arc<Mutex<Option<String>>>,
 }
 
 /// The argv for a popen worker: `python -u [-B] -c ONE_LINER`.
@@ -339,6 +341,7 @@ pub(crate) async fn popen(
                 writer: Box::new(stdin),
                 reader: Box::new(stdout),
                 process: Some(process),
+                close_reason: Arc::default(),
             })
         }
         Ok(Ok((1, b'2'))) => {
@@ -622,5 +625,6 @@ pub(crate) async fn socket(
         writer: Box::new(w),
         reader: Box::new(r),
         process: None,
+        close_reason: Arc::default(),
     })
 }

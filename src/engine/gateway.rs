@@ -173,6 +173,8 @@ pub(crate) struct Inner {
     /// Becomes true when the reader task has ended (the worker closed its output).
     reader_done: tokio::sync::watch::Receiver<bool>,
     reader_abort: Mutex<Option<tokio::task::AbortHandle>>,
+    /// Set by a transport that knows why the connection ended (e.g. a silent link).
+    close_reason: Arc<Mutex<Option<String>>>,
 }
 
 struct Table {
@@ -375,6 +377,7 @@ impl Gateway {
             stub_cache_key: cache_key,
             reader_done: done_rx,
             reader_abort: Mutex::new(None),
+            close_reason: started.close_reason.clone(),
         });
         let gw = Gateway { inner };
         let reader_gw = Arc::downgrade(&gw.inner);
@@ -876,7 +879,10 @@ async fn reader_task(weak: std::sync::Weak<Inner>, reader: Reader, max_frame: us
     let Some(inner) = weak.upgrade() else { return };
     let gw = Gateway { inner };
     let protocol_fault = reason.is_some();
-    let mut reason = reason.unwrap_or_else(|| "connection closed".to_string());
+    let transport_reason = gw.inner.close_reason.lock().ok().and_then(|r| r.clone());
+    let mut reason = reason
+        .or(transport_reason)
+        .unwrap_or_else(|| "connection closed".to_string());
     if protocol_fault {
         // A peer that sends garbage cannot be trusted with more work.
         if let Some(p) = &gw.inner.process {

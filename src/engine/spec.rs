@@ -79,6 +79,9 @@ pub struct Spec {
     pub known_hosts: Option<String>,
     /// `accept_new_host_key`: record an unknown SSH host key (never a changed one).
     pub accept_new_host_key: bool,
+    /// `alive_interval=SECONDS`: SSH keepalive interval; the link counts as lost after
+    /// three intervals without any answer (ServerAliveInterval / CountMax 3).
+    pub alive_interval: Option<Duration>,
 }
 
 /// A spec string that could not be parsed: names the spec, the item and the problem.
@@ -153,6 +156,7 @@ const KNOWN: &[&str] = &[
     "identity",
     "known_hosts",
     "accept_new_host_key",
+    "alive_interval",
 ];
 
 fn edit_distance(a: &str, b: &str) -> usize {
@@ -278,6 +282,7 @@ impl FromStr for Spec {
             identity: None,
             known_hosts: None,
             accept_new_host_key: false,
+            alive_interval: None,
         };
         let mut transport: Option<Transport> = None;
         let mut seen: Vec<String> = Vec::new();
@@ -376,6 +381,20 @@ impl FromStr for Spec {
                 "identity" => spec.identity = Some(need(value)?),
                 "known_hosts" => spec.known_hosts = Some(need(value)?),
                 "accept_new_host_key" => spec.accept_new_host_key = true,
+                "alive_interval" => {
+                    let v = need(value)?;
+                    let secs: f64 = v
+                        .parse()
+                        .ok()
+                        .filter(|s: &f64| s.is_finite() && *s > 0.0 && *s < 86_400.0)
+                        .ok_or_else(|| {
+                            fail(
+                                part,
+                                "alive_interval must be a positive number of seconds".into(),
+                            )
+                        })?;
+                    spec.alive_interval = Some(Duration::from_secs_f64(secs));
+                }
                 "nice" => {
                     let v = need(value)?;
                     let n: i32 = v

@@ -236,6 +236,7 @@ pub(crate) async fn ssh(
             .collect(),
     };
     let command = remote_command(spec);
+    let alive_interval = spec.alive_interval.unwrap_or(Duration::from_secs(15));
     let id_s = id.to_string();
     let accept = accept_new || spec.accept_new_host_key;
     let setup = tokio::task::spawn_blocking(
@@ -271,7 +272,7 @@ pub(crate) async fn ssh(
                 .map_err(|e| fail(&id_s, &t, format!("SSH handshake failed: {e}")))?;
             host_key_check(&session, &t2, &id_s, &known_hosts, accept)?;
             authenticate(&session, &t2, &id_s, &identities)?;
-            session.set_keepalive(true, 15);
+            session.set_keepalive(true, alive_interval.as_secs().max(1) as u32);
             let mut channel = session
                 .channel_session()
                 .map_err(|e| fail(&id_s, &t, format!("cannot open a session channel: {e}")))?;
@@ -308,13 +309,20 @@ pub(crate) async fn ssh(
     let (in_local, in_gw) = UnixStream::pair().map_err(Error::Io)?;
     let id_s = id.to_string();
     let handle = tokio::runtime::Handle::current();
+    let close_reason: Arc<Mutex<Option<String>>> = Arc::default();
+    let pump_io = PumpIo {
+        out: out_local,
+        input: in_local,
+        id: id_s,
+        events,
+        tail,
+        rt: handle,
+        alive: alive_interval,
+        close_reason: close_reason.clone(),
+    };
     std::thread::Builder::new()
         .name(format!("ssh-{id}"))
-        .spawn(move || {
-            pump(
-                session, channel, tcp, out_local, in_local, id_s, events, tail, handle,
-            )
-        })
+        .spawn(move || pump(session, channel, tcp, pump_io))
         .map_err(Error::Io)?;
     out_gw.set_nonblocking(true).map_err(Error::Io)?;
     in_gw.set_nonblocking(true).map_err(Error::Io)?;
@@ -324,22 +332,35 @@ pub(crate) async fn ssh(
         writer: Box::new(writer),
         reader: Box::new(reader),
         process: None,
+        close_reason,
     })
 }
 
-/// Moves bytes both ways in non-blocking mode until the channel or the gateway closes.
-#[allow(clippy::too_many_arguments)]
-fn pump(
-    session: ssh2::Session,
-    mut channel: ssh2::Channel,
-    tcp: TcpStream,
-    mut out: UnixStream,
-    mut input: UnixStream,
+struct PumpIo {
+    out: UnixStream,
+    input: UnixStream,
     id: String,
     events: Option<mpsc::Sender<Event>>,
     tail: Arc<Mutex<String>>,
     rt: tokio::runtime::Handle,
-) {
+    alive: Duration,
+    close_reason: Arc<Mutex<Option<String>>>,
+}
+
+/// Moves bytes both ways in non-blocking mode until the channel or the gateway closes.
+#[allow(clippy::too_many_arguments)]
+fn pump(session: ssh2::Session, mut channel: ssh2::Channel, tcp: TcpStream, io: PumpIo) {
+    let PumpIo {
+        mut out,
+        mut input,
+        id,
+        events,
+        tail,
+        rt,
+        alive,
+        close_reason,
+    } = io;
+    let mut last_rx = Instant::now();
     session.set_blocking(false);
     let _ = input.set_nonblocking(true);
     let mut buf = vec![0u8; 1 << 16];
@@ -420,20 +441,33 @@ fn pump(
                 Err(_) => break,
             }
         }
-        if last_keepalive.elapsed() > Duration::from_secs(5) {
+        if last_keepalive.elapsed() >= alive {
             let _ = session.keepalive_send();
             last_keepalive = Instant::now();
         }
-        if !progressed {
-            wait_socket(&tcp, &input, 20);
+        if progressed {
+            last_rx = Instant::now();
+        } else if wait_socket(&tcp, &input, 20) {
+            // the server sent something (data or a keepalive answer)
+            last_rx = Instant::now();
+        }
+        if last_rx.elapsed() > alive * 3 {
+            if let Ok(mut r) = close_reason.lock() {
+                *r = Some(format!(
+                    "connection lost (no answer from the host for {:.0} s)",
+                    last_rx.elapsed().as_secs_f64()
+                ));
+            }
+            break;
         }
     }
     let _ = channel.close();
     // dropping `out` gives the gateway its EOF
 }
 
-/// Sleeps until the SSH socket or the gateway's side has data, or `ms` pass.
-fn wait_socket(tcp: &TcpStream, input: &UnixStream, ms: i32) {
+/// Sleeps until the SSH socket or the gateway's side has data, or `ms` pass; true when
+/// the SSH socket is readable.
+fn wait_socket(tcp: &TcpStream, input: &UnixStream, ms: i32) -> bool {
     let mut fds = [
         libc::pollfd {
             fd: tcp.as_raw_fd(),
@@ -450,4 +484,5 @@ fn wait_socket(tcp: &TcpStream, input: &UnixStream, ms: i32) {
     unsafe {
         libc::poll(fds.as_mut_ptr(), 2, ms);
     }
+    fds[0].revents & (libc::POLLIN | libc::POLLHUP | libc::POLLERR) != 0
 }
