@@ -378,3 +378,99 @@ async fn a_cut_link_is_reported_and_nothing_stays_behind() {
         "remote interpreter {remote_pid} stayed behind"
     );
 }
+
+/// A Host alias from an ssh config file: HostName, User, Port, IdentityFile,
+/// UserKnownHostsFile, ServerAliveInterval apply; unsupported directives are reported.
+#[tokio::test]
+async fn ssh_config_aliases_apply_and_unsupported_directives_are_named() {
+    let Some(sshd) = start_sshd() else { return };
+    sshd.trust();
+    let d = sshd.dir.path();
+    let cfg = d.join("ssh_config");
+    std::fs::write(
+        &cfg,
+        format!(
+            "Host devbox\n  HostName 127.0.0.1\n  User root\n  Port {}\n  IdentityFile {}\n  IdentitiesOnly yes\n  \
+             UserKnownHostsFile {}\n  ServerAliveInterval 2\n  ForwardAgent yes\nHost *\n  Compression yes\n",
+            sshd.port,
+            d.join("client_key").display(),
+            d.join("known_hosts").display()
+        ),
+    )
+    .expect("config");
+    let (tx, mut rx) = tokio::sync::mpsc::channel(64);
+    let spec: execdeck::engine::Spec = format!(
+        "ssh=devbox//ssh_config={}//python={}",
+        cfg.display(),
+        common::python3()
+    )
+    .parse()
+    .expect("spec");
+    let gw = Gateway::open_spec(
+        spec,
+        execdeck::engine::GatewayOptions {
+            events: Some(tx),
+            ..Default::default()
+        },
+    )
+    .await
+    .expect("alias resolves and connects");
+    let ch = gw.remote_exec("channel.send(6 * 7)").await.expect("exec");
+    assert_eq!(ch.receive_timeout(T).await.expect("reply"), Value::Int(42));
+    gw.terminate(Duration::from_secs(5)).await;
+    let mut warnings = String::new();
+    while let Ok(ev) = rx.try_recv() {
+        if let execdeck::engine::Event::Output { text, .. } = ev {
+            warnings.push_str(&text);
+        }
+    }
+    assert!(warnings.contains("line 9: ForwardAgent yes"), "{warnings}");
+    assert!(warnings.contains("line 11: Compression yes"), "{warnings}");
+}
+
+/// Authentication through an ssh-agent the test starts (and stops).
+#[tokio::test]
+async fn agent_auth() {
+    let Some(sshd) = start_sshd() else { return };
+    sshd.trust();
+    let d = sshd.dir.path();
+    let sock = d.join("agent.sock");
+    let mut agent = Command::new("ssh-agent")
+        .args(["-D", "-a"])
+        .arg(&sock)
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("ssh-agent");
+    struct AgentGuard(i32);
+    impl Drop for AgentGuard {
+        fn drop(&mut self) {
+            common::kill9(self.0);
+        }
+    }
+    let _g = AgentGuard(agent.id() as i32);
+    assert!(common::wait_until(5.0, || sock.exists()), "agent socket");
+    let added = Command::new("ssh-add")
+        .arg(d.join("client_key"))
+        .env("SSH_AUTH_SOCK", &sock)
+        .stderr(Stdio::null())
+        .status()
+        .expect("ssh-add");
+    assert!(added.success());
+    // SAFETY: nextest runs each test in its own process.
+    unsafe {
+        std::env::set_var("SSH_AUTH_SOCK", &sock);
+        std::env::set_var("HOME", d); // no default key files: only the agent can log in
+    }
+    let spec = format!(
+        "ssh=root@127.0.0.1:{}//known_hosts={}//python={}",
+        sshd.port,
+        d.join("known_hosts").display(),
+        common::python3()
+    );
+    let gw = Gateway::open(&spec).await.expect("agent login");
+    let ch = gw.remote_exec("channel.send(1)").await.expect("exec");
+    assert_eq!(ch.receive_timeout(T).await.expect("reply"), Value::Int(1));
+    gw.terminate(Duration::from_secs(5)).await;
+    let _ = agent.kill();
+    let _ = agent.wait();
+}

@@ -31,6 +31,7 @@ pub mod monitor;
 pub mod process;
 pub mod spec;
 pub mod ssh;
+pub mod ssh_config;
 pub mod value;
 
 pub use bootstrap::Bootstrap;

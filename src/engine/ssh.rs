@@ -166,13 +166,14 @@ fn authenticate(
     t: &Target,
     id: &str,
     identities: &[PathBuf],
+    use_agent: bool,
 ) -> Result<()> {
     let mut tried: Vec<String> = Vec::new();
-    if session.userauth_agent(&t.user).is_ok() && session.authenticated() {
-        return Ok(());
-    }
-    if std::env::var_os("SSH_AUTH_SOCK").is_some() {
+    if use_agent && std::env::var_os("SSH_AUTH_SOCK").is_some() {
         tried.push("agent".into());
+        if session.userauth_agent(&t.user).is_ok() && session.authenticated() {
+            return Ok(());
+        }
     }
     for path in identities {
         if !path.exists() {
@@ -222,23 +223,69 @@ pub(crate) async fn ssh(
     events: Option<mpsc::Sender<Event>>,
     tail: Arc<Mutex<String>>,
 ) -> Result<Started> {
-    let t = Target::parse(target).map_err(Error::Unsupported)?;
+    let mut t = Target::parse(target).map_err(Error::Unsupported)?;
+    // ~/.ssh/config (or ssh_config=PATH): the spec's own values win
+    let config_path = expand_home(spec.ssh_config.as_deref().unwrap_or("~/.ssh/config"));
+    let alias = t.host.clone();
+    let cfg = super::ssh_config::load(&config_path, &alias);
+    if let Some(h) = &cfg.hostname {
+        t.host = h.clone();
+    }
+    if !target.contains('@')
+        && let Some(u) = &cfg.user
+    {
+        t.user = u.clone();
+    }
+    if !target.contains(':')
+        && let Some(p) = cfg.port
+    {
+        t.port = p;
+    }
+    if let Some(tx) = &events {
+        for what in &cfg.unsupported {
+            let _ = tx
+                .send(Event::Output {
+                    gateway: id.to_string(),
+                    channel: None,
+                    stream: OutStream::Fd2,
+                    text: format!(
+                        "execdeck: ssh config directive not supported, ignored: {what}\n"
+                    ),
+                })
+                .await;
+        }
+    }
     let known_hosts = spec
         .known_hosts
         .as_deref()
+        .or(cfg.known_hosts.as_deref())
         .map(expand_home)
         .unwrap_or_else(|| expand_home("~/.ssh/known_hosts"));
-    let identities: Vec<PathBuf> = match &spec.identity {
-        Some(p) => vec![expand_home(p)],
-        None => ["~/.ssh/id_ed25519", "~/.ssh/id_ecdsa", "~/.ssh/id_rsa"]
+    let identities: Vec<PathBuf> = match (&spec.identity, cfg.identity_files.is_empty()) {
+        (Some(p), _) => vec![expand_home(p)],
+        (None, false) => cfg.identity_files.iter().map(|p| expand_home(p)).collect(),
+        (None, true) => ["~/.ssh/id_ed25519", "~/.ssh/id_ecdsa", "~/.ssh/id_rsa"]
             .iter()
             .map(|p| expand_home(p))
             .collect(),
     };
+    let use_agent = !cfg.identities_only && spec.identity.is_none();
     let command = remote_command(spec);
-    let alive_interval = spec.alive_interval.unwrap_or(Duration::from_secs(15));
+    let alive_interval = spec.alive_interval.unwrap_or(Duration::from_secs(
+        cfg.server_alive_interval.filter(|s| *s > 0).unwrap_or(15),
+    ));
+    let timeout = cfg
+        .connect_timeout
+        .map(Duration::from_secs)
+        .filter(|_| spec.timeout.is_none())
+        .unwrap_or(timeout);
     let id_s = id.to_string();
-    let accept = accept_new || spec.accept_new_host_key;
+    let accept = accept_new
+        || spec.accept_new_host_key
+        || matches!(
+            cfg.strict_host_key_checking.as_deref(),
+            Some("accept-new" | "no")
+        );
     let setup = tokio::task::spawn_blocking(
         move || -> Result<(ssh2::Session, ssh2::Channel, TcpStream)> {
             let t2 = t.clone();
@@ -271,7 +318,7 @@ pub(crate) async fn ssh(
                 .handshake()
                 .map_err(|e| fail(&id_s, &t, format!("SSH handshake failed: {e}")))?;
             host_key_check(&session, &t2, &id_s, &known_hosts, accept)?;
-            authenticate(&session, &t2, &id_s, &identities)?;
+            authenticate(&session, &t2, &id_s, &identities, use_agent)?;
             session.set_keepalive(true, alive_interval.as_secs().max(1) as u32);
             let mut channel = session
                 .channel_session()
