@@ -42,6 +42,10 @@ fn keygen(path: &std::path::Path) {
 }
 
 fn start_sshd() -> Option<Sshd> {
+    start_sshd_with("PasswordAuthentication no\nKbdInteractiveAuthentication no\n")
+}
+
+fn start_sshd_with(auth: &str) -> Option<Sshd> {
     common::require("/usr/sbin/sshd", "openssh-server")?;
     let dir = tempfile::tempdir().expect("tempdir");
     let d = dir.path();
@@ -54,7 +58,7 @@ fn start_sshd() -> Option<Sshd> {
         format!(
             "Port {port}\nListenAddress 127.0.0.1\nHostKey {0}/host_ed25519\nPidFile {0}/sshd.pid\n\
              AuthorizedKeysFile {0}/authorized_keys\nPermitRootLogin prohibit-password\n\
-             PasswordAuthentication no\nKbdInteractiveAuthentication no\nUsePAM no\nStrictModes no\n",
+             {auth}UsePAM no\nStrictModes no\n",
             d.display()
         ),
     )
@@ -473,4 +477,185 @@ async fn agent_auth() {
     gw.terminate(Duration::from_secs(5)).await;
     let _ = agent.kill();
     let _ = agent.wait();
+}
+
+/// A tmux server of its own for one test, killed on drop.
+struct Tmux(String);
+
+impl Tmux {
+    fn cmd(&self, args: &[&str]) -> String {
+        let out = Command::new("tmux")
+            .args(["-L", &self.0, "-f", "/dev/null"])
+            .args(args)
+            .output()
+            .expect("tmux");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn wait(&self, what: &str, pred: impl Fn(&str) -> bool) -> String {
+        let end = std::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let s = self.cmd(&["capture-pane", "-p", "-t", "t"]);
+            if pred(&s) {
+                return s;
+            }
+            assert!(
+                std::time::Instant::now() < end,
+                "timed out waiting for {what}:\n{s}"
+            );
+            std::thread::sleep(Duration::from_millis(30));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .args(["-L", &self.0, "kill-server"])
+            .output();
+    }
+}
+
+/// An encrypted key: the passphrase is asked on the CLI's terminal (echo off) and in a
+/// masked cockpit prompt; neither shows it.
+#[test]
+fn passphrase_prompts_on_the_terminal_and_in_the_cockpit() {
+    let Some(sshd) = start_sshd() else { return };
+    if common::require("/usr/bin/tmux", "tmux").is_none() {
+        return;
+    }
+    sshd.trust();
+    let d = sshd.dir.path();
+    let key = d.join("locked_key");
+    let ok = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "sesame-42", "-f"])
+        .arg(&key)
+        .status()
+        .expect("ssh-keygen");
+    assert!(ok.success());
+    let pubkey = std::fs::read_to_string(key.with_extension("pub")).expect("pub");
+    let mut ak = std::fs::read_to_string(d.join("authorized_keys")).expect("ak");
+    ak.push_str(&pubkey);
+    std::fs::write(d.join("authorized_keys"), ak).expect("ak");
+    let spec = format!(
+        "ssh=root@127.0.0.1:{}//identity={}//known_hosts={}//python={}",
+        sshd.port,
+        key.display(),
+        d.join("known_hosts").display(),
+        common::python3()
+    );
+    let tmux = Tmux(format!("execdeck-ssh-{}", std::process::id()));
+    // the CLI asks on its terminal
+    let script = format!(
+        "SSH_AUTH_SOCK= '{}' exec -g '{spec}' -c 'print(\"logged in\", 6*7)'; echo EXIT=$?; sleep 30",
+        common::bin().display()
+    );
+    tmux.cmd(&[
+        "new-session",
+        "-d",
+        "-s",
+        "t",
+        "-x",
+        "150",
+        "-y",
+        "30",
+        "sh",
+        "-c",
+        &script,
+    ]);
+    tmux.wait("passphrase prompt", |s| s.contains("Passphrase for key"));
+    tmux.cmd(&["send-keys", "-t", "t", "-l", "sesame-42"]);
+    tmux.cmd(&["send-keys", "-t", "t", "Enter"]);
+    let s = tmux.wait("exit", |s| s.contains("EXIT="));
+    assert!(s.contains("[gw0] logged in 42"), "{s}");
+    assert!(s.contains("EXIT=0"), "{s}");
+    assert!(!s.contains("sesame"), "the passphrase was echoed:\n{s}");
+    // the cockpit asks in a masked prompt
+    let script = format!(
+        "SSH_AUTH_SOCK= '{}' -g '{spec}'; echo EXIT=$?; sleep 30",
+        common::bin().display()
+    );
+    tmux.cmd(&["respawn-pane", "-k", "-t", "t", "sh", "-c", &script]);
+    tmux.wait("masked prompt", |s| {
+        s.contains("Passphrase for key") && s.contains("Esc declines")
+    });
+    tmux.cmd(&["send-keys", "-t", "t", "-l", "sesame-42"]);
+    let s = tmux.wait("masked input", |s| s.contains("•••••••••"));
+    assert!(!s.contains("sesame"), "the passphrase is shown:\n{s}");
+    tmux.cmd(&["send-keys", "-t", "t", "Enter"]);
+    tmux.wait("ready", |s| s.contains("gw0 ready"));
+    tmux.cmd(&["send-keys", "-t", "t", "C-q"]);
+    let s = tmux.wait("exit", |s| s.contains("EXIT="));
+    assert!(s.contains("EXIT=0"), "{s}");
+}
+
+/// Password login as a user the test creates (and removes): through
+/// EXECDECK_SSH_PASSWORD, and a wrong one is refused naming the methods tried.
+#[tokio::test]
+async fn password_auth_with_a_temporary_user() {
+    let Some(sshd) =
+        start_sshd_with("PasswordAuthentication yes\nKbdInteractiveAuthentication yes\n")
+    else {
+        return;
+    };
+    sshd.trust();
+    let user = format!("edk{}", std::process::id() % 100_000);
+    let made = Command::new("useradd")
+        .args(["-m", "-s", "/bin/sh", &user])
+        .status()
+        .expect("useradd");
+    assert!(made.success(), "useradd");
+    struct UserGuard(String);
+    impl Drop for UserGuard {
+        fn drop(&mut self) {
+            let _ = Command::new("pkill").args(["-9", "-u", &self.0]).status();
+            let _ = Command::new("userdel")
+                .args(["-r", &self.0])
+                .stderr(Stdio::null())
+                .status();
+        }
+    }
+    let _g = UserGuard(user.clone());
+    let mut chpasswd = Command::new("chpasswd")
+        .stdin(Stdio::piped())
+        .spawn()
+        .expect("chpasswd");
+    if let Some(stdin) = chpasswd.stdin.as_mut() {
+        use std::io::Write;
+        writeln!(stdin, "{user}:open-sesame-7").expect("write");
+    }
+    assert!(chpasswd.wait().expect("chpasswd").success());
+    let spec = format!(
+        "ssh={user}@127.0.0.1:{}//known_hosts={}//identity=/nonexistent//python=/usr/bin/python3",
+        sshd.port,
+        sshd.dir.path().join("known_hosts").display()
+    );
+    // SAFETY: nextest runs each test in its own process.
+    unsafe {
+        std::env::remove_var("SSH_AUTH_SOCK");
+        std::env::set_var("EXECDECK_SSH_PASSWORD", "wrong-password");
+    }
+    let err = Gateway::open(&spec).await.unwrap_err().to_string();
+    assert!(
+        err.contains("tried password (EXECDECK_SSH_PASSWORD)"),
+        "{err}"
+    );
+    assert!(err.contains("the server offers"), "{err}");
+    assert!(
+        !err.contains("wrong-password"),
+        "a secret in an error: {err}"
+    );
+    unsafe {
+        std::env::set_var("EXECDECK_SSH_PASSWORD", "open-sesame-7");
+    }
+    let gw = Gateway::open(&spec).await.expect("password login");
+    let ch = gw
+        .remote_exec("import getpass\nchannel.send(getpass.getuser())")
+        .await
+        .expect("exec");
+    assert_eq!(
+        ch.receive_timeout(T).await.expect("user"),
+        Value::Str(user.clone())
+    );
+    gw.terminate(Duration::from_secs(5)).await;
 }

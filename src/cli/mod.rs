@@ -177,11 +177,54 @@ pub fn accept_new_host_keys() -> bool {
     ACCEPT_NEW_HOST_KEYS.load(std::sync::atomic::Ordering::Relaxed)
 }
 
+/// Asks on the controlling terminal with echo off (SSH passwords and passphrases);
+/// `None` without a terminal. One question at a time.
+pub fn tty_prompter() -> crate::engine::ssh::Prompter {
+    static ONE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    std::sync::Arc::new(|question: &str| {
+        use std::io::BufRead;
+        use std::os::fd::AsRawFd;
+        let _one = ONE.lock().unwrap_or_else(|p| p.into_inner());
+        let mut tty = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open("/dev/tty")
+            .ok()?;
+        write!(tty, "{question}: ").ok()?;
+        tty.flush().ok()?;
+        let fd = tty.as_raw_fd();
+        // SAFETY: termios calls on our own open terminal; the old mode is restored.
+        let saved = unsafe {
+            let mut t: libc::termios = std::mem::zeroed();
+            if libc::tcgetattr(fd, &mut t) != 0 {
+                None
+            } else {
+                let old = t;
+                t.c_lflag &= !libc::ECHO;
+                libc::tcsetattr(fd, libc::TCSANOW, &t);
+                Some(old)
+            }
+        };
+        let mut line = String::new();
+        let r = std::io::BufReader::new(&tty).read_line(&mut line);
+        if let Some(old) = saved {
+            // SAFETY: restores the mode saved above.
+            unsafe {
+                libc::tcsetattr(fd, libc::TCSANOW, &old);
+            }
+        }
+        let _ = writeln!(tty);
+        r.ok()?;
+        Some(line.trim_end_matches(['\n', '\r']).to_string())
+    })
+}
+
 fn opts(timeout: Duration, events: mpsc::Sender<Event>) -> GatewayOptions {
     GatewayOptions {
         bootstrap_timeout: timeout,
         events: Some(events),
         accept_new_host_keys: accept_new_host_keys(),
+        prompter: Some(tty_prompter()),
         ..GatewayOptions::default()
     }
 }

@@ -36,6 +36,8 @@ pub struct GatewayOptions {
     pub limits: Limits,
     /// SSH: record unknown host keys (after the user saw the fingerprint).
     pub accept_new_host_keys: bool,
+    /// SSH: asks for passwords and key passphrases (the CLI's terminal, a cockpit dialog).
+    pub prompter: Option<super::ssh::Prompter>,
 }
 
 impl Default for GatewayOptions {
@@ -47,6 +49,7 @@ impl Default for GatewayOptions {
             events: None,
             limits: Limits::default(),
             accept_new_host_keys: false,
+            prompter: None,
         }
     }
 }
@@ -325,6 +328,7 @@ impl Gateway {
                         line.clone().into_bytes(),
                         timeout,
                         opts.accept_new_host_keys,
+                        opts.prompter.clone(),
                         opts.events.clone(),
                         stderr_tail.clone(),
                     )

@@ -161,12 +161,88 @@ fn host_key_check(
     }
 }
 
+/// Asks the user for a secret: the text is the question, the answer `None` when the
+/// user declines. Called from the SSH thread; it may block until the answer comes.
+pub type Prompter = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
+
+/// A secret that is wiped from memory when dropped.
+struct Secret(String);
+
+impl Drop for Secret {
+    fn drop(&mut self) {
+        // SAFETY: overwriting with zero bytes keeps the string valid UTF-8.
+        unsafe { self.0.as_bytes_mut().fill(0) };
+    }
+}
+
+struct KbdPrompt<'a> {
+    prompter: &'a Prompter,
+    target: String,
+}
+
+impl ssh2::KeyboardInteractivePrompt for KbdPrompt<'_> {
+    fn prompt<'b>(
+        &mut self,
+        _user: &str,
+        _instructions: &str,
+        prompts: &[ssh2::Prompt<'b>],
+    ) -> Vec<String> {
+        prompts
+            .iter()
+            .map(|p| {
+                (self.prompter)(&format!("{} ({})", p.text.trim(), self.target)).unwrap_or_default()
+            })
+            .collect()
+    }
+}
+
+fn key_is_encrypted(path: &std::path::Path) -> bool {
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return false;
+    };
+    if text.contains("ENCRYPTED") {
+        return true;
+    }
+    // the new OpenSSH format names the cipher inside its base64 body
+    let body: String = text.lines().filter(|l| !l.starts_with("-----")).collect();
+    decode_b64(&body)
+        .map(|raw| {
+            raw.windows(10).any(|w| w == b"aes256-ctr") || raw.windows(6).any(|w| w == b"bcrypt")
+        })
+        .unwrap_or(false)
+}
+
+fn decode_b64(s: &str) -> Option<Vec<u8>> {
+    let mut out = Vec::new();
+    let mut acc = 0u32;
+    let mut bits = 0;
+    for c in s.bytes() {
+        let v = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            b'=' => break,
+            _ => continue,
+        };
+        acc = (acc << 6) | u32::from(v);
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+        }
+    }
+    Some(out)
+}
+
 fn authenticate(
     session: &ssh2::Session,
     t: &Target,
     id: &str,
     identities: &[PathBuf],
     use_agent: bool,
+    prompter: Option<&Prompter>,
 ) -> Result<()> {
     let mut tried: Vec<String> = Vec::new();
     if use_agent && std::env::var_os("SSH_AUTH_SOCK").is_some() {
@@ -187,14 +263,59 @@ fn authenticate(
         {
             return Ok(());
         }
-    }
-    if let Ok(pw) = std::env::var("EXECDECK_SSH_PASSWORD") {
-        tried.push("password (EXECDECK_SSH_PASSWORD)".into());
-        if session.userauth_password(&t.user, &pw).is_ok() && session.authenticated() {
-            return Ok(());
+        if let Some(ask) = prompter
+            && key_is_encrypted(path)
+        {
+            for _ in 0..3 {
+                let Some(pass) = ask(&format!("Passphrase for key {}", path.display())).map(Secret)
+                else {
+                    break;
+                };
+                if session
+                    .userauth_pubkey_file(&t.user, None, path, Some(&pass.0))
+                    .is_ok()
+                    && session.authenticated()
+                {
+                    return Ok(());
+                }
+            }
         }
     }
-    let offered = session.auth_methods(&t.user).unwrap_or("?").to_string();
+    let offered = session.auth_methods(&t.user).unwrap_or("").to_string();
+    if let Ok(pw) = std::env::var("EXECDECK_SSH_PASSWORD") {
+        tried.push("password (EXECDECK_SSH_PASSWORD)".into());
+        let pw = Secret(pw);
+        if session.userauth_password(&t.user, &pw.0).is_ok() && session.authenticated() {
+            return Ok(());
+        }
+    } else if let Some(ask) = prompter {
+        if offered.contains("password") {
+            tried.push("password".into());
+            for _ in 0..3 {
+                let Some(pw) = ask(&format!("Password for {}@{}", t.user, t.host)).map(Secret)
+                else {
+                    break;
+                };
+                if session.userauth_password(&t.user, &pw.0).is_ok() && session.authenticated() {
+                    return Ok(());
+                }
+            }
+        }
+        if !session.authenticated() && offered.contains("keyboard-interactive") {
+            tried.push("keyboard-interactive".into());
+            let mut kp = KbdPrompt {
+                prompter: ask,
+                target: format!("{}@{}", t.user, t.host),
+            };
+            if session
+                .userauth_keyboard_interactive(&t.user, &mut kp)
+                .is_ok()
+                && session.authenticated()
+            {
+                return Ok(());
+            }
+        }
+    }
     Err(fail(
         id,
         t,
@@ -220,6 +341,7 @@ pub(crate) async fn ssh(
     line: Vec<u8>,
     timeout: Duration,
     accept_new: bool,
+    prompter: Option<Prompter>,
     events: Option<mpsc::Sender<Event>>,
     tail: Arc<Mutex<String>>,
 ) -> Result<Started> {
@@ -318,7 +440,14 @@ pub(crate) async fn ssh(
                 .handshake()
                 .map_err(|e| fail(&id_s, &t, format!("SSH handshake failed: {e}")))?;
             host_key_check(&session, &t2, &id_s, &known_hosts, accept)?;
-            authenticate(&session, &t2, &id_s, &identities, use_agent)?;
+            authenticate(
+                &session,
+                &t2,
+                &id_s,
+                &identities,
+                use_agent,
+                prompter.as_ref(),
+            )?;
             session.set_keepalive(true, alive_interval.as_secs().max(1) as u32);
             let mut channel = session
                 .channel_session()

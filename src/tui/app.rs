@@ -64,6 +64,8 @@ pub enum EngineMsg {
     Session(crate::config::Session),
     /// Something to tell the user in the footer.
     Notice(String),
+    /// The SSH side asks for a password or passphrase (answer with SecretReply).
+    SecretPrompt(String),
     /// A channel of a gateway appeared (opened here, or referenced in data).
     ChannelOpened {
         key: usize,
@@ -130,6 +132,8 @@ pub enum Effect {
         key: usize,
         code: String,
     },
+    /// The answer to a SecretPrompt (`None`: declined).
+    SecretReply(Option<String>),
     ChannelSend {
         key: usize,
         channel: i32,
@@ -333,6 +337,8 @@ pub enum PromptKind {
     Search,
     SavePath,
     SendLiteral,
+    /// A masked prompt for a secret; the text is never shown or logged.
+    Secret,
 }
 
 /// A destructive action waiting for confirmation.
@@ -743,6 +749,14 @@ impl App {
                 return effects;
             }
             EngineMsg::Notice(text) => self.toast = Some(text),
+            EngineMsg::SecretPrompt(question) => {
+                self.prompt = Some(Prompt {
+                    kind: PromptKind::Secret,
+                    text: String::new(),
+                    error: Some(question),
+                    history_pos: None,
+                });
+            }
             EngineMsg::ChannelOpened {
                 key,
                 channel,
@@ -947,13 +961,19 @@ impl App {
             return vec![];
         };
         match k.code {
+            KeyCode::Esc if p.kind == PromptKind::Secret => {
+                self.prompt = None;
+                vec![Effect::SecretReply(None)]
+            }
             KeyCode::Esc => {
                 self.prompt = None;
                 vec![]
             }
             KeyCode::Backspace => {
                 p.text.pop();
-                p.error = None;
+                if p.kind != PromptKind::Secret {
+                    p.error = None;
+                }
                 self.validate_prompt();
                 vec![]
             }
@@ -1002,6 +1022,7 @@ impl App {
                             vec![]
                         }
                     },
+                    PromptKind::Secret => vec![Effect::SecretReply(Some(p.text))],
                     PromptKind::SendLiteral => match crate::engine::Value::parse_literal(&p.text) {
                         Ok(value) => match self.selected_channel() {
                             Some((key, channel, true)) => vec![Effect::ChannelSend {
@@ -1061,7 +1082,9 @@ impl App {
             }
             KeyCode::Char(ch) if !k.modifiers.contains(KeyModifiers::CONTROL) => {
                 p.text.push(ch);
-                p.error = None;
+                if p.kind != PromptKind::Secret {
+                    p.error = None;
+                }
                 self.validate_prompt();
                 vec![]
             }
@@ -1075,7 +1098,7 @@ impl App {
             let spec_text = match p.kind {
                 PromptKind::AddSpec => Some(p.text.trim()),
                 PromptKind::Command => p.text.trim().strip_prefix("add "),
-                PromptKind::Search | PromptKind::SavePath => None,
+                PromptKind::Search | PromptKind::SavePath | PromptKind::Secret => None,
                 PromptKind::SendLiteral => {
                     p.error = crate::engine::Value::parse_literal(&p.text)
                         .err()

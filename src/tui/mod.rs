@@ -118,6 +118,33 @@ struct Handle {
 
 type Handles = Arc<Mutex<HashMap<usize, Handle>>>;
 
+/// Where the answer to the SSH thread's current question goes.
+type PendingSecret = Arc<Mutex<Option<std::sync::mpsc::Sender<Option<String>>>>>;
+
+static PENDING_SECRET: std::sync::OnceLock<PendingSecret> = std::sync::OnceLock::new();
+
+fn pending_secret() -> &'static PendingSecret {
+    PENDING_SECRET.get_or_init(|| Arc::new(Mutex::new(None)))
+}
+
+/// Asks through the cockpit: a masked prompt; blocks the SSH thread until answered.
+fn cockpit_prompter(tx: mpsc::Sender<EngineMsg>) -> crate::engine::ssh::Prompter {
+    static ONE: Mutex<()> = Mutex::new(());
+    Arc::new(move |question: &str| {
+        let _one = ONE.lock().unwrap_or_else(|p| p.into_inner());
+        let (reply_tx, reply_rx) = std::sync::mpsc::channel();
+        if let Ok(mut slot) = pending_secret().lock() {
+            *slot = Some(reply_tx);
+        }
+        tx.blocking_send(EngineMsg::SecretPrompt(question.to_string()))
+            .ok()?;
+        reply_rx
+            .recv_timeout(Duration::from_secs(300))
+            .ok()
+            .flatten()
+    })
+}
+
 fn handles_lock(h: &Handles) -> std::sync::MutexGuard<'_, HashMap<usize, Handle>> {
     h.lock().unwrap_or_else(|p| p.into_inner())
 }
@@ -430,6 +457,12 @@ fn execute_effect(eff: Effect, tx: &mpsc::Sender<EngineMsg>, handles: &Handles) 
                 });
             }
         }
+        Effect::SecretReply(answer) => {
+            let sender = pending_secret().lock().ok().and_then(|mut s| s.take());
+            if let Some(s) = sender {
+                let _ = s.send(answer);
+            }
+        }
         Effect::Quit => {}
     }
 }
@@ -514,6 +547,7 @@ async fn open_gateway(
         id: Some(id),
         events: Some(etx),
         accept_new_host_keys: crate::cli::accept_new_host_keys(),
+        prompter: Some(cockpit_prompter(tx.clone())),
         ..GatewayOptions::default()
     };
     // forward output and deaths while the gateway lives

@@ -393,7 +393,19 @@ fn draw_footer(f: &mut Frame, app: &App, area: Rect) {
             PromptKind::Search => "search: ",
             PromptKind::SavePath => "save output to file: ",
             PromptKind::SendLiteral => "send (Python literal): ",
+            PromptKind::Secret => "",
         };
+        if p.kind == PromptKind::Secret {
+            // masked: the secret itself is never drawn
+            let question = p.error.clone().unwrap_or_default();
+            let spans = vec![
+                Span::styled(format!("{question}: "), Style::default().fg(Color::Yellow)),
+                Span::raw("•".repeat(p.text.chars().count())),
+                Span::raw("▏  (Enter sends · Esc declines)"),
+            ];
+            f.render_widget(Paragraph::new(Line::from(spans)), area);
+            return;
+        }
         let mut spans = vec![
             Span::styled(label, Style::default().fg(Color::Cyan)),
             Span::raw(p.text.clone()),
