@@ -524,7 +524,7 @@ fn passphrase_prompts_on_the_terminal_and_in_the_cockpit() {
     if common::require("/usr/bin/tmux", "tmux").is_none() {
         return;
     }
-    sshd.trust();
+    // no trust(): the host key is unknown, and the CLI asks about it first
     let d = sshd.dir.path();
     let key = d.join("locked_key");
     let ok = Command::new("ssh-keygen")
@@ -563,6 +563,12 @@ fn passphrase_prompts_on_the_terminal_and_in_the_cockpit() {
         "-c",
         &script,
     ]);
+    let s = tmux.wait("host key question", |s| {
+        s.contains("Unknown host key for 127.0.0.1")
+    });
+    assert!(s.contains("SHA256:"), "the fingerprint is shown: {s}");
+    tmux.cmd(&["send-keys", "-t", "t", "-l", "yes"]);
+    tmux.cmd(&["send-keys", "-t", "t", "Enter"]);
     tmux.wait("passphrase prompt", |s| s.contains("Passphrase for key"));
     tmux.cmd(&["send-keys", "-t", "t", "-l", "sesame-42"]);
     tmux.cmd(&["send-keys", "-t", "t", "Enter"]);
@@ -570,12 +576,21 @@ fn passphrase_prompts_on_the_terminal_and_in_the_cockpit() {
     assert!(s.contains("[gw0] logged in 42"), "{s}");
     assert!(s.contains("EXIT=0"), "{s}");
     assert!(!s.contains("sesame"), "the passphrase was echoed:\n{s}");
+    let kh = std::fs::read_to_string(d.join("known_hosts")).expect("recorded");
+    assert!(kh.contains(&format!("[127.0.0.1]:{}", sshd.port)), "{kh}");
     // the cockpit asks in a masked prompt
     let script = format!(
         "SSH_AUTH_SOCK= '{}' -g '{spec}'; echo EXIT=$?; sleep 30",
         common::bin().display()
     );
+    // forget the host again: the cockpit asks about it in its prompt line
+    std::fs::remove_file(d.join("known_hosts")).expect("rm known_hosts");
     tmux.cmd(&["respawn-pane", "-k", "-t", "t", "sh", "-c", &script]);
+    tmux.wait("host key question", |s| {
+        s.contains("Unknown host key for 127.0.0.1") && s.contains("SHA256:")
+    });
+    tmux.cmd(&["send-keys", "-t", "t", "-l", "yes"]);
+    tmux.cmd(&["send-keys", "-t", "t", "Enter"]);
     tmux.wait("masked prompt", |s| {
         s.contains("Passphrase for key") && s.contains("Esc declines")
     });

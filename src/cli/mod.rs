@@ -181,7 +181,7 @@ pub fn accept_new_host_keys() -> bool {
 /// `None` without a terminal. One question at a time.
 pub fn tty_prompter() -> crate::engine::ssh::Prompter {
     static ONE: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    std::sync::Arc::new(|question: &str| {
+    std::sync::Arc::new(|question: &str, secret: bool| {
         use std::io::BufRead;
         use std::os::fd::AsRawFd;
         let _one = ONE.lock().unwrap_or_else(|p| p.into_inner());
@@ -200,8 +200,10 @@ pub fn tty_prompter() -> crate::engine::ssh::Prompter {
                 None
             } else {
                 let old = t;
-                t.c_lflag &= !libc::ECHO;
-                libc::tcsetattr(fd, libc::TCSANOW, &t);
+                if secret {
+                    t.c_lflag &= !libc::ECHO;
+                    libc::tcsetattr(fd, libc::TCSANOW, &t);
+                }
                 Some(old)
             }
         };

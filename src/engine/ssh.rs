@@ -75,6 +75,7 @@ fn host_key_check(
     id: &str,
     known_hosts: &std::path::Path,
     accept_new: bool,
+    prompter: Option<&Prompter>,
 ) -> Result<()> {
     let (key, key_type) = session
         .host_key()
@@ -119,7 +120,22 @@ fn host_key_check(
                 known_hosts.display()
             ),
         )),
-        ssh2::CheckResult::NotFound | ssh2::CheckResult::Failure if !accept_new => Err(fail(
+        ssh2::CheckResult::NotFound | ssh2::CheckResult::Failure
+            if !accept_new
+                && !prompter.is_some_and(|ask| {
+                    ask(
+                        &format!(
+                            "Unknown host key for {}:{} ({fingerprint}). Type yes to trust it and record it in {}",
+                            t.host,
+                            t.port,
+                            known_hosts.display()
+                        ),
+                        false,
+                    )
+                    .is_some_and(|a| a.trim().eq_ignore_ascii_case("yes"))
+                }) =>
+        {
+            Err(fail(
             id,
             t,
             format!(
@@ -127,7 +143,8 @@ fn host_key_check(
                  (or accept_new_host_key in the spec) after checking the fingerprint",
                 known_hosts.display()
             ),
-        )),
+            ))
+        }
         _ => {
             let name = if t.port == 22 {
                 t.host.clone()
@@ -163,7 +180,8 @@ fn host_key_check(
 
 /// Asks the user for a secret: the text is the question, the answer `None` when the
 /// user declines. Called from the SSH thread; it may block until the answer comes.
-pub type Prompter = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
+/// The flag says whether the answer is a secret (not echoed, masked).
+pub type Prompter = Arc<dyn Fn(&str, bool) -> Option<String> + Send + Sync>;
 
 /// A secret that is wiped from memory when dropped.
 struct Secret(String);
@@ -190,7 +208,8 @@ impl ssh2::KeyboardInteractivePrompt for KbdPrompt<'_> {
         prompts
             .iter()
             .map(|p| {
-                (self.prompter)(&format!("{} ({})", p.text.trim(), self.target)).unwrap_or_default()
+                (self.prompter)(&format!("{} ({})", p.text.trim(), self.target), !p.echo)
+                    .unwrap_or_default()
             })
             .collect()
     }
@@ -267,7 +286,8 @@ fn authenticate(
             && key_is_encrypted(path)
         {
             for _ in 0..3 {
-                let Some(pass) = ask(&format!("Passphrase for key {}", path.display())).map(Secret)
+                let Some(pass) =
+                    ask(&format!("Passphrase for key {}", path.display()), true).map(Secret)
                 else {
                     break;
                 };
@@ -292,7 +312,8 @@ fn authenticate(
         if offered.contains("password") {
             tried.push("password".into());
             for _ in 0..3 {
-                let Some(pw) = ask(&format!("Password for {}@{}", t.user, t.host)).map(Secret)
+                let Some(pw) =
+                    ask(&format!("Password for {}@{}", t.user, t.host), true).map(Secret)
                 else {
                     break;
                 };
@@ -439,7 +460,14 @@ pub(crate) async fn ssh(
             session
                 .handshake()
                 .map_err(|e| fail(&id_s, &t, format!("SSH handshake failed: {e}")))?;
-            host_key_check(&session, &t2, &id_s, &known_hosts, accept)?;
+            host_key_check(
+                &session,
+                &t2,
+                &id_s,
+                &known_hosts,
+                accept,
+                prompter.as_ref(),
+            )?;
             authenticate(
                 &session,
                 &t2,

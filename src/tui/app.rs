@@ -64,8 +64,12 @@ pub enum EngineMsg {
     Session(crate::config::Session),
     /// Something to tell the user in the footer.
     Notice(String),
-    /// The SSH side asks for a password or passphrase (answer with SecretReply).
-    SecretPrompt(String),
+    /// The SSH side asks a question (answer with SecretReply): a password or passphrase
+    /// (`secret`, masked) or a consent such as trusting a new host key.
+    SecretPrompt {
+        question: String,
+        secret: bool,
+    },
     /// A channel of a gateway appeared (opened here, or referenced in data).
     ChannelOpened {
         key: usize,
@@ -339,6 +343,8 @@ pub enum PromptKind {
     SendLiteral,
     /// A masked prompt for a secret; the text is never shown or logged.
     Secret,
+    /// A question from the SSH side answered in clear (e.g. "yes" to a new host key).
+    Ask,
 }
 
 /// A destructive action waiting for confirmation.
@@ -749,9 +755,13 @@ impl App {
                 return effects;
             }
             EngineMsg::Notice(text) => self.toast = Some(text),
-            EngineMsg::SecretPrompt(question) => {
+            EngineMsg::SecretPrompt { question, secret } => {
                 self.prompt = Some(Prompt {
-                    kind: PromptKind::Secret,
+                    kind: if secret {
+                        PromptKind::Secret
+                    } else {
+                        PromptKind::Ask
+                    },
                     text: String::new(),
                     error: Some(question),
                     history_pos: None,
@@ -961,7 +971,7 @@ impl App {
             return vec![];
         };
         match k.code {
-            KeyCode::Esc if p.kind == PromptKind::Secret => {
+            KeyCode::Esc if matches!(p.kind, PromptKind::Secret | PromptKind::Ask) => {
                 self.prompt = None;
                 vec![Effect::SecretReply(None)]
             }
@@ -971,7 +981,7 @@ impl App {
             }
             KeyCode::Backspace => {
                 p.text.pop();
-                if p.kind != PromptKind::Secret {
+                if !matches!(p.kind, PromptKind::Secret | PromptKind::Ask) {
                     p.error = None;
                 }
                 self.validate_prompt();
@@ -1022,7 +1032,7 @@ impl App {
                             vec![]
                         }
                     },
-                    PromptKind::Secret => vec![Effect::SecretReply(Some(p.text))],
+                    PromptKind::Secret | PromptKind::Ask => vec![Effect::SecretReply(Some(p.text))],
                     PromptKind::SendLiteral => match crate::engine::Value::parse_literal(&p.text) {
                         Ok(value) => match self.selected_channel() {
                             Some((key, channel, true)) => vec![Effect::ChannelSend {
@@ -1082,7 +1092,7 @@ impl App {
             }
             KeyCode::Char(ch) if !k.modifiers.contains(KeyModifiers::CONTROL) => {
                 p.text.push(ch);
-                if p.kind != PromptKind::Secret {
+                if !matches!(p.kind, PromptKind::Secret | PromptKind::Ask) {
                     p.error = None;
                 }
                 self.validate_prompt();
@@ -1098,7 +1108,10 @@ impl App {
             let spec_text = match p.kind {
                 PromptKind::AddSpec => Some(p.text.trim()),
                 PromptKind::Command => p.text.trim().strip_prefix("add "),
-                PromptKind::Search | PromptKind::SavePath | PromptKind::Secret => None,
+                PromptKind::Search
+                | PromptKind::SavePath
+                | PromptKind::Secret
+                | PromptKind::Ask => None,
                 PromptKind::SendLiteral => {
                     p.error = crate::engine::Value::parse_literal(&p.text)
                         .err()

@@ -130,14 +130,17 @@ fn pending_secret() -> &'static PendingSecret {
 /// Asks through the cockpit: a masked prompt; blocks the SSH thread until answered.
 fn cockpit_prompter(tx: mpsc::Sender<EngineMsg>) -> crate::engine::ssh::Prompter {
     static ONE: Mutex<()> = Mutex::new(());
-    Arc::new(move |question: &str| {
+    Arc::new(move |question: &str, secret: bool| {
         let _one = ONE.lock().unwrap_or_else(|p| p.into_inner());
         let (reply_tx, reply_rx) = std::sync::mpsc::channel();
         if let Ok(mut slot) = pending_secret().lock() {
             *slot = Some(reply_tx);
         }
-        tx.blocking_send(EngineMsg::SecretPrompt(question.to_string()))
-            .ok()?;
+        tx.blocking_send(EngineMsg::SecretPrompt {
+            question: question.to_string(),
+            secret,
+        })
+        .ok()?;
         reply_rx
             .recv_timeout(Duration::from_secs(300))
             .ok()

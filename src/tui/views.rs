@@ -393,14 +393,19 @@ fn draw_footer(f: &mut Frame, app: &App, area: Rect) {
             PromptKind::Search => "search: ",
             PromptKind::SavePath => "save output to file: ",
             PromptKind::SendLiteral => "send (Python literal): ",
-            PromptKind::Secret => "",
+            PromptKind::Secret | PromptKind::Ask => "",
         };
-        if p.kind == PromptKind::Secret {
-            // masked: the secret itself is never drawn
+        if matches!(p.kind, PromptKind::Secret | PromptKind::Ask) {
+            // a secret is masked: it is never drawn
             let question = p.error.clone().unwrap_or_default();
+            let answer = if p.kind == PromptKind::Secret {
+                "•".repeat(p.text.chars().count())
+            } else {
+                p.text.clone()
+            };
             let spans = vec![
                 Span::styled(format!("{question}: "), Style::default().fg(Color::Yellow)),
-                Span::raw("•".repeat(p.text.chars().count())),
+                Span::raw(answer),
                 Span::raw("▏  (Enter sends · Esc declines)"),
             ];
             f.render_widget(Paragraph::new(Line::from(spans)), area);
