@@ -352,9 +352,12 @@ fn sigterm_restores_the_terminal_and_stops_workers() {
     let tmux = Tmux {
         socket: format!("execdeck-e2e-t-{}", std::process::id()),
     };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pidfile = dir.path().join("pid");
     let script = format!(
-        "'{}' -g 'popen//python={py}' & echo CHILD=$!; wait $!; echo EXIT=$?; sleep 30",
-        common::bin().display()
+        "'{}' -g 'popen//python={py}' & echo $! > '{}'; wait $!; echo EXIT=$?; sleep 30",
+        common::bin().display(),
+        pidfile.display()
     );
     tmux.cmd(&[
         "new-session",
@@ -371,27 +374,11 @@ fn sigterm_restores_the_terminal_and_stops_workers() {
     ]);
     let s = tmux.wait(20, "ready", |s| pids_in_tree(s) >= 1);
     let pids = Pids(pids_on(&s));
-    let child: i32 = tmux
-        .cmd(&["capture-pane", "-p", "-S", "-100", "-t", "t"])
-        .split("CHILD=")
-        .nth(1)
-        .and_then(|r| r.split_whitespace().next())
-        .and_then(|p| p.parse().ok())
+    // the pid of this test's execdeck, written by the shell that started it
+    let child: i32 = std::fs::read_to_string(&pidfile)
+        .ok()
+        .and_then(|p| p.trim().parse().ok())
         .unwrap_or(0);
-    // the alternate screen hides the CHILD= line; ask the shell's job instead
-    let child = if child > 0 {
-        child
-    } else {
-        let out = Command::new("pgrep")
-            .args(["-f", &common::bin().display().to_string()])
-            .output()
-            .expect("pgrep");
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .filter_map(|l| l.trim().parse::<i32>().ok())
-            .max()
-            .unwrap_or(0)
-    };
     assert!(child > 0, "no execdeck pid");
     // SAFETY: kill(2) of the execdeck process this test started.
     unsafe {
