@@ -674,3 +674,76 @@ async fn password_auth_with_a_temporary_user() {
     );
     gw.terminate(Duration::from_secs(5)).await;
 }
+
+/// ProxyJump: one and two jump hosts (the same sshd, reached through itself), from the
+/// spec and from the config file; a broken hop is named as the cause.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn proxy_jump_through_one_and_two_hops() {
+    let Some(sshd) = start_sshd() else { return };
+    sshd.trust();
+    let hop = format!("root@127.0.0.1:{}", sshd.port);
+    for jumps in [hop.clone(), format!("{hop},{hop}")] {
+        let spec = sshd.spec(&format!(
+            "//python={}//proxy_jump={jumps}",
+            common::python3()
+        ));
+        let gw = Gateway::open(&spec)
+            .await
+            .unwrap_or_else(|e| panic!("{jumps}: {e}"));
+        let ch = gw
+            .remote_exec("for x in channel:\n    channel.send(x + 1)")
+            .await
+            .expect("exec");
+        for i in 0..50 {
+            ch.send(&Value::Int(i)).await.expect("send");
+            assert_eq!(
+                ch.receive_timeout(T).await.expect("echo"),
+                Value::Int(i + 1)
+            );
+        }
+        ch.close().await.expect("close");
+        let pid = gw.facts().await.expect("facts").pid as i32;
+        assert_eq!(
+            gw.terminate(Duration::from_secs(5)).await,
+            TerminateOutcome::Disconnected
+        );
+        assert!(
+            common::wait_until(5.0, || common::proc_state(pid).is_none()),
+            "{jumps}: remote interpreter left"
+        );
+    }
+    // from the config file
+    let d = sshd.dir.path();
+    let cfg = d.join("jump_config");
+    std::fs::write(
+        &cfg,
+        format!(
+            "Host target\n  HostName 127.0.0.1\n  Port {0}\n  User root\n  ProxyJump bastion\n\
+             Host bastion\n  HostName 127.0.0.1\n  Port {0}\n  User root\n",
+            sshd.port
+        ),
+    )
+    .expect("cfg");
+    let spec = format!(
+        "ssh=target//ssh_config={}//identity={}//known_hosts={}//python={}",
+        cfg.display(),
+        d.join("client_key").display(),
+        d.join("known_hosts").display(),
+        common::python3()
+    );
+    let gw = Gateway::open(&spec).await.expect("config ProxyJump");
+    gw.terminate(Duration::from_secs(5)).await;
+    // a jump host that refuses the onward connection is named as the cause
+    let closed = free_port();
+    let spec = format!(
+        "ssh=root@127.0.0.1:{closed}//identity={}//known_hosts={}//proxy_jump={hop}",
+        d.join("client_key").display(),
+        d.join("known_hosts").display()
+    );
+    let err = Gateway::open(&spec).await.unwrap_err().to_string();
+    assert!(err.contains("jump host 1 of 1"), "{err}");
+    assert!(
+        err.contains(&format!("cannot reach 127.0.0.1:{closed}")),
+        "{err}"
+    );
+}

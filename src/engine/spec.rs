@@ -82,6 +82,8 @@ pub struct Spec {
     /// `alive_interval=SECONDS`: SSH keepalive interval; the link counts as lost after
     /// three intervals without any answer (ServerAliveInterval / CountMax 3).
     pub alive_interval: Option<Duration>,
+    /// `proxy_jump=[user@]host[:port][,...]`: SSH jump hosts, in order (ProxyJump).
+    pub proxy_jump: Option<String>,
 }
 
 /// A spec string that could not be parsed: names the spec, the item and the problem.
@@ -157,6 +159,7 @@ const KNOWN: &[&str] = &[
     "known_hosts",
     "accept_new_host_key",
     "alive_interval",
+    "proxy_jump",
 ];
 
 fn edit_distance(a: &str, b: &str) -> usize {
@@ -283,6 +286,7 @@ impl FromStr for Spec {
             known_hosts: None,
             accept_new_host_key: false,
             alive_interval: None,
+            proxy_jump: None,
         };
         let mut transport: Option<Transport> = None;
         let mut seen: Vec<String> = Vec::new();
@@ -381,6 +385,7 @@ impl FromStr for Spec {
                 "identity" => spec.identity = Some(need(value)?),
                 "known_hosts" => spec.known_hosts = Some(need(value)?),
                 "accept_new_host_key" => spec.accept_new_host_key = true,
+                "proxy_jump" => spec.proxy_jump = Some(need(value)?),
                 "alive_interval" => {
                     let v = need(value)?;
                     let secs: f64 = v

@@ -429,53 +429,123 @@ pub(crate) async fn ssh(
             cfg.strict_host_key_checking.as_deref(),
             Some("accept-new" | "no")
         );
+    let hops: Vec<Target> = match spec.proxy_jump.as_deref().or(cfg.proxy_jump.as_deref()) {
+        Some(list) if !list.eq_ignore_ascii_case("none") => list
+            .split(',')
+            .map(|h| {
+                let mut hop = Target::parse(h.trim()).map_err(Error::Unsupported)?;
+                // a hop may be an alias of the config file too
+                let hc = super::ssh_config::load(&config_path, &hop.host);
+                if let Some(name) = hc.hostname {
+                    hop.host = name;
+                }
+                if !h.contains('@')
+                    && let Some(u) = hc.user
+                {
+                    hop.user = u;
+                }
+                if !h.contains(':')
+                    && let Some(p) = hc.port
+                {
+                    hop.port = p;
+                }
+                Ok(hop)
+            })
+            .collect::<Result<Vec<_>>>()?,
+        _ => Vec::new(),
+    };
     let setup = tokio::task::spawn_blocking(
-        move || -> Result<(ssh2::Session, ssh2::Channel, TcpStream)> {
+        move || -> Result<(ssh2::Session, ssh2::Channel, Carrier)> {
             let t2 = t.clone();
-            let addrs: Vec<_> = (t.host.as_str(), t.port)
+            let first = hops.first().unwrap_or(&t).clone();
+            let addrs: Vec<_> = (first.host.as_str(), first.port)
                 .to_socket_addrs()
-                .map_err(|e| fail(&id_s, &t, format!("cannot resolve host '{}': {e}", t.host)))?
+                .map_err(|e| {
+                    fail(
+                        &id_s,
+                        &first,
+                        format!("cannot resolve host '{}': {e}", first.host),
+                    )
+                })?
                 .collect();
             let addr = addrs
                 .first()
-                .ok_or_else(|| fail(&id_s, &t, "the host name has no address"))?;
+                .ok_or_else(|| fail(&id_s, &first, "the host name has no address"))?;
             let tcp = TcpStream::connect_timeout(addr, timeout).map_err(|e| match e.kind() {
                 std::io::ErrorKind::ConnectionRefused => {
-                    fail(&id_s, &t, format!("connection refused by {addr}"))
+                    fail(&id_s, &first, format!("connection refused by {addr}"))
                 }
                 std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock => fail(
                     &id_s,
-                    &t,
+                    &first,
                     format!(
                         "connect to {addr} timed out after {:.1} s",
                         timeout.as_secs_f64()
                     ),
                 ),
-                _ => fail(&id_s, &t, format!("cannot connect to {addr}: {e}")),
+                _ => fail(&id_s, &first, format!("cannot connect to {addr}: {e}")),
             })?;
             let _ = tcp.set_nodelay(true);
-            let mut session = ssh2::Session::new().map_err(|e| fail(&id_s, &t, e))?;
-            session.set_tcp_stream(tcp.try_clone().map_err(|e| fail(&id_s, &t, e))?);
-            session.set_timeout(timeout.as_millis().min(u32::MAX as u128) as u32);
-            session
-                .handshake()
-                .map_err(|e| fail(&id_s, &t, format!("SSH handshake failed: {e}")))?;
-            host_key_check(
-                &session,
-                &t2,
-                &id_s,
-                &known_hosts,
-                accept,
-                prompter.as_ref(),
-            )?;
-            authenticate(
-                &session,
-                &t2,
-                &id_s,
-                &identities,
-                use_agent,
-                prompter.as_ref(),
-            )?;
+            let mut carrier = Carrier::Tcp(tcp);
+            let login = |c: &Carrier, who: &Target, what: &str| -> Result<ssh2::Session> {
+                let fail_here = |e: String| {
+                    if what.is_empty() {
+                        fail(&id_s, who, e)
+                    } else {
+                        fail(&id_s, who, format!("{what}: {e}"))
+                    }
+                };
+                let mut session = ssh2::Session::new().map_err(|e| fail_here(e.to_string()))?;
+                match c.try_clone().map_err(|e| fail_here(e.to_string()))? {
+                    Carrier::Tcp(s) => session.set_tcp_stream(s),
+                    Carrier::Unix(s) => session.set_tcp_stream(s),
+                }
+                session.set_timeout(timeout.as_millis().min(u32::MAX as u128) as u32);
+                session
+                    .handshake()
+                    .map_err(|e| fail_here(format!("SSH handshake failed: {e}")))?;
+                host_key_check(
+                    &session,
+                    who,
+                    &id_s,
+                    &known_hosts,
+                    accept,
+                    prompter.as_ref(),
+                )
+                .map_err(|e| fail_here(e.to_string()))?;
+                authenticate(
+                    &session,
+                    who,
+                    &id_s,
+                    &identities,
+                    use_agent,
+                    prompter.as_ref(),
+                )
+                .map_err(|e| fail_here(e.to_string()))?;
+                Ok(session)
+            };
+            // each jump host opens a direct-tcpip channel to the next one
+            for (n, hop) in hops.iter().enumerate() {
+                let what = format!("jump host {} of {}", n + 1, hops.len());
+                let jump = login(&carrier, hop, &what)?;
+                let next = hops.get(n + 1).unwrap_or(&t);
+                let channel = jump
+                    .channel_direct_tcpip(&next.host, next.port, None)
+                    .map_err(|e| {
+                        fail(
+                            &id_s,
+                            hop,
+                            format!("{what}: cannot reach {}:{}: {e}", next.host, next.port),
+                        )
+                    })?;
+                let (near, far) = UnixStream::pair().map_err(Error::Io)?;
+                let jump_carrier = std::mem::replace(&mut carrier, Carrier::Unix(far));
+                std::thread::Builder::new()
+                    .name(format!("ssh-jump-{n}"))
+                    .spawn(move || forward(jump, channel, jump_carrier, near))
+                    .map_err(Error::Io)?;
+            }
+            let session = login(&carrier, &t2, "")?;
             session.set_keepalive(true, alive_interval.as_secs().max(1) as u32);
             let mut channel = session
                 .channel_session()
@@ -503,10 +573,10 @@ pub(crate) async fn ssh(
                     ),
                 ));
             }
-            Ok((session, channel, tcp))
+            Ok((session, channel, carrier))
         },
     );
-    let (session, channel, tcp) = setup
+    let (session, channel, carrier) = setup
         .await
         .map_err(|e| Error::Protocol(format!("ssh setup task failed: {e}")))??;
     let (out_local, out_gw) = UnixStream::pair().map_err(Error::Io)?;
@@ -526,7 +596,7 @@ pub(crate) async fn ssh(
     };
     std::thread::Builder::new()
         .name(format!("ssh-{id}"))
-        .spawn(move || pump(session, channel, tcp, pump_io))
+        .spawn(move || pump(session, channel, carrier, pump_io))
         .map_err(Error::Io)?;
     out_gw.set_nonblocking(true).map_err(Error::Io)?;
     in_gw.set_nonblocking(true).map_err(Error::Io)?;
@@ -553,7 +623,105 @@ struct PumpIo {
 
 /// Moves bytes both ways in non-blocking mode until the channel or the gateway closes.
 #[allow(clippy::too_many_arguments)]
-fn pump(session: ssh2::Session, mut channel: ssh2::Channel, tcp: TcpStream, io: PumpIo) {
+/// What a session runs over: TCP, or a local socket bridged to a jump host's channel.
+enum Carrier {
+    Tcp(TcpStream),
+    Unix(UnixStream),
+}
+
+impl Carrier {
+    fn try_clone(&self) -> std::io::Result<Carrier> {
+        Ok(match self {
+            Carrier::Tcp(s) => Carrier::Tcp(s.try_clone()?),
+            Carrier::Unix(s) => Carrier::Unix(s.try_clone()?),
+        })
+    }
+
+    fn fd(&self) -> std::os::fd::RawFd {
+        match self {
+            Carrier::Tcp(s) => s.as_raw_fd(),
+            Carrier::Unix(s) => s.as_raw_fd(),
+        }
+    }
+}
+
+/// Carries a jump host's direct-tcpip channel to a local socket, both ways.
+fn forward(
+    session: ssh2::Session,
+    mut channel: ssh2::Channel,
+    carrier: Carrier,
+    mut local: UnixStream,
+) {
+    session.set_blocking(false);
+    let _ = local.set_nonblocking(true);
+    let mut buf = vec![0u8; 1 << 16];
+    let mut pending: Vec<u8> = Vec::new();
+    loop {
+        let mut progressed = false;
+        match channel.read(&mut buf) {
+            Ok(0) if channel.eof() => break,
+            Ok(0) => {}
+            Ok(n) => {
+                let mut off = 0;
+                while off < n {
+                    match local.write(&buf[off..n]) {
+                        Ok(k) => off += k,
+                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                            wait_fds(&[local.as_raw_fd()], libc::POLLOUT, 20);
+                        }
+                        Err(_) => return,
+                    }
+                }
+                progressed = true;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(_) => break,
+        }
+        if pending.is_empty() {
+            match local.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => {
+                    pending.extend_from_slice(&buf[..n]);
+                    progressed = true;
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(_) => break,
+            }
+        }
+        if !pending.is_empty() {
+            match channel.write(&pending) {
+                Ok(n) => {
+                    pending.drain(..n);
+                    progressed = true;
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(_) => break,
+            }
+        }
+        if !progressed {
+            wait_fds(&[carrier.fd(), local.as_raw_fd()], libc::POLLIN, 20);
+        }
+    }
+    let _ = channel.close();
+}
+
+fn wait_fds(fds: &[std::os::fd::RawFd], events: i16, ms: i32) -> Vec<i16> {
+    let mut p: Vec<libc::pollfd> = fds
+        .iter()
+        .map(|&fd| libc::pollfd {
+            fd,
+            events,
+            revents: 0,
+        })
+        .collect();
+    // SAFETY: poll(2) on descriptors owned by the caller for the duration of the call.
+    unsafe {
+        libc::poll(p.as_mut_ptr(), p.len() as libc::nfds_t, ms);
+    }
+    p.iter().map(|x| x.revents).collect()
+}
+
+fn pump(session: ssh2::Session, mut channel: ssh2::Channel, tcp: Carrier, io: PumpIo) {
     let PumpIo {
         mut out,
         mut input,
@@ -671,10 +839,10 @@ fn pump(session: ssh2::Session, mut channel: ssh2::Channel, tcp: TcpStream, io: 
 
 /// Sleeps until the SSH socket or the gateway's side has data, or `ms` pass; true when
 /// the SSH socket is readable.
-fn wait_socket(tcp: &TcpStream, input: &UnixStream, ms: i32) -> bool {
+fn wait_socket(tcp: &Carrier, input: &UnixStream, ms: i32) -> bool {
     let mut fds = [
         libc::pollfd {
-            fd: tcp.as_raw_fd(),
+            fd: tcp.fd(),
             events: libc::POLLIN,
             revents: 0,
         },

@@ -17,6 +17,7 @@ pub const SUPPORTED: &[&str] = &[
     "serveraliveinterval",
     "serveralivecountmax",
     "connecttimeout",
+    "proxyjump",
 ];
 
 /// Settings for one host alias.
@@ -33,6 +34,7 @@ pub struct HostConfig {
     pub server_alive_interval: Option<u64>,
     pub server_alive_count_max: Option<u32>,
     pub connect_timeout: Option<u64>,
+    pub proxy_jump: Option<String>,
     /// "FILE line N: Directive" for everything that applied to this host but is not
     /// supported (ProxyJump, Match, ...).
     pub unsupported: Vec<String>,
@@ -139,6 +141,7 @@ pub fn resolve(text: &str, file: &str, alias: &str) -> HostConfig {
             "serveraliveinterval" => c.server_alive_interval = value.parse().ok(),
             "serveralivecountmax" => c.server_alive_count_max = value.parse().ok(),
             "connecttimeout" => c.connect_timeout = value.parse().ok(),
+            "proxyjump" => c.proxy_jump = Some(value.to_string()),
             _ => {}
         }
     }
@@ -167,13 +170,8 @@ mod tests {
         assert_eq!(c.port, Some(2200));
         assert_eq!(c.identity_files, vec!["~/.ssh/a", "~/.ssh/b"]);
         assert_eq!(c.server_alive_interval, Some(5));
-        assert_eq!(
-            c.unsupported,
-            vec![
-                "cfg line 6: ForwardAgent yes",
-                "cfg line 12: ProxyJump bastion"
-            ]
-        );
+        assert_eq!(c.unsupported, vec!["cfg line 6: ForwardAgent yes"]);
+        assert_eq!(c.proxy_jump.as_deref(), Some("bastion"));
         let c = resolve(text, "cfg", "web3");
         assert_eq!(c.user.as_deref(), Some("nobody"));
         assert_eq!(c.hostname, None);
