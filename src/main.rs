@@ -22,7 +22,8 @@ GATEWAY SPECS (execnet's grammar: key[=value] items joined by //)
   identity=PATH                 SSH private key (else ~/.ssh/id_ed25519, id_ecdsa, id_rsa)
   known_hosts=PATH              SSH known hosts (else ~/.ssh/known_hosts)
   accept_new_host_key           record an unknown host key (see --accept-new-host-keys)
-  via=GWID                      parsed, but not available in this build yet
+  proxy_jump=HOST[,HOST]        SSH jump hosts (like ProxyJump)
+  via=GWID                      start through another gateway of the group
 
 EXAMPLES
   execdeck exec -g popen -c 'import sys; print(sys.version)'

@@ -38,6 +38,8 @@ pub struct GatewayOptions {
     pub accept_new_host_keys: bool,
     /// SSH: asks for passwords and key passphrases (the CLI's terminal, a cockpit dialog).
     pub prompter: Option<super::ssh::Prompter>,
+    /// The gateway named by the spec's `via=` (a Group fills this in).
+    pub via: Option<Gateway>,
 }
 
 impl Default for GatewayOptions {
@@ -50,6 +52,7 @@ impl Default for GatewayOptions {
             limits: Limits::default(),
             accept_new_host_keys: false,
             prompter: None,
+            via: None,
         }
     }
 }
@@ -285,10 +288,17 @@ impl Gateway {
             .clone()
             .or_else(|| opts.id.clone())
             .unwrap_or_else(|| "gw0".to_string());
-        if spec.via.is_some() {
-            return Err(Error::Unsupported(format!(
-                "gateway {id}: via= is not supported yet (spec '{spec}')"
-            )));
+        if let Some(via) = &spec.via {
+            if opts.via.as_ref().is_none_or(|g| g.id() != via) {
+                return Err(Error::Unsupported(format!(
+                    "gateway {id}: via={via} needs gateway {via} of the same group (open it through a Group)"
+                )));
+            }
+            if spec.transport != Transport::Popen {
+                return Err(Error::Unsupported(format!(
+                    "gateway {id}: via= works with popen only (spec '{spec}')"
+                )));
+            }
         }
         match spec.transport {
             Transport::Popen | Transport::Socket(_) | Transport::Ssh(_) => {}
@@ -303,8 +313,9 @@ impl Gateway {
         let execmodel = spec.execmodel.unwrap_or(ExecModel::Thread);
         // the compiled-stub cache is for local interpreters only
         let cache_key = (matches!(opts.bootstrap, Bootstrap::Stub)
-            && spec.transport == Transport::Popen)
-            .then(|| bootstrap::stub_cache_key(&spec));
+            && spec.transport == Transport::Popen
+            && spec.via.is_none())
+        .then(|| bootstrap::stub_cache_key(&spec));
         let mut cached = cache_key.as_deref().and_then(bootstrap::cached_stub);
         let stderr_tail = Arc::new(Mutex::new(String::new()));
         let started = loop {
@@ -316,11 +327,14 @@ impl Gateway {
             );
             let line = format!("{}\n", python_source_literal(&source));
             drop(source);
-            let attempt = match &spec.transport {
-                Transport::Socket(addr) => {
+            let attempt = match (&spec.transport, &opts.via) {
+                (Transport::Popen, Some(via)) => {
+                    bootstrap::via(&spec, via, &id, line.as_bytes(), timeout).await
+                }
+                (Transport::Socket(addr), _) => {
                     bootstrap::socket(&spec, addr, &id, line.as_bytes(), timeout).await
                 }
-                Transport::Ssh(target) => {
+                (Transport::Ssh(target), _) => {
                     super::ssh::ssh(
                         &spec,
                         target,
@@ -334,7 +348,7 @@ impl Gateway {
                     )
                     .await
                 }
-                _ => {
+                (_, _) => {
                     bootstrap::popen(
                         &spec,
                         &id,

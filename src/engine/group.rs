@@ -71,11 +71,24 @@ impl Group {
         Ok(id)
     }
 
+    /// The gateway a spec's `via=` names, from this group.
+    fn via_for(&self, spec: &Spec) -> Result<Option<Gateway>> {
+        match &spec.via {
+            None => Ok(None),
+            Some(v) => self.get(v).cloned().map(Some).ok_or_else(|| {
+                Error::Unsupported(format!(
+                    "via={v}: there is no gateway '{v}' in this group (open it first)"
+                ))
+            }),
+        }
+    }
+
     /// Parses, bootstraps and adds one gateway.
     pub async fn make_gateway(&mut self, spec: &str) -> Result<Gateway> {
         let spec: Spec = spec.parse()?;
         let id = self.assign_id(&spec)?;
         let mut opts = self.options.clone();
+        opts.via = self.via_for(&spec)?;
         opts.id = Some(id);
         let gw = Gateway::open_spec(spec, opts).await?;
         self.gateways.push(gw.clone());
@@ -103,6 +116,13 @@ impl Group {
                     taken.push(id.clone());
                     let mut opts = self.options.clone();
                     opts.id = Some(id);
+                    match self.via_for(spec) {
+                        Ok(v) => opts.via = v,
+                        Err(e) => {
+                            results[i] = Some(Err(e));
+                            continue;
+                        }
+                    }
                     let spec = spec.clone();
                     set.spawn(async move { (i, Gateway::open_spec(spec, opts).await) });
                 }
@@ -157,18 +177,38 @@ impl Group {
         Ok(merge(chans))
     }
 
-    /// Terminates every member concurrently (see [`Gateway::terminate`]).
+    /// Terminates every member (see [`Gateway::terminate`]), concurrently within a
+    /// round; gateways reached `via=` another go in a round before the one they use.
     pub async fn terminate(&mut self, timeout: Duration) -> Vec<(String, TerminateOutcome)> {
-        let gws = std::mem::take(&mut self.gateways);
-        let mut set = JoinSet::new();
-        for (i, gw) in gws.into_iter().enumerate() {
-            set.spawn(async move { (i, gw.id().to_string(), gw.terminate(timeout).await) });
-        }
+        let mut left: Vec<(usize, Gateway)> = std::mem::take(&mut self.gateways)
+            .into_iter()
+            .enumerate()
+            .collect();
         let mut out = Vec::new();
-        while let Some(joined) = set.join_next().await {
-            if let Ok(r) = joined {
-                out.push(r);
+        while !left.is_empty() {
+            let used: Vec<String> = left
+                .iter()
+                .filter_map(|(_, g)| g.spec().via.clone())
+                .collect();
+            let (round, rest): (Vec<_>, Vec<_>) = left
+                .into_iter()
+                .partition(|(_, g)| !used.iter().any(|u| u == g.id()));
+            // a cycle cannot happen (a via target exists first); guard anyway
+            let (round, rest) = if round.is_empty() {
+                (rest, Vec::new())
+            } else {
+                (round, rest)
+            };
+            let mut set = JoinSet::new();
+            for (i, gw) in round {
+                set.spawn(async move { (i, gw.id().to_string(), gw.terminate(timeout).await) });
             }
+            while let Some(joined) = set.join_next().await {
+                if let Ok(r) = joined {
+                    out.push(r);
+                }
+            }
+            left = rest;
         }
         out.sort_by_key(|r| r.0);
         out.into_iter().map(|(_, id, o)| (id, o)).collect()

@@ -459,6 +459,7 @@ impl App {
             interpreter: None,
             pid: None,
             host: match &spec.transport {
+                _ if spec.via.is_some() => format!("via {}", spec.via.clone().unwrap_or_default()),
                 crate::engine::Transport::Popen => "local".into(),
                 crate::engine::Transport::Ssh(t) => format!("ssh {t}"),
                 crate::engine::Transport::Socket(a) => format!("socket {a}"),

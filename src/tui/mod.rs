@@ -114,6 +114,7 @@ struct Handle {
     gw: Option<Gateway>,
     console: Option<Console>,
     channels: HashMap<i32, crate::engine::Channel>,
+    group: String,
 }
 
 type Handles = Arc<Mutex<HashMap<usize, Handle>>>;
@@ -308,8 +309,19 @@ impl Signals {
 
 fn execute_effect(eff: Effect, tx: &mpsc::Sender<EngineMsg>, handles: &Handles) {
     match eff {
-        Effect::Open { key, id, spec, .. } => {
-            handles_lock(handles).insert(key, Handle::default());
+        Effect::Open {
+            key,
+            id,
+            spec,
+            group,
+        } => {
+            handles_lock(handles).insert(
+                key,
+                Handle {
+                    group,
+                    ..Handle::default()
+                },
+            );
             let htx = tx.clone();
             let raw = spec.raw.clone();
             tokio::task::spawn_blocking(move || {
@@ -546,8 +558,28 @@ async fn open_gateway(
     handles: Handles,
 ) {
     let (etx, mut erx) = mpsc::channel::<Event>(4096);
+    // via=: the named gateway of the same group (it may still be starting)
+    let find_via = |v: &str| {
+        let hs = handles_lock(&handles);
+        let group = hs.get(&key).map(|h| h.group.clone()).unwrap_or_default();
+        hs.values()
+            .filter(|h| h.group == group)
+            .filter_map(|h| h.gw.clone())
+            .find(|g| g.id() == v)
+    };
+    let mut via = None;
+    if let Some(v) = &spec.via {
+        let end = Instant::now() + Duration::from_secs(60);
+        while via.is_none() && Instant::now() < end {
+            via = find_via(v);
+            if via.is_none() {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
     let opts = GatewayOptions {
         id: Some(id),
+        via,
         events: Some(etx),
         accept_new_host_keys: crate::cli::accept_new_host_keys(),
         prompter: Some(cockpit_prompter(tx.clone())),
@@ -589,7 +621,10 @@ async fn open_gateway(
         .send(EngineMsg::Ready {
             key,
             id: gw.id().to_string(),
-            pid: gw.pid(),
+            // remote workers (ssh, socket, via) report their pid in the facts
+            pid: gw
+                .pid()
+                .or_else(|| facts.as_ref().ok().and_then(|f| u32::try_from(f.pid).ok())),
             interpreter,
         })
         .await;
