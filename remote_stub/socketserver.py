@@ -68,7 +68,10 @@ def same(a, b):
 
 def serve_connection(sock, address, token):
     """Runs in the forked child: authenticate, then become the worker."""
-    os.setsid()  # our own process group: the worker's exit removes what it started
+    try:
+        os.setsid()  # our own process group: the worker's exit removes what it started
+    except OSError:
+        pass
     sock.settimeout(30)
     nonce = binascii.hexlify(os.urandom(32))
     sock.sendall(GREETING + nonce + b"\n")
@@ -110,6 +113,12 @@ def main(argv):
     srv.listen(16)
     h, p = srv.getsockname()[:2]
     log("listening on %s:%d" % (h, p))
+    if "--one" in argv:
+        # installvia: serve exactly one gateway in this process, then end
+        conn, address = srv.accept()
+        srv.close()
+        serve_connection(conn, address, token)
+        return
 
     def reap(*_):
         while True:
@@ -141,5 +150,29 @@ def main(argv):
         conn.close()
 
 
+def install(channel):
+    """installvia=: started by remote_exec on an existing gateway. Receives (host,
+    token, this file's source), starts a one-connection server and answers (host, port).
+    """
+    import subprocess
+    host, token, source = channel.receive()
+    env = dict(os.environ)
+    env["EXECDECK_TOKEN"] = str(token)
+    proc = subprocess.Popen([sys.executable, "-u", "-c", source, "%s:0" % host, "--one"],
+                            stdout=subprocess.PIPE, env=env)
+    line = proc.stdout.readline().decode("utf-8", "replace")
+    if "listening on " not in line:
+        proc.kill()
+        raise RuntimeError("the socket server did not start: %r" % line)
+    h, _, p = line.strip().rsplit(" ", 1)[-1].rpartition(":")
+    channel.send((h, int(p)))
+    # keep reading its log until it ends (a closed pipe would kill its prints)
+    while proc.stdout.read(4096):
+        pass
+    proc.wait()
+
+
 if __name__ == "__main__":
     main(sys.argv)
+elif __name__ == "__channelexec__":
+    install(channel)  # noqa: F821

@@ -170,3 +170,28 @@ fn server_refuses_to_start_without_a_token() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("no token"), "{err}");
 }
+
+/// installvia=GWID: a one-connection server started through an existing gateway, with
+/// a fresh token; the gateway works and everything ends with the group.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn installvia_starts_a_server_through_a_gateway() {
+    let py = common::python3();
+    let mut group = Group::new();
+    group
+        .make_gateway(&format!("popen//python={py}//id=base"))
+        .await
+        .expect("base");
+    let gw = group
+        .make_gateway("socket=ignored:0//installvia=base//id=sock")
+        .await
+        .expect("installvia");
+    let facts = gw.facts().await.expect("facts");
+    let ch = gw.remote_exec("channel.send(6 * 7)").await.expect("exec");
+    assert_eq!(ch.receive_timeout(T).await.expect("reply"), Value::Int(42));
+    let outcomes = group.terminate(Duration::from_secs(5)).await;
+    assert_eq!(outcomes.len(), 2);
+    assert!(
+        common::wait_until(5.0, || common::proc_state(facts.pid as i32).is_none()),
+        "socket worker left"
+    );
+}

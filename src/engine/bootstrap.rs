@@ -479,6 +479,14 @@ async fn stderr_task(
 
 /// The shared secret for socket servers: `token_file=` of the spec, else the
 /// `EXECDECK_TOKEN` environment variable.
+/// A fresh random token (hex) for a server installed through a gateway.
+pub fn random_token() -> Result<String> {
+    let mut b = [0u8; 24];
+    let mut f = std::fs::File::open("/dev/urandom").map_err(Error::Io)?;
+    std::io::Read::read_exact(&mut f, &mut b).map_err(Error::Io)?;
+    Ok(b.iter().map(|x| format!("{x:02x}")).collect())
+}
+
 fn socket_token(spec: &Spec) -> Result<Vec<u8>> {
     let token = match &spec.token_file {
         Some(path) => std::fs::read(expand_home(path))
@@ -550,8 +558,12 @@ pub(crate) async fn socket(
     id: &str,
     line: &[u8],
     timeout: Duration,
+    token: Option<Vec<u8>>,
 ) -> Result<Started> {
-    let token = socket_token(spec)?;
+    let token = match token {
+        Some(t) => t,
+        None => socket_token(spec)?,
+    };
     let fail = |what: String| Error::Unsupported(format!("gateway {id}: socket={addr}: {what}"));
     let (host, port) = addr
         .rsplit_once(':')
@@ -732,4 +744,41 @@ fn python_label(spec: &Spec) -> String {
         .as_ref()
         .map(|p| super::spec::shell_join(p))
         .unwrap_or_else(|| "python3".into())
+}
+
+/// installvia=: starts a one-connection socket server through `via` and returns the
+/// address to connect to and the fresh token it expects.
+pub(crate) async fn install_socketserver(
+    via: &super::gateway::Gateway,
+    id: &str,
+) -> Result<(String, Vec<u8>)> {
+    use super::value::Value;
+    let hop =
+        |e: Error| Error::Unsupported(format!("gateway {id}: installvia {} failed: {e}", via.id()));
+    let token = random_token()?;
+    let ch = via.remote_exec(SOCKETSERVER_SOURCE).await.map_err(hop)?;
+    ch.send(&Value::Tuple(vec![
+        Value::Str("127.0.0.1".into()),
+        Value::Str(token.clone()),
+        Value::Str(SOCKETSERVER_SOURCE.into()),
+    ]))
+    .await
+    .map_err(hop)?;
+    let reply = ch
+        .receive_timeout(Duration::from_secs(30))
+        .await
+        .map_err(hop)?;
+    let port = match &reply {
+        Value::Tuple(t) if t.len() == 2 => t[1].as_i64(),
+        _ => None,
+    }
+    .ok_or_else(|| hop(Error::Protocol(format!("unexpected reply {reply}"))))?;
+    // the server listens on the via gateway's host
+    let host = match &via.spec().transport {
+        super::spec::Transport::Ssh(t) => super::ssh::Target::parse(t)
+            .map(|t| t.host)
+            .unwrap_or_else(|_| "127.0.0.1".into()),
+        _ => "127.0.0.1".into(),
+    };
+    Ok((format!("{host}:{port}"), token.into_bytes()))
 }

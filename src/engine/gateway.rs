@@ -300,6 +300,13 @@ impl Gateway {
                 )));
             }
         }
+        if let Some(iv) = &spec.installvia
+            && opts.via.as_ref().is_none_or(|g| g.id() != iv)
+        {
+            return Err(Error::Unsupported(format!(
+                "gateway {id}: installvia={iv} needs gateway {iv} of the same group"
+            )));
+        }
         match spec.transport {
             Transport::Popen | Transport::Socket(_) | Transport::Ssh(_) => {}
             ref t => {
@@ -331,9 +338,23 @@ impl Gateway {
                 (Transport::Popen, Some(via)) => {
                     bootstrap::via(&spec, via, &id, line.as_bytes(), timeout).await
                 }
-                (Transport::Socket(addr), _) => {
-                    bootstrap::socket(&spec, addr, &id, line.as_bytes(), timeout).await
-                }
+                (Transport::Socket(addr), via) => match (&spec.installvia, via) {
+                    (Some(_), Some(via)) => match bootstrap::install_socketserver(via, &id).await {
+                        Ok((addr, token)) => {
+                            bootstrap::socket(
+                                &spec,
+                                &addr,
+                                &id,
+                                line.as_bytes(),
+                                timeout,
+                                Some(token),
+                            )
+                            .await
+                        }
+                        Err(e) => Err(e),
+                    },
+                    _ => bootstrap::socket(&spec, addr, &id, line.as_bytes(), timeout, None).await,
+                },
                 (Transport::Ssh(target), _) => {
                     super::ssh::ssh(
                         &spec,

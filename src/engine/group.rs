@@ -73,7 +73,7 @@ impl Group {
 
     /// The gateway a spec's `via=` names, from this group.
     fn via_for(&self, spec: &Spec) -> Result<Option<Gateway>> {
-        match &spec.via {
+        match spec.via.as_ref().or(spec.installvia.as_ref()) {
             None => Ok(None),
             Some(v) => self.get(v).cloned().map(Some).ok_or_else(|| {
                 Error::Unsupported(format!(
@@ -188,7 +188,7 @@ impl Group {
         while !left.is_empty() {
             let used: Vec<String> = left
                 .iter()
-                .filter_map(|(_, g)| g.spec().via.clone())
+                .filter_map(|(_, g)| g.spec().via.clone().or_else(|| g.spec().installvia.clone()))
                 .collect();
             let (round, rest): (Vec<_>, Vec<_>) = left
                 .into_iter()
