@@ -417,6 +417,7 @@ pub(crate) async fn ssh(
     let alive_interval = spec.alive_interval.unwrap_or(Duration::from_secs(
         cfg.server_alive_interval.filter(|s| *s > 0).unwrap_or(15),
     ));
+    let alive_count_max = cfg.server_alive_count_max.filter(|n| *n > 0).unwrap_or(3);
     let timeout = cfg
         .connect_timeout
         .map(Duration::from_secs)
@@ -592,6 +593,7 @@ pub(crate) async fn ssh(
         tail,
         rt: handle,
         alive: alive_interval,
+        alive_max: alive_count_max,
         close_reason: close_reason.clone(),
     };
     std::thread::Builder::new()
@@ -618,6 +620,8 @@ struct PumpIo {
     tail: Arc<Mutex<String>>,
     rt: tokio::runtime::Handle,
     alive: Duration,
+    /// Intervals without an answer before the link counts as lost (ServerAliveCountMax).
+    alive_max: u32,
     close_reason: Arc<Mutex<Option<String>>>,
 }
 
@@ -730,6 +734,7 @@ fn pump(session: ssh2::Session, mut channel: ssh2::Channel, tcp: Carrier, io: Pu
         tail,
         rt,
         alive,
+        alive_max,
         close_reason,
     } = io;
     let mut last_rx = Instant::now();
@@ -823,7 +828,7 @@ fn pump(session: ssh2::Session, mut channel: ssh2::Channel, tcp: Carrier, io: Pu
             // the server sent something (data or a keepalive answer)
             last_rx = Instant::now();
         }
-        if last_rx.elapsed() > alive * 3 {
+        if last_rx.elapsed() > alive * alive_max {
             if let Ok(mut r) = close_reason.lock() {
                 *r = Some(format!(
                     "connection lost (no answer from the host for {:.0} s)",

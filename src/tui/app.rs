@@ -461,7 +461,10 @@ impl App {
             host: match &spec.transport {
                 _ if spec.via.is_some() => format!("via {}", spec.via.clone().unwrap_or_default()),
                 crate::engine::Transport::Popen => "local".into(),
-                crate::engine::Transport::Ssh(t) => format!("ssh {t}"),
+                crate::engine::Transport::Ssh(t) => match &spec.proxy_jump {
+                    Some(j) => format!("ssh {t} via {j}"),
+                    None => format!("ssh {t}"),
+                },
                 crate::engine::Transport::Socket(a) => format!("socket {a}"),
                 crate::engine::Transport::VagrantSsh(n) => format!("vagrant {n}"),
             },
