@@ -747,3 +747,28 @@ async fn proxy_jump_through_one_and_two_hops() {
         "{err}"
     );
 }
+
+/// A server that accepts the connection but never speaks: the timeout says so.
+#[tokio::test]
+async fn a_silent_server_times_out_with_that_said() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let hold = std::thread::spawn(move || {
+        let conn = listener.accept();
+        std::thread::sleep(Duration::from_secs(3));
+        drop(conn);
+    });
+    let t0 = std::time::Instant::now();
+    let err = Gateway::open(&format!("ssh=root@127.0.0.1:{port}//timeout=0.5"))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        t0.elapsed() < Duration::from_secs(3),
+        "took {:?}",
+        t0.elapsed()
+    );
+    assert!(err.contains("timed out after 0.5 s"), "{err}");
+    assert!(err.contains(&format!("127.0.0.1:{port}")), "{err}");
+    let _ = hold.join();
+}

@@ -502,9 +502,16 @@ pub(crate) async fn ssh(
                     Carrier::Unix(s) => session.set_tcp_stream(s),
                 }
                 session.set_timeout(timeout.as_millis().min(u32::MAX as u128) as u32);
-                session
-                    .handshake()
-                    .map_err(|e| fail_here(format!("SSH handshake failed: {e}")))?;
+                session.handshake().map_err(|e| {
+                    if e.code() == ssh2::ErrorCode::Session(-9) {
+                        fail_here(format!(
+                            "SSH handshake timed out after {:.1} s: the server did not answer",
+                            timeout.as_secs_f64()
+                        ))
+                    } else {
+                        fail_here(format!("SSH handshake failed: {e}"))
+                    }
+                })?;
                 host_key_check(
                     &session,
                     who,
