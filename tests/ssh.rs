@@ -772,3 +772,77 @@ async fn a_silent_server_times_out_with_that_said() {
     assert!(err.contains(&format!("127.0.0.1:{port}")), "{err}");
     let _ = hold.join();
 }
+
+/// The cockpit's masked password prompt, in tmux, for a temporary user.
+#[test]
+fn password_prompt_in_the_cockpit() {
+    let Some(sshd) =
+        start_sshd_with("PasswordAuthentication yes\nKbdInteractiveAuthentication no\n")
+    else {
+        return;
+    };
+    if common::require("/usr/bin/tmux", "tmux").is_none() {
+        return;
+    }
+    sshd.trust();
+    let user = format!("edp{}", std::process::id() % 100_000);
+    let made = Command::new("useradd")
+        .args(["-m", "-s", "/bin/sh", &user])
+        .status()
+        .expect("useradd");
+    assert!(made.success(), "useradd");
+    struct UserGuard(String);
+    impl Drop for UserGuard {
+        fn drop(&mut self) {
+            let _ = Command::new("pkill").args(["-9", "-u", &self.0]).status();
+            let _ = Command::new("userdel")
+                .args(["-r", &self.0])
+                .stderr(Stdio::null())
+                .status();
+        }
+    }
+    let _g = UserGuard(user.clone());
+    let mut chpasswd = Command::new("chpasswd")
+        .stdin(Stdio::piped())
+        .spawn()
+        .expect("chpasswd");
+    if let Some(stdin) = chpasswd.stdin.as_mut() {
+        use std::io::Write;
+        writeln!(stdin, "{user}:pw-for-tmux-9").expect("write");
+    }
+    assert!(chpasswd.wait().expect("chpasswd").success());
+    let spec = format!(
+        "ssh={user}@127.0.0.1:{}//known_hosts={}//identity=/nonexistent//python=/usr/bin/python3",
+        sshd.port,
+        sshd.dir.path().join("known_hosts").display()
+    );
+    let tmux = Tmux(format!("execdeck-pw-{}", std::process::id()));
+    let script = format!(
+        "SSH_AUTH_SOCK= EXECDECK_SSH_PASSWORD= '{}' -g '{spec}'; echo EXIT=$?; sleep 30",
+        common::bin().display()
+    );
+    tmux.cmd(&[
+        "new-session",
+        "-d",
+        "-s",
+        "t",
+        "-x",
+        "150",
+        "-y",
+        "30",
+        "sh",
+        "-c",
+        &script,
+    ]);
+    tmux.wait("password prompt", |s| {
+        s.contains(&format!("Password for {user}@127.0.0.1"))
+    });
+    tmux.cmd(&["send-keys", "-t", "t", "-l", "pw-for-tmux-9"]);
+    let s = tmux.wait("masked", |s| s.contains("•••••••••••••"));
+    assert!(!s.contains("pw-for-tmux"), "the password is shown:\n{s}");
+    tmux.cmd(&["send-keys", "-t", "t", "Enter"]);
+    tmux.wait("ready", |s| s.contains("gw0 ready"));
+    tmux.cmd(&["send-keys", "-t", "t", "C-q"]);
+    let s = tmux.wait("exit", |s| s.contains("EXIT="));
+    assert!(s.contains("EXIT=0"), "{s}");
+}

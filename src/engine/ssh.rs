@@ -302,7 +302,10 @@ fn authenticate(
         }
     }
     let offered = session.auth_methods(&t.user).unwrap_or("").to_string();
-    if let Ok(pw) = std::env::var("EXECDECK_SSH_PASSWORD") {
+    if let Some(pw) = std::env::var("EXECDECK_SSH_PASSWORD")
+        .ok()
+        .filter(|p| !p.is_empty())
+    {
         tried.push("password (EXECDECK_SSH_PASSWORD)".into());
         let pw = Secret(pw);
         if session.userauth_password(&t.user, &pw.0).is_ok() && session.authenticated() {
@@ -512,6 +515,15 @@ pub(crate) async fn ssh(
                         fail_here(format!("SSH handshake failed: {e}"))
                     }
                 })?;
+                // these errors already name the gateway and host: add only the hop
+                let rewrap = |e: Error| {
+                    if what.is_empty() {
+                        return e;
+                    }
+                    let text = e.to_string();
+                    let prefix = format!("gateway {}: ssh {}: ", id_s, who.display());
+                    fail_here(text.strip_prefix(&prefix).unwrap_or(&text).to_string())
+                };
                 host_key_check(
                     &session,
                     who,
@@ -520,7 +532,7 @@ pub(crate) async fn ssh(
                     accept,
                     prompter.as_ref(),
                 )
-                .map_err(|e| fail_here(e.to_string()))?;
+                .map_err(rewrap)?;
                 authenticate(
                     &session,
                     who,
@@ -529,7 +541,7 @@ pub(crate) async fn ssh(
                     use_agent,
                     prompter.as_ref(),
                 )
-                .map_err(|e| fail_here(e.to_string()))?;
+                .map_err(rewrap)?;
                 Ok(session)
             };
             // each jump host opens a direct-tcpip channel to the next one
