@@ -158,6 +158,20 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Rosetta grid: run one snippet on every gateway and compare result, type,
+    /// exception and time; rows that differ from the majority are marked *.
+    #[command(after_help = SPEC_HELP)]
+    Rosetta {
+        /// A gateway spec; repeat for several.
+        #[arg(short = 'g', long = "gateway", value_name = "SPEC")]
+        gateways: Vec<String>,
+        /// Code to run (the value of a final expression is the result).
+        #[arg(short = 'c', long = "code", value_name = "CODE")]
+        code: Option<String>,
+        /// One JSON object per gateway and line.
+        #[arg(long)]
+        json: bool,
+    },
     /// Print interpreter facts (implementation, version, pid, executable, cwd).
     #[command(after_help = SPEC_HELP)]
     Info {
@@ -277,6 +291,23 @@ fn main() {
                     once,
                     json,
                     bootstrap_timeout: Duration::from_secs(10),
+                })
+                .await
+            }
+            Some(Command::Rosetta {
+                gateways,
+                code,
+                json,
+            }) => {
+                let Some(code) = code else {
+                    eprintln!("execdeck rosetta: give the snippet with -c CODE");
+                    return 2;
+                };
+                cli::rosetta(cli::RosettaArgs {
+                    specs: gateways,
+                    code: cli::Code::Inline(code),
+                    json,
+                    bootstrap_timeout: Duration::from_secs(30),
                 })
                 .await
             }

@@ -704,3 +704,42 @@ fn top_once_prints_metrics_as_table_and_json() {
     assert!(v["cpu_percent"].as_f64().is_some());
     assert!(v["messages_in_per_s"].as_f64().is_some());
 }
+
+/// Rosetta: Python 2's integer division stands out against three Python 3s.
+#[test]
+fn rosetta_marks_the_cell_that_differs() {
+    let Some(py2) = py27() else { return };
+    let py3 = common::python3();
+    let args = [
+        "rosetta".to_string(),
+        "-g".into(),
+        format!("popen//python={py2}"),
+        "-g".into(),
+        format!("popen//python={py3}"),
+        "-g".into(),
+        "popen//python=/usr/bin/python3".into(),
+        "-g".into(),
+        format!("popen//python={}", common::pyenv_python("3.13.0")),
+        "-c".into(),
+        "1/2".into(),
+        "--json".into(),
+    ];
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (rc, out, err) = run(&args, None);
+    assert_eq!(rc, Some(0), "{err}");
+    let rows: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json"))
+        .collect();
+    assert_eq!(rows.len(), 4);
+    assert_eq!(rows[0]["repr"], "0");
+    assert_eq!(rows[0]["differs"], true);
+    for r in &rows[1..] {
+        assert_eq!(r["repr"], "0.5");
+        assert_eq!(r["type"], "float");
+        assert_eq!(r["differs"], false);
+    }
+    // an exception is a result too
+    let (_, out, _) = run(&["rosetta", "-g", &py3_spec(), "-c", "1/0"], None);
+    assert!(out.contains("ZeroDivisionError"), "{out}");
+}

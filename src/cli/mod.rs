@@ -642,6 +642,71 @@ fn print_metrics(rows: &[(crate::engine::monitor::Metrics, String, Option<u32>)]
     }
 }
 
+pub struct RosettaArgs {
+    pub specs: Vec<String>,
+    pub code: Code,
+    pub json: bool,
+    pub bootstrap_timeout: Duration,
+}
+
+/// `execdeck rosetta`: one snippet on every gateway; a row per gateway with result,
+/// type, exception and time; rows that differ from the majority are marked `*`.
+pub async fn rosetta(args: RosettaArgs) -> i32 {
+    let (specs, mut p) = match prepare(&args.specs, args.json) {
+        Ok(v) => v,
+        Err(code) => return code,
+    };
+    let code = match read_code(&args.code) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("execdeck: {e}");
+            return 2;
+        }
+    };
+    let (tx, mut rx) = mpsc::channel::<Event>(1024);
+    let drain = tokio::spawn(async move { while rx.recv().await.is_some() {} });
+    let (mut group, ok, _) = open_group(specs, args.bootstrap_timeout, tx, &mut p).await;
+    let mut interp = Vec::new();
+    for gw in group.gateways() {
+        interp.push(
+            gw.facts()
+                .await
+                .map(|f| f.interpreter())
+                .unwrap_or_else(|_| "?".into()),
+        );
+    }
+    let cells = crate::engine::rosetta::run(group.gateways(), &code).await;
+    if args.json {
+        for (c, i) in cells.iter().zip(&interp) {
+            let obj = serde_json::json!({
+                "gateway": c.gateway, "interpreter": i, "repr": c.repr, "type": c.type_name,
+                "error": c.error, "elapsed_ms": c.elapsed.as_secs_f64() * 1e3, "differs": c.differs,
+            });
+            println!("{obj}");
+        }
+    } else {
+        println!(
+            "  {:<10} {:<16} {:<30} {:<12} {:<30} {:>9}",
+            "GATEWAY", "INTERPRETER", "RESULT", "TYPE", "ERROR", "ms"
+        );
+        for (c, i) in cells.iter().zip(&interp) {
+            println!(
+                "{} {:<10} {:<16} {:<30} {:<12} {:<30} {:>9.3}",
+                if c.differs { "*" } else { " " },
+                c.gateway,
+                i,
+                c.repr.as_deref().unwrap_or("-"),
+                c.type_name.as_deref().unwrap_or("-"),
+                c.error.as_deref().unwrap_or("-"),
+                c.elapsed.as_secs_f64() * 1e3
+            );
+        }
+    }
+    group.terminate(Duration::from_secs(5)).await;
+    drain.abort();
+    if ok { 0 } else { 1 }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

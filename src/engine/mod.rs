@@ -29,6 +29,7 @@ pub mod gateway;
 pub mod group;
 pub mod monitor;
 pub mod process;
+pub mod rosetta;
 pub mod spec;
 pub mod ssh;
 pub mod ssh_config;
