@@ -25,6 +25,42 @@ impl Drop for Sshd {
     }
 }
 
+/// A login user made for one test (useradd + chpasswd) and removed with its
+/// processes when dropped.
+struct TempUser(String);
+
+impl TempUser {
+    fn create(prefix: &str, password: &str) -> TempUser {
+        let name = format!("{prefix}{}", std::process::id() % 100_000);
+        let made = Command::new("useradd")
+            .args(["-m", "-s", "/bin/sh", &name])
+            .status()
+            .expect("useradd");
+        assert!(made.success(), "useradd {name}");
+        let user = TempUser(name);
+        let mut chpasswd = Command::new("chpasswd")
+            .stdin(Stdio::piped())
+            .spawn()
+            .expect("chpasswd");
+        if let Some(stdin) = chpasswd.stdin.as_mut() {
+            use std::io::Write;
+            writeln!(stdin, "{}:{password}", user.0).expect("write");
+        }
+        assert!(chpasswd.wait().expect("chpasswd").success());
+        user
+    }
+}
+
+impl Drop for TempUser {
+    fn drop(&mut self) {
+        let _ = Command::new("pkill").args(["-9", "-u", &self.0]).status();
+        let _ = Command::new("userdel")
+            .args(["-r", &self.0])
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -614,32 +650,8 @@ async fn password_auth_with_a_temporary_user() {
         return;
     };
     sshd.trust();
-    let user = format!("edk{}", std::process::id() % 100_000);
-    let made = Command::new("useradd")
-        .args(["-m", "-s", "/bin/sh", &user])
-        .status()
-        .expect("useradd");
-    assert!(made.success(), "useradd");
-    struct UserGuard(String);
-    impl Drop for UserGuard {
-        fn drop(&mut self) {
-            let _ = Command::new("pkill").args(["-9", "-u", &self.0]).status();
-            let _ = Command::new("userdel")
-                .args(["-r", &self.0])
-                .stderr(Stdio::null())
-                .status();
-        }
-    }
-    let _g = UserGuard(user.clone());
-    let mut chpasswd = Command::new("chpasswd")
-        .stdin(Stdio::piped())
-        .spawn()
-        .expect("chpasswd");
-    if let Some(stdin) = chpasswd.stdin.as_mut() {
-        use std::io::Write;
-        writeln!(stdin, "{user}:open-sesame-7").expect("write");
-    }
-    assert!(chpasswd.wait().expect("chpasswd").success());
+    let _user = TempUser::create("edk", "open-sesame-7");
+    let user = _user.0.clone();
     let spec = format!(
         "ssh={user}@127.0.0.1:{}//known_hosts={}//identity=/nonexistent//python=/usr/bin/python3",
         sshd.port,
@@ -785,32 +797,8 @@ fn password_prompt_in_the_cockpit() {
         return;
     }
     sshd.trust();
-    let user = format!("edp{}", std::process::id() % 100_000);
-    let made = Command::new("useradd")
-        .args(["-m", "-s", "/bin/sh", &user])
-        .status()
-        .expect("useradd");
-    assert!(made.success(), "useradd");
-    struct UserGuard(String);
-    impl Drop for UserGuard {
-        fn drop(&mut self) {
-            let _ = Command::new("pkill").args(["-9", "-u", &self.0]).status();
-            let _ = Command::new("userdel")
-                .args(["-r", &self.0])
-                .stderr(Stdio::null())
-                .status();
-        }
-    }
-    let _g = UserGuard(user.clone());
-    let mut chpasswd = Command::new("chpasswd")
-        .stdin(Stdio::piped())
-        .spawn()
-        .expect("chpasswd");
-    if let Some(stdin) = chpasswd.stdin.as_mut() {
-        use std::io::Write;
-        writeln!(stdin, "{user}:pw-for-tmux-9").expect("write");
-    }
-    assert!(chpasswd.wait().expect("chpasswd").success());
+    let _user = TempUser::create("edp", "pw-for-tmux-9");
+    let user = _user.0.clone();
     let spec = format!(
         "ssh={user}@127.0.0.1:{}//known_hosts={}//identity=/nonexistent//python=/usr/bin/python3",
         sshd.port,

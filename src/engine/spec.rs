@@ -255,6 +255,14 @@ pub fn shell_join(words: &[String]) -> String {
         .join(" ")
 }
 
+/// A positive number of seconds below a day.
+fn seconds(v: &str) -> Option<Duration> {
+    v.parse::<f64>()
+        .ok()
+        .filter(|s| s.is_finite() && *s > 0.0 && *s < 86_400.0)
+        .map(Duration::from_secs_f64)
+}
+
 impl FromStr for Spec {
     type Err = SpecError;
 
@@ -387,18 +395,12 @@ impl FromStr for Spec {
                 "accept_new_host_key" => spec.accept_new_host_key = true,
                 "proxy_jump" => spec.proxy_jump = Some(need(value)?),
                 "alive_interval" => {
-                    let v = need(value)?;
-                    let secs: f64 = v
-                        .parse()
-                        .ok()
-                        .filter(|s: &f64| s.is_finite() && *s > 0.0 && *s < 86_400.0)
-                        .ok_or_else(|| {
-                            fail(
-                                part,
-                                "alive_interval must be a positive number of seconds".into(),
-                            )
-                        })?;
-                    spec.alive_interval = Some(Duration::from_secs_f64(secs));
+                    spec.alive_interval = Some(seconds(&need(value)?).ok_or_else(|| {
+                        fail(
+                            part,
+                            "alive_interval must be a positive number of seconds".into(),
+                        )
+                    })?);
                 }
                 "nice" => {
                     let v = need(value)?;
@@ -409,15 +411,9 @@ impl FromStr for Spec {
                     spec.nice = Some(n);
                 }
                 "timeout" => {
-                    let v = need(value)?;
-                    let secs: f64 = v
-                        .parse()
-                        .ok()
-                        .filter(|s: &f64| s.is_finite() && *s > 0.0 && *s < 86_400.0)
-                        .ok_or_else(|| {
-                            fail(part, "timeout must be a positive number of seconds".into())
-                        })?;
-                    spec.timeout = Some(Duration::from_secs_f64(secs));
+                    spec.timeout = Some(seconds(&need(value)?).ok_or_else(|| {
+                        fail(part, "timeout must be a positive number of seconds".into())
+                    })?);
                 }
                 "execmodel" => {
                     spec.execmodel = Some(match need(value)?.as_str() {

@@ -712,13 +712,9 @@ fn forward(
             }
         }
         if !pending.is_empty() {
-            match channel.write(&pending) {
-                Ok(n) => {
-                    pending.drain(..n);
-                    progressed = true;
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
-                Err(_) => break,
+            match write_pending(&mut channel, &mut pending) {
+                Ok(p) => progressed |= p,
+                Err(()) => break,
             }
         }
         if !progressed {
@@ -726,6 +722,22 @@ fn forward(
         }
     }
     let _ = channel.close();
+}
+
+/// Writes what it can of `pending` to the channel: Ok(true) when bytes went out,
+/// Ok(false) when it would block, Err on a broken channel.
+fn write_pending(
+    channel: &mut ssh2::Channel,
+    pending: &mut Vec<u8>,
+) -> std::result::Result<bool, ()> {
+    match channel.write(pending) {
+        Ok(n) => {
+            pending.drain(..n);
+            Ok(n > 0)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Ok(false),
+        Err(_) => Err(()),
+    }
 }
 
 fn wait_fds(fds: &[std::os::fd::RawFd], events: i16, ms: i32) -> Vec<i16> {
@@ -828,13 +840,9 @@ fn pump(session: ssh2::Session, mut channel: ssh2::Channel, tcp: Carrier, io: Pu
             }
         }
         if !pending.is_empty() {
-            match channel.write(&pending) {
-                Ok(n) => {
-                    pending.drain(..n);
-                    progressed = true;
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
-                Err(_) => break,
+            match write_pending(&mut channel, &mut pending) {
+                Ok(p) => progressed |= p,
+                Err(()) => break,
             }
         }
         if last_keepalive.elapsed() >= alive {
