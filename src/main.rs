@@ -23,7 +23,10 @@ GATEWAY SPECS (execnet's grammar: key[=value] items joined by //)
   known_hosts=PATH              SSH known hosts (else ~/.ssh/known_hosts)
   accept_new_host_key           record an unknown host key (see --accept-new-host-keys)
   proxy_jump=HOST[,HOST]        SSH jump hosts (like ProxyJump)
+  ssh_config=PATH               SSH config file (else ~/.ssh/config)
+  alive_interval=SECONDS        SSH keepalive; 3 silent intervals = connection lost
   via=GWID                      start through another gateway of the group
+  installvia=GWID               with socket=: start a one-connection server through GWID
 
 EXAMPLES
   execdeck exec -g popen -c 'import sys; print(sys.version)'
