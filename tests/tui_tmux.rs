@@ -4,72 +4,19 @@
 
 mod common;
 
-use std::process::Command;
-use std::time::{Duration, Instant};
+use common::Tmux;
 
-struct Tmux {
-    socket: String,
+/// Enter from the tree: waits until the footer shows the editor's bindings.
+fn focus_editor(tmux: &Tmux) {
+    tmux.keys(&["Enter"]);
+    tmux.wait(10, "editor focus", |s| s.contains("Esc/BackTab back"));
 }
 
-impl Tmux {
-    fn cmd(&self, args: &[&str]) -> String {
-        let out = Command::new("tmux")
-            .args(["-L", &self.socket, "-f", "/dev/null"])
-            .args(args)
-            .output()
-            .expect("run tmux");
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    fn screen(&self) -> String {
-        self.cmd(&["capture-pane", "-p", "-t", "t"])
-    }
-
-    fn keys(&self, keys: &[&str]) {
-        let mut args = vec!["send-keys", "-t", "t"];
-        args.extend_from_slice(keys);
-        self.cmd(&args);
-    }
-
-    /// Enter from the tree: waits until the footer shows the editor's bindings.
-    fn focus_editor(&self) {
-        self.keys(&["Enter"]);
-        self.wait(10, "editor focus", |s| s.contains("Esc/BackTab back"));
-    }
-
-    /// Esc from the editor: waits until the footer shows the tree's bindings (a key
-    /// sent right after Esc would read as Alt+key).
-    fn focus_tree(&self) {
-        self.keys(&["Escape"]);
-        self.wait(10, "tree focus", |s| s.contains("j/Down next"));
-    }
-
-    fn text(&self, text: &str) {
-        self.cmd(&["send-keys", "-t", "t", "-l", text]);
-    }
-
-    /// Polls the screen until `pred` holds; panics with the screen after `secs`.
-    fn wait(&self, secs: u64, what: &str, pred: impl Fn(&str) -> bool) -> String {
-        let end = Instant::now() + Duration::from_secs(secs);
-        loop {
-            let s = self.screen();
-            if pred(&s) {
-                return s;
-            }
-            if Instant::now() > end {
-                panic!("timed out waiting for {what}; screen:\n{s}");
-            }
-            std::thread::sleep(Duration::from_millis(30));
-        }
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = Command::new("tmux")
-            .args(["-L", &self.socket, "kill-server"])
-            .output();
-    }
+/// Esc from the editor: waits until the footer shows the tree's bindings (a key sent
+/// right after Esc would read as Alt+key).
+fn focus_tree(tmux: &Tmux) {
+    tmux.keys(&["Escape"]);
+    tmux.wait(10, "tree focus", |s| s.contains("j/Down next"));
 }
 
 /// Kills listed pids on failure.
@@ -127,30 +74,14 @@ fn cockpit_in_tmux() {
         return;
     }
     let py = common::python3();
-    let tmux = Tmux {
-        socket: format!("execdeck-e2e-{}", std::process::id()),
-    };
+    let tmux = Tmux::new("execdeck-e2e");
     let bin = common::bin();
     // a wrapper shell reports the exit status and whether the terminal modes were reset
     let script = format!(
         "'{}' --group local='popen//python={py},popen//python={py}'; echo EXIT=$?; sleep 30",
         bin.display()
     );
-    tmux.cmd(&[
-        "new-session",
-        "-d",
-        "-s",
-        "t",
-        "-x",
-        "120",
-        "-y",
-        "36",
-        "-e",
-        "TERM=xterm-256color",
-        "sh",
-        "-c",
-        &script,
-    ]);
+    tmux.start(120, 36, &script);
     // the tree's detail lines show a pid once a gateway is ready
     let screen = tmux.wait(20, "two ready gateways", |s| pids_in_tree(s) >= 2);
     assert!(screen.contains("groups 1  gateways alive 2/2"), "{screen}");
@@ -191,7 +122,7 @@ fn cockpit_in_tmux() {
     });
     tmux.keys(&["o"]);
     tmux.wait(10, "console again", |s| !s.contains("broadcast to group"));
-    tmux.focus_editor();
+    focus_editor(&tmux);
 
     // channels view: open a channel from the editor, send a literal, see the reply
     tmux.text("for x in channel:");
@@ -215,10 +146,10 @@ fn cockpit_in_tmux() {
     tmux.wait(20, "channel closed", |s| s.contains("closed"));
     tmux.keys(&["C"]);
     tmux.wait(10, "console again", |s| !s.contains("channels of gw0"));
-    tmux.focus_editor();
+    focus_editor(&tmux);
 
     // help is generated from the keymap
-    tmux.focus_tree();
+    focus_tree(&tmux);
     tmux.keys(&["?"]);
     tmux.wait(10, "help", |s| {
         s.contains(" help ") && s.contains("next gateway")
@@ -284,9 +215,7 @@ fn bad_keymap_notice_and_sessions() {
         "[[keys]]\nmode = \"normal\"\non = [\"j\"]\nrun = \"fly\"\n",
     )
     .expect("write keymap");
-    let tmux = Tmux {
-        socket: format!("execdeck-e2e-s-{}", std::process::id()),
-    };
+    let tmux = Tmux::new("execdeck-e2e-s");
     let run = |extra: &str| {
         format!(
             "EXECDECK_CONFIG_DIR='{}' EXECDECK_DATA_DIR='{}' '{}' {extra}; echo EXIT=$?; sleep 30",
@@ -296,19 +225,7 @@ fn bad_keymap_notice_and_sessions() {
         )
     };
     let script = run(&format!("--group work='popen//python={py}//id=w1'"));
-    tmux.cmd(&[
-        "new-session",
-        "-d",
-        "-s",
-        "t",
-        "-x",
-        "140",
-        "-y",
-        "30",
-        "sh",
-        "-c",
-        &script,
-    ]);
+    tmux.start(140, 30, &script);
     let s = tmux.wait(20, "notice", |s| s.contains("unknown command 'fly'"));
     assert!(s.contains("keymap.toml: line 4: entry 1"), "{s}");
     let s = tmux.wait(20, "ready", |s| {
@@ -327,7 +244,7 @@ fn bad_keymap_notice_and_sessions() {
     tmux.wait(20, "exit", |s| s.contains("EXIT=0"));
     // reopen by name, in the same pane
     let script = run("--session mysession");
-    tmux.cmd(&["respawn-pane", "-k", "-t", "t", "sh", "-c", &script]);
+    tmux.respawn(&script);
     let s = tmux.wait(20, "session reopened", |s| {
         s.contains("▾ work") && s.contains("w1 ready")
     });
@@ -349,9 +266,7 @@ fn sigterm_restores_the_terminal_and_stops_workers() {
         return;
     }
     let py = common::python3();
-    let tmux = Tmux {
-        socket: format!("execdeck-e2e-t-{}", std::process::id()),
-    };
+    let tmux = Tmux::new("execdeck-e2e-t");
     let dir = tempfile::tempdir().expect("tempdir");
     let pidfile = dir.path().join("pid");
     let script = format!(
@@ -359,19 +274,7 @@ fn sigterm_restores_the_terminal_and_stops_workers() {
         common::bin().display(),
         pidfile.display()
     );
-    tmux.cmd(&[
-        "new-session",
-        "-d",
-        "-s",
-        "t",
-        "-x",
-        "120",
-        "-y",
-        "30",
-        "sh",
-        "-c",
-        &script,
-    ]);
+    tmux.start(120, 30, &script);
     let s = tmux.wait(20, "ready", |s| pids_in_tree(s) >= 1);
     let pids = Pids(pids_on(&s));
     // the pid of this test's execdeck, written by the shell that started it

@@ -98,3 +98,89 @@ pub fn kill9(pid: i32) {
         libc::kill(pid, libc::SIGKILL);
     }
 }
+
+/// A private tmux server for one test (its own socket), killed on drop. The session
+/// is `t`; `start` runs a shell command line in it.
+pub struct Tmux {
+    pub socket: String,
+}
+
+impl Tmux {
+    pub fn new(name: &str) -> Tmux {
+        Tmux {
+            socket: format!("{name}-{}", std::process::id()),
+        }
+    }
+
+    pub fn cmd(&self, args: &[&str]) -> String {
+        let out = std::process::Command::new("tmux")
+            .args(["-L", &self.socket, "-f", "/dev/null"])
+            .args(args)
+            .output()
+            .expect("run tmux");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Starts session `t` of `cols` x `rows` running `sh -c script`.
+    pub fn start(&self, cols: u16, rows: u16, script: &str) {
+        let (c, r) = (cols.to_string(), rows.to_string());
+        self.cmd(&[
+            "new-session",
+            "-d",
+            "-s",
+            "t",
+            "-x",
+            &c,
+            "-y",
+            &r,
+            "-e",
+            "TERM=xterm-256color",
+            "sh",
+            "-c",
+            script,
+        ]);
+    }
+
+    /// Replaces what runs in the pane with `sh -c script`.
+    pub fn respawn(&self, script: &str) {
+        self.cmd(&["respawn-pane", "-k", "-t", "t", "sh", "-c", script]);
+    }
+
+    pub fn screen(&self) -> String {
+        self.cmd(&["capture-pane", "-p", "-t", "t"])
+    }
+
+    pub fn keys(&self, keys: &[&str]) {
+        let mut args = vec!["send-keys", "-t", "t"];
+        args.extend_from_slice(keys);
+        self.cmd(&args);
+    }
+
+    /// Types text literally.
+    pub fn text(&self, text: &str) {
+        self.cmd(&["send-keys", "-t", "t", "-l", text]);
+    }
+
+    /// Polls the screen until `pred` holds; panics with the screen after `secs`.
+    pub fn wait(&self, secs: u64, what: &str, pred: impl Fn(&str) -> bool) -> String {
+        let end = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+        loop {
+            let s = self.screen();
+            if pred(&s) {
+                return s;
+            }
+            if std::time::Instant::now() > end {
+                panic!("timed out waiting for {what}; screen:\n{s}");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(30));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("tmux")
+            .args(["-L", &self.socket, "kill-server"])
+            .output();
+    }
+}
