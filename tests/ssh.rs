@@ -409,10 +409,10 @@ async fn a_cut_link_is_reported_and_nothing_stays_behind() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("gateway gw0 is closed"), "{err}");
-    assert!(matches!(
-        gw.state(),
-        execdeck::engine::GatewayState::Dead(_)
-    ));
+    match gw.state() {
+        execdeck::engine::GatewayState::Dead(r) => assert!(r.contains("connection lost"), "{r}"),
+        other => panic!("{other:?}"),
+    }
     assert!(
         common::wait_until(10.0, || common::proc_state(remote_pid).is_none()),
         "remote interpreter {remote_pid} stayed behind"
@@ -515,43 +515,6 @@ async fn agent_auth() {
     let _ = agent.wait();
 }
 
-/// A tmux server of its own for one test, killed on drop.
-struct Tmux(String);
-
-impl Tmux {
-    fn cmd(&self, args: &[&str]) -> String {
-        let out = Command::new("tmux")
-            .args(["-L", &self.0, "-f", "/dev/null"])
-            .args(args)
-            .output()
-            .expect("tmux");
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    fn wait(&self, what: &str, pred: impl Fn(&str) -> bool) -> String {
-        let end = std::time::Instant::now() + Duration::from_secs(20);
-        loop {
-            let s = self.cmd(&["capture-pane", "-p", "-t", "t"]);
-            if pred(&s) {
-                return s;
-            }
-            assert!(
-                std::time::Instant::now() < end,
-                "timed out waiting for {what}:\n{s}"
-            );
-            std::thread::sleep(Duration::from_millis(30));
-        }
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = Command::new("tmux")
-            .args(["-L", &self.0, "kill-server"])
-            .output();
-    }
-}
-
 /// An encrypted key: the passphrase is asked on the CLI's terminal (echo off) and in a
 /// masked cockpit prompt; neither shows it.
 #[test]
@@ -580,35 +543,25 @@ fn passphrase_prompts_on_the_terminal_and_in_the_cockpit() {
         d.join("known_hosts").display(),
         common::python3()
     );
-    let tmux = Tmux(format!("execdeck-ssh-{}", std::process::id()));
+    let tmux = common::Tmux::new("execdeck-ssh");
     // the CLI asks on its terminal
     let script = format!(
         "SSH_AUTH_SOCK= '{}' exec -g '{spec}' -c 'print(\"logged in\", 6*7)'; echo EXIT=$?; sleep 30",
         common::bin().display()
     );
-    tmux.cmd(&[
-        "new-session",
-        "-d",
-        "-s",
-        "t",
-        "-x",
-        "150",
-        "-y",
-        "30",
-        "sh",
-        "-c",
-        &script,
-    ]);
-    let s = tmux.wait("host key question", |s| {
+    tmux.start(150, 30, &script);
+    let s = tmux.wait(20, "host key question", |s| {
         s.contains("Unknown host key for 127.0.0.1")
     });
     assert!(s.contains("SHA256:"), "the fingerprint is shown: {s}");
-    tmux.cmd(&["send-keys", "-t", "t", "-l", "yes"]);
-    tmux.cmd(&["send-keys", "-t", "t", "Enter"]);
-    tmux.wait("passphrase prompt", |s| s.contains("Passphrase for key"));
-    tmux.cmd(&["send-keys", "-t", "t", "-l", "sesame-42"]);
-    tmux.cmd(&["send-keys", "-t", "t", "Enter"]);
-    let s = tmux.wait("exit", |s| s.contains("EXIT="));
+    tmux.text("yes");
+    tmux.keys(&["Enter"]);
+    tmux.wait(20, "passphrase prompt", |s| {
+        s.contains("Passphrase for key")
+    });
+    tmux.text("sesame-42");
+    tmux.keys(&["Enter"]);
+    let s = tmux.wait(20, "exit", |s| s.contains("EXIT="));
     assert!(s.contains("[gw0] logged in 42"), "{s}");
     assert!(s.contains("EXIT=0"), "{s}");
     assert!(!s.contains("sesame"), "the passphrase was echoed:\n{s}");
@@ -621,22 +574,22 @@ fn passphrase_prompts_on_the_terminal_and_in_the_cockpit() {
     );
     // forget the host again: the cockpit asks about it in its prompt line
     std::fs::remove_file(d.join("known_hosts")).expect("rm known_hosts");
-    tmux.cmd(&["respawn-pane", "-k", "-t", "t", "sh", "-c", &script]);
-    tmux.wait("host key question", |s| {
+    tmux.respawn(&script);
+    tmux.wait(20, "host key question", |s| {
         s.contains("Unknown host key for 127.0.0.1") && s.contains("SHA256:")
     });
-    tmux.cmd(&["send-keys", "-t", "t", "-l", "yes"]);
-    tmux.cmd(&["send-keys", "-t", "t", "Enter"]);
-    tmux.wait("masked prompt", |s| {
+    tmux.text("yes");
+    tmux.keys(&["Enter"]);
+    tmux.wait(20, "masked prompt", |s| {
         s.contains("Passphrase for key") && s.contains("Esc declines")
     });
-    tmux.cmd(&["send-keys", "-t", "t", "-l", "sesame-42"]);
-    let s = tmux.wait("masked input", |s| s.contains("•••••••••"));
+    tmux.text("sesame-42");
+    let s = tmux.wait(20, "masked input", |s| s.contains("•••••••••"));
     assert!(!s.contains("sesame"), "the passphrase is shown:\n{s}");
-    tmux.cmd(&["send-keys", "-t", "t", "Enter"]);
-    tmux.wait("ready", |s| s.contains("gw0 ready"));
-    tmux.cmd(&["send-keys", "-t", "t", "C-q"]);
-    let s = tmux.wait("exit", |s| s.contains("EXIT="));
+    tmux.keys(&["Enter"]);
+    tmux.wait(20, "ready", |s| s.contains("gw0 ready"));
+    tmux.keys(&["C-q"]);
+    let s = tmux.wait(20, "exit", |s| s.contains("EXIT="));
     assert!(s.contains("EXIT=0"), "{s}");
 }
 
@@ -804,33 +757,21 @@ fn password_prompt_in_the_cockpit() {
         sshd.port,
         sshd.dir.path().join("known_hosts").display()
     );
-    let tmux = Tmux(format!("execdeck-pw-{}", std::process::id()));
+    let tmux = common::Tmux::new("execdeck-pw");
     let script = format!(
         "SSH_AUTH_SOCK= EXECDECK_SSH_PASSWORD= '{}' -g '{spec}'; echo EXIT=$?; sleep 30",
         common::bin().display()
     );
-    tmux.cmd(&[
-        "new-session",
-        "-d",
-        "-s",
-        "t",
-        "-x",
-        "150",
-        "-y",
-        "30",
-        "sh",
-        "-c",
-        &script,
-    ]);
-    tmux.wait("password prompt", |s| {
+    tmux.start(150, 30, &script);
+    tmux.wait(20, "password prompt", |s| {
         s.contains(&format!("Password for {user}@127.0.0.1"))
     });
-    tmux.cmd(&["send-keys", "-t", "t", "-l", "pw-for-tmux-9"]);
-    let s = tmux.wait("masked", |s| s.contains("•••••••••••••"));
+    tmux.text("pw-for-tmux-9");
+    let s = tmux.wait(20, "masked", |s| s.contains("•••••••••••••"));
     assert!(!s.contains("pw-for-tmux"), "the password is shown:\n{s}");
-    tmux.cmd(&["send-keys", "-t", "t", "Enter"]);
-    tmux.wait("ready", |s| s.contains("gw0 ready"));
-    tmux.cmd(&["send-keys", "-t", "t", "C-q"]);
-    let s = tmux.wait("exit", |s| s.contains("EXIT="));
+    tmux.keys(&["Enter"]);
+    tmux.wait(20, "ready", |s| s.contains("gw0 ready"));
+    tmux.keys(&["C-q"]);
+    let s = tmux.wait(20, "exit", |s| s.contains("EXIT="));
     assert!(s.contains("EXIT=0"), "{s}");
 }

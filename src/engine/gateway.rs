@@ -919,9 +919,14 @@ async fn reader_task(weak: std::sync::Weak<Inner>, reader: Reader, max_frame: us
     let gw = Gateway { inner };
     let protocol_fault = reason.is_some();
     let transport_reason = gw.inner.close_reason.lock().ok().and_then(|r| r.clone());
-    let mut reason = reason
-        .or(transport_reason)
-        .unwrap_or_else(|| "connection closed".to_string());
+    let mut reason = reason.or(transport_reason).unwrap_or_else(|| {
+        // a remote worker's link that ends without us asking was lost
+        if gw.inner.process.is_none() {
+            "connection lost".to_string()
+        } else {
+            "connection closed".to_string()
+        }
+    });
     if protocol_fault {
         // A peer that sends garbage cannot be trusted with more work.
         if let Some(p) = &gw.inner.process {
