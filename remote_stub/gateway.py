@@ -723,9 +723,11 @@ class WorkerGateway(object):
                 err = loads(payload, self) if code == 6 else None
                 ch._remote_closed(err, sendonly=(code == 7))
         elif code == 0:
+            cpu, rss = _self_usage()
             status = {"numchannels": len(self._channels),
                       "numexecuting": self._numexecuting,
-                      "execmodel": self.execmodel}
+                      "execmodel": self.execmodel,
+                      "cpu": cpu, "rss": rss}
             self._send(4, cid, dumps(status))
             self._send(5, cid, b"")
         elif code == 1:
@@ -835,6 +837,38 @@ class WorkerGateway(object):
         except Exception:
             pass
         _exit_with_group(0 if not self._numexecuting else 1)
+
+
+def _self_usage():
+    """(CPU seconds, RSS bytes) of this process: /proc on Linux, else os.times and
+    resource; None where neither is available."""
+    cpu = rss = None
+    try:
+        f = open("/proc/self/stat")
+        try:
+            st = f.read()
+        finally:
+            f.close()
+        fields = st[st.rindex(")") + 2:].split()
+        # Jython has no os.sysconf: Linux's usual values then
+        tck = page = None
+        if hasattr(os, "sysconf"):
+            tck = os.sysconf("SC_CLK_TCK")
+            page = os.sysconf("SC_PAGE_SIZE")
+        cpu = (int(fields[11]) + int(fields[12])) / float(tck or 100)
+        rss = int(fields[21]) * (page or 4096)
+    except Exception:
+        try:
+            t = os.times()
+            cpu = t[0] + t[1]
+        except Exception:
+            pass
+        try:
+            import resource
+            rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        except Exception:
+            pass
+    return cpu, rss
 
 
 def _interrupt_main():

@@ -28,6 +28,8 @@ pub struct Config {
     pub scrollback: usize,
     /// The spec the cockpit opens when given none (default `popen//python=python3`).
     pub default_spec: String,
+    /// Live metrics: sampling interval and the thresholds that colour a row.
+    pub monitor: MonitorConfig,
 }
 
 impl Default for Config {
@@ -35,7 +37,60 @@ impl Default for Config {
         Config {
             scrollback: 10_000,
             default_spec: "popen//python=python3".into(),
+            monitor: MonitorConfig::default(),
         }
+    }
+}
+
+/// `[monitor]` in `config.toml`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MonitorConfig {
+    /// Seconds between two samples of a gateway (STATUS ping); 0 turns sampling off.
+    pub interval: f64,
+    /// Round-trip time in milliseconds: [warn, critical].
+    pub rtt_ms: [f64; 2],
+    /// Remote CPU, percent of one core: [warn, critical].
+    pub cpu: [f64; 2],
+    /// Remote resident memory in MiB: [warn, critical].
+    pub rss_mb: [f64; 2],
+}
+
+impl Default for MonitorConfig {
+    fn default() -> Self {
+        MonitorConfig {
+            interval: 2.0,
+            rtt_ms: [100.0, 1000.0],
+            cpu: [50.0, 90.0],
+            rss_mb: [512.0, 2048.0],
+        }
+    }
+}
+
+impl MonitorConfig {
+    pub fn check(&self, file: &str) -> Result<(), String> {
+        if !(0.0..=3600.0).contains(&self.interval) || self.interval.is_nan() {
+            return Err(format!(
+                "{file}: monitor.interval must be between 0 (off) and 3600 seconds"
+            ));
+        }
+        if self.interval > 0.0 && self.interval < 0.1 {
+            return Err(format!(
+                "{file}: monitor.interval below 0.1 s would load the workers; use 0 to turn sampling off"
+            ));
+        }
+        for (name, [warn, crit]) in [
+            ("rtt_ms", self.rtt_ms),
+            ("cpu", self.cpu),
+            ("rss_mb", self.rss_mb),
+        ] {
+            if warn.is_nan() || crit.is_nan() || warn < 0.0 || crit < warn {
+                return Err(format!(
+                    "{file}: monitor.{name} must be [warn, critical] with 0 <= warn <= critical"
+                ));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -62,6 +117,7 @@ impl Config {
         c.default_spec
             .parse::<crate::engine::Spec>()
             .map_err(|e| format!("{file}: default_spec: {e}"))?;
+        c.monitor.check(file)?;
         Ok(c)
     }
 
@@ -83,11 +139,56 @@ impl Config {
 }
 
 /// A saved set of groups and their gateway specs.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Session {
+    /// The view shown at start: "console" (default), "monitor", "tail", "rosetta",
+    /// "channels".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub view: Option<String>,
     #[serde(default)]
     pub groups: Vec<SessionGroup>,
+    /// Channels opened once their gateway is ready.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub channels: Vec<SessionChannel>,
+    /// Bridges between named channels, made once both are open.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub bridges: Vec<SessionBridge>,
+    /// A Rosetta grid run once its gateways are ready.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rosetta: Option<SessionRosetta>,
+}
+
+/// `[[channels]]`: a channel running `code` on a gateway (remote_exec).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionChannel {
+    pub name: String,
+    /// The gateway's group (default: the session's first group).
+    #[serde(default)]
+    pub group: Option<String>,
+    pub gateway: String,
+    pub code: String,
+}
+
+/// `[[bridges]]`: items of channel `from` flow into channel `to`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionBridge {
+    pub from: String,
+    pub to: String,
+}
+
+/// `[rosetta]`: one snippet on several gateways, shown as a grid.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionRosetta {
+    #[serde(default)]
+    pub group: Option<String>,
+    /// Gateway ids (default: every gateway of the group).
+    #[serde(default)]
+    pub gateways: Vec<String>,
+    pub code: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -109,7 +210,85 @@ impl Session {
                     .map_err(|e| format!("{file}: group '{}': {e}", g.name))?;
             }
         }
+        s.check_links(file)?;
         Ok(s)
+    }
+
+    /// The group a channel or grid names, or the first group.
+    pub fn group_or_first<'a>(&'a self, group: &'a Option<String>) -> Option<&'a str> {
+        group
+            .as_deref()
+            .or_else(|| self.groups.first().map(|g| g.name.as_str()))
+    }
+
+    /// Channels, bridges, the grid and the view must name things that exist.
+    fn check_links(&self, file: &str) -> Result<(), String> {
+        const VIEWS: &[&str] = &["console", "monitor", "tail", "rosetta", "channels"];
+        if let Some(v) = &self.view
+            && !VIEWS.contains(&v.as_str())
+        {
+            return Err(format!(
+                "{file}: view '{v}' is not one of {}",
+                VIEWS.join(", ")
+            ));
+        }
+        let ids = |group: &str| -> Vec<String> {
+            self.groups
+                .iter()
+                .filter(|g| g.name == group)
+                .flat_map(|g| g.specs.iter())
+                .filter_map(|s| s.parse::<crate::engine::Spec>().ok())
+                .enumerate()
+                .map(|(n, s)| s.id.unwrap_or_else(|| format!("gw{n}")))
+                .collect()
+        };
+        let mut names: Vec<&str> = Vec::new();
+        for c in &self.channels {
+            let group = self.group_or_first(&c.group).unwrap_or_default();
+            if !ids(group).contains(&c.gateway) {
+                return Err(format!(
+                    "{file}: channel '{}': no gateway '{}' in group '{group}'",
+                    c.name, c.gateway
+                ));
+            }
+            if names.contains(&c.name.as_str()) {
+                return Err(format!("{file}: two channels are named '{}'", c.name));
+            }
+            names.push(&c.name);
+        }
+        let mut sources: Vec<&str> = Vec::new();
+        for b in &self.bridges {
+            for end in [&b.from, &b.to] {
+                if !names.contains(&end.as_str()) {
+                    return Err(format!(
+                        "{file}: bridge {} -> {}: no channel named '{end}'",
+                        b.from, b.to
+                    ));
+                }
+            }
+            if b.from == b.to {
+                return Err(format!("{file}: bridge from '{}' to itself", b.from));
+            }
+            if sources.contains(&b.from.as_str()) {
+                return Err(format!(
+                    "{file}: channel '{}' is the source of two bridges",
+                    b.from
+                ));
+            }
+            sources.push(&b.from);
+        }
+        if let Some(r) = &self.rosetta {
+            let group = self.group_or_first(&r.group).unwrap_or_default();
+            let known = ids(group);
+            for g in &r.gateways {
+                if !known.contains(g) {
+                    return Err(format!(
+                        "{file}: rosetta: no gateway '{g}' in group '{group}'"
+                    ));
+                }
+            }
+        }
+        Ok(())
     }
 
     pub fn read(path: &Path) -> Result<Session, String> {
@@ -253,6 +432,7 @@ mod tests {
                 name: "local".into(),
                 specs: vec!["popen//python=python3".into(), "popen//id=x".into()],
             }],
+            ..Session::default()
         };
         let text = toml::to_string(&s).unwrap();
         assert_eq!(Session::parse(&text, "s.toml").unwrap(), s);

@@ -54,6 +54,10 @@ struct Cli {
     /// Cockpit: open the groups of a session file (or a session saved with :save NAME).
     #[arg(long = "session", value_name = "FILE.toml|NAME")]
     session: Option<String>,
+    /// Cockpit: seconds between two metric samples of each gateway (0: off; default
+    /// from config.toml [monitor] interval, else 2).
+    #[arg(long = "monitor-interval", value_name = "SECONDS")]
+    monitor_interval: Option<f64>,
 }
 
 fn parse_spec(s: &str) -> Result<execdeck::engine::Spec, String> {
@@ -68,15 +72,19 @@ fn cockpit_gateways(
     groups: &[String],
     session: Option<&str>,
     default_spec: &str,
-) -> Result<Vec<(String, execdeck::engine::Spec)>, String> {
+) -> Result<StartGateways, String> {
     let mut out = Vec::new();
+    let mut setup = None;
     if let Some(name) = session {
-        let s = execdeck::config::Session::open(name)?;
-        for g in s.groups {
-            for spec in g.specs {
-                out.push((g.name.clone(), parse_spec(&spec)?));
+        let mut s = execdeck::config::Session::open(name)?;
+        for g in &s.groups {
+            for spec in &g.specs {
+                out.push((g.name.clone(), parse_spec(spec)?));
             }
         }
+        // channels, bridges, the grid and the view are set up by the cockpit
+        s.groups.clear();
+        setup = Some(s);
     }
     for g in gateways {
         out.push(("local".to_string(), parse_spec(g)?));
@@ -95,8 +103,14 @@ fn cockpit_gateways(
     if out.is_empty() {
         out.push(("local".to_string(), parse_spec(default_spec)?));
     }
-    Ok(out)
+    Ok((out, setup))
 }
+
+/// Start-up gateways (group, spec) and what else a session file asks for.
+type StartGateways = (
+    Vec<(String, execdeck::engine::Spec)>,
+    Option<execdeck::config::Session>,
+);
 
 #[derive(Subcommand)]
 enum Command {
@@ -117,7 +131,8 @@ enum Command {
         /// A file of code to run, or - for standard input.
         #[arg(value_name = "FILE")]
         file: Option<String>,
-        /// One JSON object per line: {"gateway", "stream", "text"}.
+        /// JSON lines: a "gateway" line per gateway (its metadata), "output" lines
+        /// {"gateway", "stream", "text"}, an "exit" line per gateway.
         #[arg(long)]
         json: bool,
         /// Seconds a bootstrap may take unless the spec says timeout=.
@@ -335,7 +350,7 @@ fn main() {
             }
             None => {
                 let (config, config_notice) = execdeck::config::Config::load();
-                let gateways = match cockpit_gateways(
+                let (gateways, setup) = match cockpit_gateways(
                     &cli.gateways,
                     &cli.groups,
                     cli.session.as_deref(),
@@ -352,8 +367,18 @@ fn main() {
                     (Some(a), Some(b)) => Some(format!("{a}; {b}")),
                     (a, b) => a.or(b),
                 };
+                let mut monitor = config.monitor.clone();
+                if let Some(secs) = cli.monitor_interval {
+                    monitor.interval = secs;
+                    if let Err(e) = monitor.check("--monitor-interval") {
+                        eprintln!("execdeck: {e}");
+                        return 2;
+                    }
+                }
                 execdeck::tui::run(execdeck::tui::Startup {
                     gateways,
+                    setup,
+                    monitor,
                     scrollback: config.scrollback,
                     notice,
                     keymap,

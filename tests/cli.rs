@@ -303,6 +303,9 @@ fn exec_json_lines_name_gateway_stream_and_text() {
     for line in out.lines() {
         let v: serde_json::Value = serde_json::from_str(line)
             .unwrap_or_else(|e| panic!("not JSON: {line:?}: {e}\nstdout:\n{out}"));
+        if v["event"] != "output" {
+            continue;
+        }
         let field = |k: &str| -> String {
             v.get(k)
                 .and_then(|x| x.as_str())
@@ -322,6 +325,229 @@ fn exec_json_lines_name_gateway_stream_and_text() {
         assert_eq!(text("stderr"), "to-stderr\n", "{gw}: {seen:?}");
     }
     no_panic(&err);
+}
+
+/// The metadata keys that `exec --json` (gateway lines), `top --json` and `info --json`
+/// all carry.
+const META_KEYS: &[&str] = &[
+    "gateway",
+    "spec",
+    "transport",
+    "host",
+    "via",
+    "interpreter",
+    "implementation",
+    "python_version",
+    "pid",
+    "platform",
+    "executable",
+    "cwd",
+];
+
+/// Parses every stdout line as a JSON object.
+fn json_lines(out: &str) -> Vec<serde_json::Value> {
+    out.lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l)
+                .unwrap_or_else(|e| panic!("not JSON: {l:?}: {e}\nstdout:\n{out}"));
+            assert!(v.is_object(), "not an object: {l}");
+            v
+        })
+        .collect()
+}
+
+fn keys(v: &serde_json::Value) -> std::collections::BTreeSet<String> {
+    v.as_object().expect("object").keys().cloned().collect()
+}
+
+/// `exec --json`: a gateway line with the interpreter's own facts before any output of
+/// that gateway, output lines, and one exit line last; a gateway that does not start
+/// gets an error and an exit line, but no gateway line.
+#[test]
+fn exec_json_carries_gateway_metadata_and_exit_lines() {
+    let g0 = py3_spec();
+    let g1 = format!("{}//env:EXECDECK_FAIL=1", py3_spec());
+    let mut specs = vec![g0.clone(), g1.clone()];
+    let py2 = py27();
+    if let Some(py2) = &py2 {
+        specs.push(format!("popen//python={py2}"));
+    }
+    let missing = "popen//python=/nonexistent/python".to_string();
+    specs.push(missing.clone());
+    // prints what the metadata must say, then fails on gw1
+    let code = "import os, sys\n\
+                print('facts %s|%s|%s|%s|%d' % (sys.executable, sys.platform, os.getcwd(),\n    \
+                    '.'.join(str(x) for x in sys.version_info[:3]), os.getpid()))\n\
+                channel.send(1)\n\
+                if os.environ.get('EXECDECK_FAIL'):\n    \
+                    raise ValueError('boom')\n";
+    let mut args = vec!["exec", "--json"];
+    for s in &specs {
+        args.extend(["-g", s.as_str()]);
+    }
+    args.extend(["-c", code]);
+    let (rc, out, err) = run(&args, None);
+    assert_eq!(rc, Some(1), "stdout:\n{out}\nstderr:\n{err}");
+    no_panic(&err);
+    let lines = json_lines(&out);
+    let started: Vec<String> = (0..specs.len() - 1).map(|i| format!("gw{i}")).collect();
+    let failed = format!("gw{}", specs.len() - 1);
+    for (i, gw) in started.iter().enumerate() {
+        let mine: Vec<&serde_json::Value> = lines.iter().filter(|v| v["gateway"] == *gw).collect();
+        let ctx = format!("{gw}:\n{out}");
+        // first its metadata, last its exit line, output in between
+        assert_eq!(
+            mine.first().map(|v| &v["event"]),
+            Some(&"gateway".into()),
+            "{ctx}"
+        );
+        assert_eq!(
+            mine.last().map(|v| &v["event"]),
+            Some(&"exit".into()),
+            "{ctx}"
+        );
+        assert!(
+            mine[1..mine.len() - 1]
+                .iter()
+                .all(|v| v["event"] == "output"),
+            "{ctx}"
+        );
+        let meta = mine[0];
+        let mut want: std::collections::BTreeSet<String> =
+            META_KEYS.iter().map(|k| k.to_string()).collect();
+        want.insert("event".into());
+        assert_eq!(keys(meta), want, "{ctx}");
+        assert_eq!(meta["spec"], specs[i].as_str(), "{ctx}");
+        assert_eq!(meta["transport"], "popen", "{ctx}");
+        assert_eq!(meta["host"], "local", "{ctx}");
+        assert_eq!(meta["via"], serde_json::Value::Null, "{ctx}");
+        assert_eq!(meta["implementation"], "CPython", "{ctx}");
+        let version = meta["python_version"].as_str().expect("python_version");
+        assert_eq!(
+            meta["interpreter"],
+            format!("CPython {version}").as_str(),
+            "{ctx}"
+        );
+        // the metadata is the interpreter's own view of itself
+        let printed: String = mine
+            .iter()
+            .filter(|v| v["stream"] == "stdout")
+            .filter_map(|v| v["text"].as_str())
+            .collect();
+        let facts = printed
+            .trim_end()
+            .strip_prefix("facts ")
+            .unwrap_or_else(|| panic!("no facts line: {ctx}"));
+        let f: Vec<&str> = facts.split('|').collect();
+        assert_eq!(f.len(), 5, "{ctx}");
+        assert_eq!(meta["executable"], f[0], "{ctx}");
+        assert_eq!(meta["platform"], f[1], "{ctx}");
+        assert_eq!(meta["cwd"], f[2], "{ctx}");
+        assert_eq!(version, f[3], "{ctx}");
+        assert_eq!(
+            meta["pid"].as_i64().map(|p| p.to_string()).as_deref(),
+            Some(f[4]),
+            "{ctx}"
+        );
+        if specs[i].contains("2.7.18") {
+            assert_eq!(version, "2.7.18", "{ctx}");
+        } else {
+            assert!(version.starts_with("3."), "{ctx}");
+        }
+        // the exit line: gw1 raised, the others ran to the end
+        let exit = mine[mine.len() - 1];
+        assert_eq!(exit["ok"], *gw != "gw1", "{ctx}");
+        assert_eq!(exit["worker"], "exited (exit code 0)", "{ctx}");
+        assert_eq!(exit["worker_exit_code"], 0, "{ctx}");
+        assert_eq!(exit["worker_signal"], serde_json::Value::Null, "{ctx}");
+    }
+    assert!(
+        lines.iter().any(|v| v["gateway"] == "gw1"
+            && v["stream"] == "traceback"
+            && v["text"]
+                .as_str()
+                .is_some_and(|t| t.contains("ValueError: boom"))),
+        "no traceback from gw1:\n{out}"
+    );
+    // the interpreter that does not exist: an error and an exit line, no metadata
+    let mine: Vec<&serde_json::Value> = lines.iter().filter(|v| v["gateway"] == *failed).collect();
+    let events: Vec<&str> = mine.iter().filter_map(|v| v["event"].as_str()).collect();
+    assert_eq!(events, ["output", "exit"], "{failed}:\n{out}");
+    assert_eq!(mine[0]["stream"], "error");
+    assert!(
+        mine[0]["text"]
+            .as_str()
+            .is_some_and(|t| t.contains("/nonexistent/python")),
+        "{out}"
+    );
+    assert_eq!(mine[1]["ok"], false);
+    assert_eq!(mine[1]["worker"], "not started");
+    // every line has a known event
+    for v in &lines {
+        assert!(
+            ["gateway", "output", "exit"].contains(&v["event"].as_str().unwrap_or("")),
+            "{v}"
+        );
+    }
+}
+
+/// `exec --json`, `top --json` and `info --json` describe the same gateway with the same
+/// metadata keys and values (only the pid differs: each run has its own worker).
+#[test]
+fn exec_top_and_info_json_agree_on_gateway_metadata() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cwd = dir.path().to_str().expect("utf-8 temp path");
+    assert!(!cwd.contains("//"));
+    let spec = format!("{}//id=meta//chdir={cwd}", py3_spec());
+    let (rc, out, err) = run(&["exec", "--json", "-g", &spec, "-c", "pass"], None);
+    assert_eq!(rc, Some(0), "stdout:\n{out}\nstderr:\n{err}");
+    let exec: Vec<serde_json::Value> = json_lines(&out)
+        .into_iter()
+        .filter(|v| v["event"] == "gateway")
+        .collect();
+    assert_eq!(exec.len(), 1, "{out}");
+    let mut exec_meta = exec[0].clone();
+    exec_meta.as_object_mut().expect("object").remove("event");
+
+    let (rc, out, err) = run(
+        &["top", "--json", "--once", "--interval", "0.2", "-g", &spec],
+        None,
+    );
+    assert_eq!(rc, Some(0), "stdout:\n{out}\nstderr:\n{err}");
+    let top = json_lines(&out);
+    assert_eq!(top.len(), 1, "{out}");
+    let (rc, out, err) = run(&["info", "--json", "-g", &spec], None);
+    assert_eq!(rc, Some(0), "stdout:\n{out}\nstderr:\n{err}");
+    let info = json_lines(&out);
+    assert_eq!(info.len(), 1, "{out}");
+
+    let want: std::collections::BTreeSet<String> =
+        META_KEYS.iter().map(|k| k.to_string()).collect();
+    assert_eq!(keys(&exec_meta), want, "{exec_meta}");
+    for (what, other) in [("top", &top[0]), ("info", &info[0])] {
+        for k in META_KEYS {
+            assert!(
+                other.get(*k).is_some(),
+                "{what} --json lacks {k:?}: {other}"
+            );
+            if *k != "pid" {
+                assert_eq!(other[*k], exec_meta[*k], "{what} vs exec on {k:?}");
+            }
+        }
+        assert!(other["pid"].as_i64().is_some_and(|p| p > 0), "{other}");
+    }
+    assert_eq!(exec_meta["gateway"], "meta");
+    assert_eq!(exec_meta["spec"], spec.as_str());
+    // chdir= applies before the facts are read
+    let real = std::fs::canonicalize(cwd).expect("canonicalize");
+    assert_eq!(exec_meta["cwd"], real.to_str().expect("utf-8"));
+    // top's metrics are still there next to the metadata
+    assert!(
+        top[0]["rtt_ms"].as_f64().is_some_and(|r| r > 0.0),
+        "{}",
+        top[0]
+    );
+    assert!(info[0]["version_info"].is_array(), "{}", info[0]);
 }
 
 #[test]

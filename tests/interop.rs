@@ -709,6 +709,24 @@ async fn execnet_worker_remote_exception() {
     assert_exits_cleanly(guard).await;
 }
 
+/// execnet's worker answers STATUS without CPU and RSS: the sampler reads them with a
+/// small remote_exec instead.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn execnet_worker_metrics() {
+    let Some(guard) = open_execnet("metrics").await else {
+        return;
+    };
+    let gw = guard.gw();
+    let mut s = execdeck::engine::monitor::Sampler::new(gw.clone());
+    s.sample().await.expect("first sample");
+    let m = s.sample().await.expect("second sample");
+    assert!(m.rss_bytes.expect("rss") > 1 << 20, "{m:?}");
+    assert!(m.cpu_percent.is_some(), "{m:?}");
+    assert!(m.messages_in_per_s.is_some(), "{m:?}");
+    wait_idle(gw).await;
+    assert_exits_cleanly(guard).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn execnet_worker_status() {
     let Some(guard) = open_execnet("status").await else {

@@ -1,7 +1,10 @@
-//! Headless subcommands: `exec` and `info`.
+//! Headless subcommands: `exec`, `info`, `top` and `rosetta`.
 
-use crate::engine::{Event, Gateway, GatewayOptions, Group, Spec, Stream, Value};
-use std::collections::HashMap;
+use crate::engine::{
+    Event, Facts, Gateway, GatewayOptions, Group, Spec, Stream, TerminateOutcome, Transport, Value,
+};
+use serde_json::{Map, Value as Json, json};
+use std::collections::{HashMap, HashSet};
 use std::io::Write;
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -61,7 +64,7 @@ struct Printer {
 
 impl Printer {
     fn json_line(&self, gateway: &str, stream: &str, text: &str) {
-        let obj = serde_json::json!({"gateway": gateway, "stream": stream, "text": text});
+        let obj = json!({"event": "output", "gateway": gateway, "stream": stream, "text": text});
         write_out(&format!("{obj}\n"), false);
     }
 
@@ -254,6 +257,64 @@ async fn open_group(
     (group, ok, failed)
 }
 
+/// What the JSON output says about a gateway. `exec --json` (its `"event":"gateway"`
+/// lines), `top --json` and `info --json` all build it here, so their keys cannot
+/// drift apart. The keys that come from the interpreter's facts are null when the
+/// facts could not be read.
+///
+/// `host` is where the interpreter runs as the spec says: `local` for popen, the
+/// target of `ssh=`/`socket=`/`vagrant_ssh=`; with `via`/`installvia` it is relative to
+/// the gateway named in `via` (an `installvia` socket server runs there, so `local`).
+/// `pid` is the interpreter's own pid on that host (else the local worker's pid).
+pub fn gateway_meta(gw: &Gateway, facts: Option<&Facts>) -> Map<String, Json> {
+    let spec = gw.spec();
+    let host = match &spec.transport {
+        _ if spec.installvia.is_some() => "local".to_string(),
+        Transport::Popen => "local".to_string(),
+        Transport::Ssh(t) | Transport::Socket(t) | Transport::VagrantSsh(t) => t.clone(),
+    };
+    let via = spec.via.clone().or_else(|| spec.installvia.clone());
+    let pid = facts.map(|f| f.pid).or_else(|| gw.pid().map(i64::from));
+    [
+        ("gateway", json!(gw.id())),
+        ("spec", json!(spec.raw)),
+        ("transport", json!(spec.transport.name())),
+        ("host", json!(host)),
+        ("via", json!(via)),
+        ("interpreter", json!(facts.map(Facts::interpreter))),
+        ("implementation", json!(facts.map(|f| &f.implementation))),
+        ("python_version", json!(facts.map(Facts::python_version))),
+        ("pid", json!(pid)),
+        ("platform", json!(facts.map(|f| &f.platform))),
+        ("executable", json!(facts.map(|f| &f.executable))),
+        ("cwd", json!(facts.map(|f| &f.cwd))),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect()
+}
+
+/// The facts of every gateway, fetched concurrently, in the order of `gws`.
+async fn facts_all(gws: &[Gateway]) -> Vec<Result<Facts, String>> {
+    let mut set = tokio::task::JoinSet::new();
+    for (i, gw) in gws.iter().enumerate() {
+        let gw = gw.clone();
+        set.spawn(async move { (i, gw.facts().await.map_err(|e| e.to_string())) });
+    }
+    let mut out: Vec<Result<Facts, String>> = gws
+        .iter()
+        .map(|_| Err("facts not fetched".to_string()))
+        .collect();
+    while let Some(joined) = set.join_next().await {
+        if let Ok((i, r)) = joined
+            && let Some(slot) = out.get_mut(i)
+        {
+            *slot = r;
+        }
+    }
+    out
+}
+
 fn event_gateway(ev: &Event) -> &str {
     match ev {
         Event::GatewayReady { gateway, .. }
@@ -303,26 +364,48 @@ pub async fn exec(args: ExecArgs) -> i32 {
         at_line_start: HashMap::new(),
     };
     let (tx, mut rx) = mpsc::channel::<Event>(1024);
+    let json = args.json;
     let opening = async {
         // keep the sink drained while gateways start, so a chatty bootstrap cannot block
         let mut early: Vec<Event> = Vec::new();
-        let fut = open_group(specs, args.bootstrap_timeout, tx, &mut p);
+        let fut = async {
+            let (group, ok, failed) = open_group(specs, args.bootstrap_timeout, tx, &mut p).await;
+            // the metadata of `--json`'s gateway lines (one round trip, all at once)
+            let facts = if json {
+                facts_all(group.gateways()).await
+            } else {
+                Vec::new()
+            };
+            (group, ok, failed, facts)
+        };
         tokio::pin!(fut);
-        let (group, ok, failed) = loop {
+        let (group, ok, failed, facts) = loop {
             tokio::select! {
                 r = &mut fut => break r,
                 Some(ev) = rx.recv() => early.push(ev),
             }
         };
-        (group, ok, failed, early)
+        (group, ok, failed, facts, early)
     };
-    let (mut group, opened_ok, failed, early) = tokio::select! {
+    let (mut group, opened_ok, failed, facts, early) = tokio::select! {
         r = opening => r,
         _ = wait_for_signal() => {
             eprintln!("execdeck: interrupted while starting gateways");
             return 130;
         }
     };
+    if json {
+        // before any output of the gateway, which waited in `early`
+        for (gw, f) in group.gateways().iter().zip(&facts) {
+            let mut obj = Map::new();
+            obj.insert("event".into(), json!("gateway"));
+            obj.extend(gateway_meta(gw, f.as_ref().ok()));
+            if let Err(e) = f {
+                obj.insert("facts_error".into(), json!(e));
+            }
+            write_out(&format!("{}\n", Json::Object(obj)), false);
+        }
+    }
     for ev in early {
         if !failed.iter().any(|f| f == event_gateway(&ev)) {
             handle_event(&mut p, ev);
@@ -333,27 +416,37 @@ pub async fn exec(args: ExecArgs) -> i32 {
         .iter()
         .map(|g| g.id().to_string())
         .collect();
+    let mut succeeded: HashSet<String> = HashSet::new();
     let outcome = tokio::select! {
-        ok = run_channels(&group, &code, &mut rx, &mut p) => Some(ok),
+        ok = run_channels(&group, &code, &mut rx, &mut p, &mut succeeded) => Some(ok),
         _ = wait_for_signal() => None,
     };
-    {
+    let terminated = {
         // keep printing while the workers shut down, so their last output cannot
         // block them (and is shown)
         let term = group.terminate(args.terminate_timeout);
         tokio::pin!(term);
         loop {
             tokio::select! {
-                _ = &mut term => break,
+                t = &mut term => break t,
                 Some(ev) = rx.recv() => handle_event(&mut p, ev),
             }
         }
-    }
+    };
     while let Ok(ev) = rx.try_recv() {
         handle_event(&mut p, ev);
     }
     for id in &ids {
         p.finish(id);
+    }
+    if json {
+        // the last line of each gateway, also of those that did not start
+        let finished = outcome.is_some();
+        for id in ids.iter().chain(&failed) {
+            let t = terminated.iter().find(|(g, _)| g == id).map(|(_, t)| t);
+            let ok = finished && t.is_some() && succeeded.contains(id);
+            write_out(&format!("{}\n", exit_line(id, ok, t)), false);
+        }
     }
     match outcome {
         Some(ok) if ok && opened_ok => 0,
@@ -365,12 +458,32 @@ pub async fn exec(args: ExecArgs) -> i32 {
     }
 }
 
+/// `exec --json`'s last line for a gateway: whether its code ran to the end without an
+/// error, and how its worker ended (`t` is None if it never started).
+fn exit_line(gateway: &str, ok: bool, t: Option<&TerminateOutcome>) -> Json {
+    use crate::engine::process::ExitInfo;
+    let info = match t {
+        Some(TerminateOutcome::Exited(e) | TerminateOutcome::AlreadyDead(Some(e))) => Some(e),
+        _ => None,
+    };
+    json!({
+        "event": "exit",
+        "gateway": gateway,
+        "ok": ok,
+        "worker": t.map(|t| t.to_string()).unwrap_or_else(|| "not started".into()),
+        "worker_exit_code": match info { Some(ExitInfo::Code(c)) => Some(*c), _ => None },
+        "worker_signal": match info { Some(ExitInfo::Signal(s)) => Some(*s), _ => None },
+    })
+}
+
 /// Runs `code` on every gateway and prints what comes back; false if any failed.
+/// `succeeded` gets the gateways whose code ran to its end without an error.
 async fn run_channels(
     group: &Group,
     code: &str,
     rx: &mut mpsc::Receiver<Event>,
     p: &mut Printer,
+    succeeded: &mut HashSet<String>,
 ) -> bool {
     let mut ok = true;
     // items and ends come through the event sink, in wire order with the output
@@ -394,6 +507,8 @@ async fn run_channels(
         {
             if error.is_some() {
                 ok = false;
+            } else {
+                succeeded.insert(gateway.clone());
             }
             open.retain(|(g, c)| !(g == gateway && c == channel));
         }
@@ -420,12 +535,13 @@ pub async fn info(args: InfoArgs) -> i32 {
     let run = async {
         let (mut group, mut ok, _) = open_group(specs, args.bootstrap_timeout, tx, &mut p).await;
         let mut rows = Vec::new();
-        for gw in group.gateways() {
-            match gw.facts().await {
+        let facts = facts_all(group.gateways()).await;
+        for (gw, f) in group.gateways().iter().zip(facts) {
+            match f {
                 Ok(f) => rows.push((gw.clone(), f)),
                 Err(e) => {
                     ok = false;
-                    p.note(gw.id(), "error", &e.to_string());
+                    p.note(gw.id(), "error", &e);
                 }
             }
         }
@@ -441,24 +557,29 @@ pub async fn info(args: InfoArgs) -> i32 {
     if ok { 0 } else { 1 }
 }
 
-fn print_facts(rows: &[(Gateway, crate::engine::Facts)], json: bool) {
+fn print_facts(rows: &[(Gateway, Facts)], json: bool) {
     if json {
         for (gw, f) in rows {
-            let obj = serde_json::json!({
-                "gateway": gw.id(),
-                "spec": gw.spec().raw,
-                "implementation": f.implementation,
-                "implementation_version": f.implementation_version,
-                "version_info": f.version_info.iter().map(|v| match v {
-                    Value::Int(i) => serde_json::json!(i),
-                    other => serde_json::json!(other.as_str().map(str::to_string).unwrap_or_else(|| other.to_string())),
-                }).collect::<Vec<_>>(),
-                "executable": f.executable,
-                "platform": f.platform,
-                "cwd": f.cwd,
-                "pid": f.pid,
-            });
-            println!("{obj}");
+            let mut obj = gateway_meta(gw, Some(f));
+            obj.insert(
+                "implementation_version".into(),
+                json!(f.implementation_version),
+            );
+            let version_info: Vec<Json> = f
+                .version_info
+                .iter()
+                .map(|v| match v {
+                    Value::Int(i) => json!(i),
+                    other => json!(
+                        other
+                            .as_str()
+                            .map(str::to_string)
+                            .unwrap_or_else(|| other.to_string())
+                    ),
+                })
+                .collect();
+            obj.insert("version_info".into(), json!(version_info));
+            println!("{}", Json::Object(obj));
         }
         return;
     }
@@ -531,22 +652,20 @@ pub async fn top(args: TopArgs) -> i32 {
     let (tx, mut rx) = mpsc::channel::<Event>(1024);
     let drain = tokio::spawn(async move { while rx.recv().await.is_some() {} });
     let (mut group, mut ok, _) = open_group(specs, args.bootstrap_timeout, tx, &mut p).await;
-    let mut samplers = Vec::new();
-    for gw in group.gateways() {
-        let interp = gw
-            .facts()
-            .await
-            .map(|f| f.interpreter())
-            .unwrap_or_else(|_| "?".into());
-        samplers.push((Sampler::new(gw.clone()), interp, gw.pid()));
-    }
+    let facts = facts_all(group.gateways()).await;
+    let mut samplers: Vec<(Sampler, Map<String, Json>)> = group
+        .gateways()
+        .iter()
+        .zip(&facts)
+        .map(|(gw, f)| (Sampler::new(gw.clone()), gateway_meta(gw, f.as_ref().ok())))
+        .collect();
     let run = async {
         let mut first = true;
         loop {
-            let mut rows: Vec<(Metrics, String, Option<u32>)> = Vec::new();
-            for (s, interp, pid) in samplers.iter_mut() {
+            let mut rows: Vec<(Metrics, &Map<String, Json>)> = Vec::new();
+            for (s, meta) in samplers.iter_mut() {
                 match s.sample().await {
-                    Ok(m) => rows.push((m, interp.clone(), *pid)),
+                    Ok(m) => rows.push((m, meta)),
                     Err(e) => {
                         ok = false;
                         eprintln!("[{}] {e}", s.gateway().id());
@@ -578,13 +697,11 @@ pub async fn top(args: TopArgs) -> i32 {
     }
 }
 
-fn print_metrics(rows: &[(crate::engine::monitor::Metrics, String, Option<u32>)], json: bool) {
+fn print_metrics(rows: &[(crate::engine::monitor::Metrics, &Map<String, Json>)], json: bool) {
     if json {
-        for (m, interp, pid) in rows {
-            let obj = serde_json::json!({
-                "gateway": m.gateway,
-                "interpreter": interp,
-                "pid": pid,
+        for (m, meta) in rows {
+            let mut obj = (*meta).clone();
+            let metrics = json!({
                 "rtt_ms": m.rtt.as_secs_f64() * 1e3,
                 "cpu_percent": m.cpu_percent,
                 "rss_bytes": m.rss_bytes,
@@ -596,7 +713,10 @@ fn print_metrics(rows: &[(crate::engine::monitor::Metrics, String, Option<u32>)]
                 "bytes_out_per_s": m.bytes_out_per_s,
                 "uptime_s": m.uptime.as_secs_f64(),
             });
-            println!("{obj}");
+            if let Json::Object(metrics) = metrics {
+                obj.extend(metrics);
+            }
+            println!("{}", Json::Object(obj));
         }
         return;
     }
@@ -614,7 +734,16 @@ fn print_metrics(rows: &[(crate::engine::monitor::Metrics, String, Option<u32>)]
         "KB/s i/o",
         "UPTIME"
     );
-    for (m, interp, pid) in rows {
+    for (m, meta) in rows {
+        let interp = meta
+            .get("interpreter")
+            .and_then(Json::as_str)
+            .unwrap_or("?");
+        let pid = meta
+            .get("pid")
+            .and_then(Json::as_i64)
+            .map(|p| p.to_string())
+            .unwrap_or_else(|| "-".into());
         let msgs = format!(
             "{}/{}",
             opt(m.messages_in_per_s, 0),
@@ -629,7 +758,7 @@ fn print_metrics(rows: &[(crate::engine::monitor::Metrics, String, Option<u32>)]
             "{:<10} {:<16} {:>7} {:>8.2} {:>6} {:>8} {:>5} {:>5} {:>9} {:>9} {:>7.0}s",
             m.gateway,
             interp,
-            pid.map(|p| p.to_string()).unwrap_or_else(|| "-".into()),
+            pid,
             m.rtt.as_secs_f64() * 1e3,
             opt(m.cpu_percent, 1),
             opt(m.rss_bytes.map(|b| b as f64 / 1048576.0), 1),

@@ -268,6 +268,16 @@ pub fn popen_argv(spec: &Spec) -> Vec<String> {
         .python
         .clone()
         .unwrap_or_else(|| vec!["python3".to_string()]);
+    // `python=~/.pyenv/...`: the home directory, as a shell would expand it
+    if let Some(first) = argv.first_mut()
+        && let Some(rest) = first.strip_prefix("~/")
+        && let Some(home) = std::env::var_os("HOME").filter(|h| !h.is_empty())
+    {
+        *first = std::path::Path::new(&home)
+            .join(rest)
+            .to_string_lossy()
+            .into_owned();
+    }
     argv.push("-u".into());
     if spec.dont_write_bytecode {
         argv.push("-B".into());

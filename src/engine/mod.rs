@@ -19,6 +19,7 @@
 //! ```
 
 pub mod bootstrap;
+pub mod bridge;
 pub mod channel;
 pub mod codec;
 pub mod console;

@@ -19,34 +19,20 @@ use super::gateway::Gateway;
 use super::value::Value;
 use std::time::{Duration, Instant};
 
-/// Reads the worker's own CPU seconds and RSS: /proc on Linux, `os.times` and
-/// `resource` elsewhere, `None` where neither exists.
-const SAMPLE_SOURCE: &str = r#"import os
-cpu = None
-rss = None
-try:
-    f = open('/proc/self/stat')
-    st = f.read()
-    f.close()
-    fields = st[st.rindex(')') + 2:].split()
-    # (Jython has no os.sysconf: Linux's usual values then)
-    tck = os.sysconf('SC_CLK_TCK') if hasattr(os, 'sysconf') else 100
-    page = os.sysconf('SC_PAGE_SIZE') if hasattr(os, 'sysconf') else 4096
-    cpu = (int(fields[11]) + int(fields[12])) / float(tck)
-    rss = int(fields[21]) * page
-except Exception:
-    try:
-        t = os.times()
-        cpu = t[0] + t[1]
-    except Exception:
-        pass
-    try:
-        import resource
-        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    except Exception:
-        pass
-channel.send((cpu, rss))
-"#;
+/// Reads the worker's own CPU seconds and RSS, for workers whose STATUS does not carry
+/// them (execnet's own): our stub's `_self_usage` function, sent as a remote_exec.
+fn sample_source() -> String {
+    let stub = super::bootstrap::STUB_SOURCE;
+    let body = stub
+        .find("def _self_usage(")
+        .map(|at| {
+            let rest = &stub[at..];
+            let end = rest.find("\n\n\n").unwrap_or(rest.len());
+            &rest[..end]
+        })
+        .unwrap_or("def _self_usage():\n    return None, None");
+    format!("import os\n{body}\n\nchannel.send(_self_usage())\n")
+}
 
 /// One sample of a gateway's metrics. Rates and CPU % cover the time since the
 /// previous sample (`None` on the first).
@@ -88,26 +74,26 @@ impl Sampler {
         &self.gw
     }
 
-    /// Takes a sample: a STATUS ping (timed) and a small remote_exec for CPU and RSS.
+    /// Takes a sample: one STATUS ping (timed). Our stub answers STATUS with its CPU
+    /// seconds and RSS as well; for other workers (execnet's own) a small remote_exec
+    /// reads them.
     pub async fn sample(&mut self) -> Result<Metrics> {
         let t0 = Instant::now();
         let status = self.gw.status().await?;
         let rtt = t0.elapsed();
-        let ch = self.gw.remote_exec(SAMPLE_SOURCE).await?;
-        let v = ch.receive_timeout(Duration::from_secs(30)).await?;
-        let (cpu, rss) = match &v {
-            Value::Tuple(t) if t.len() == 2 => (
-                match &t[0] {
-                    Value::Float(f) => Some(*f),
-                    Value::Int(i) => Some(*i as f64),
-                    _ => None,
-                },
-                t[1].as_i64().and_then(|r| u64::try_from(r).ok()),
-            ),
-            other => {
-                return Err(Error::Protocol(format!(
-                    "unexpected metrics reply: {other}"
-                )));
+        let (cpu, rss) = match (status.get("cpu"), status.get("rss")) {
+            (Some(cpu), Some(rss)) => (as_f64(cpu), as_u64(rss)),
+            _ => {
+                let ch = self.gw.remote_exec(&sample_source()).await?;
+                let v = ch.receive_timeout(Duration::from_secs(30)).await?;
+                match &v {
+                    Value::Tuple(t) if t.len() == 2 => (as_f64(&t[0]), as_u64(&t[1])),
+                    other => {
+                        return Err(Error::Protocol(format!(
+                            "unexpected metrics reply: {other}"
+                        )));
+                    }
+                }
             }
         };
         let now = Instant::now();
@@ -164,4 +150,16 @@ impl Sampler {
             uptime: self.gw.uptime(),
         })
     }
+}
+
+fn as_f64(v: &Value) -> Option<f64> {
+    match v {
+        Value::Float(f) => Some(*f),
+        Value::Int(i) => Some(*i as f64),
+        _ => None,
+    }
+}
+
+fn as_u64(v: &Value) -> Option<u64> {
+    v.as_i64().and_then(|r| u64::try_from(r).ok())
 }

@@ -2,6 +2,9 @@
 //! Pure: no terminal, no engine; the loop in `tui::mod` executes the effects.
 
 use super::keymap::{Command, Key, Keymap, Mode};
+use super::monitor::{
+    GwMetrics, LogEntry, LogKind, RosettaGrid, SortBy, Tail, TailFilter, TailLine, TailStream,
+};
 use crate::engine::{ConsoleEvent, InterruptMode, Spec, Stream, TerminateOutcome};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseEvent, MouseEventKind};
 use ratatui_textarea::TextArea;
@@ -70,11 +73,38 @@ pub enum EngineMsg {
         question: String,
         secret: bool,
     },
-    /// A channel of a gateway appeared (opened here, or referenced in data).
+    /// A channel of a gateway appeared (opened here, or referenced in data); `name`
+    /// is set for channels a session file names.
     ChannelOpened {
         key: usize,
         channel: i32,
         opener: String,
+        name: Option<String>,
+    },
+    /// A metrics sample of a gateway.
+    Metrics {
+        key: usize,
+        metrics: crate::engine::monitor::Metrics,
+    },
+    /// A bridge's counters (sent a few times a second while it runs, and at its end).
+    Bridge {
+        src: (usize, i32),
+        dst: (usize, i32),
+        items: u64,
+        conversions: u64,
+        per_s: f64,
+        ended: Option<String>,
+    },
+    /// A bridge could not be made.
+    BridgeFailed {
+        src: (usize, i32),
+        dst: (usize, i32),
+        error: String,
+    },
+    /// The cells of the Rosetta grid, one per gateway key.
+    RosettaDone {
+        keys: Vec<usize>,
+        cells: Vec<crate::engine::rosetta::Cell>,
     },
     /// An item arrived on a channel (as repr).
     ChannelItem {
@@ -135,7 +165,23 @@ pub enum Effect {
     OpenChannel {
         key: usize,
         code: String,
+        /// A session's name for the channel.
+        name: Option<String>,
+        /// Do not read its items: a bridge will.
+        hold: bool,
     },
+    /// Forward the items of channel `src` into channel `dst` (gateway key, channel).
+    Bridge {
+        src: (usize, i32),
+        dst: (usize, i32),
+    },
+    /// Run a snippet on these gateways as a Rosetta grid.
+    Rosetta {
+        keys: Vec<usize>,
+        code: String,
+    },
+    /// Sample every gateway at this interval from now on (0: off).
+    MonitorInterval(f64),
     /// The answer to a SecretPrompt (`None`: declined).
     SecretReply(Option<String>),
     ChannelSend {
@@ -279,6 +325,50 @@ pub struct ChannelRow {
     pub items_out: u64,
     /// Items received (repr) and sent, and the end.
     pub log: Ring,
+    /// The name a session file gave it.
+    pub name: Option<String>,
+    /// A bridge from or to this channel.
+    pub link: Option<Link>,
+}
+
+/// One end of a bridge, as the channels view shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Link {
+    /// true: this channel's items flow out to `peer`; false: they come in from it.
+    pub outgoing: bool,
+    /// "gw1#5".
+    pub peer: String,
+    pub items: u64,
+    pub conversions: u64,
+    pub per_s: f64,
+    /// Why the bridge ended.
+    pub ended: Option<String>,
+}
+
+/// What fills the body of the screen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum View {
+    /// The gateway tree and the selected gateway's console (or channels/broadcast).
+    Console,
+    /// The group's gateways with metric columns and sparklines, and the event log.
+    Monitor,
+    /// Every gateway's output merged.
+    Tail,
+    /// The Rosetta grid.
+    Rosetta,
+}
+
+/// What a session file asks for beyond its gateways, done as gateways become ready.
+#[derive(Debug, Clone, Default)]
+pub struct Setup {
+    /// (group, gateway id, channel name, code, held for a bridge)
+    pub channels: Vec<(String, String, String, String, bool)>,
+    /// (from, to) channel names.
+    pub bridges: Vec<(String, String)>,
+    /// (group, gateway ids, code)
+    pub rosetta: Option<(String, Vec<String>, String)>,
+    /// Named channels opened so far: name -> (gateway key, channel id).
+    pub named: std::collections::HashMap<String, (usize, i32)>,
 }
 
 impl ConsoleView {
@@ -316,6 +406,7 @@ pub struct GatewayView {
     pub pid: Option<u32>,
     pub host: String,
     pub console: ConsoleView,
+    pub metrics: GwMetrics,
 }
 
 /// Which pane has the keyboard.
@@ -345,6 +436,8 @@ pub enum PromptKind {
     Secret,
     /// A question from the SSH side answered in clear (e.g. "yes" to a new host key).
     Ask,
+    /// The tail's filter.
+    TailFilter,
 }
 
 /// A destructive action waiting for confirmation.
@@ -372,7 +465,21 @@ pub struct Broadcast {
     pub partial: std::collections::HashMap<usize, (LineKind, String)>,
 }
 
-pub const COMMANDS: &[&str] = &["add", "group", "terminate", "save", "open", "quit", "help"];
+pub const COMMANDS: &[&str] = &[
+    "add",
+    "group",
+    "terminate",
+    "save",
+    "open",
+    "quit",
+    "help",
+    "monitor",
+    "tail",
+    "rosetta",
+    "bridge",
+    "sort",
+    "interval",
+];
 
 pub struct App {
     pub keymap: Keymap,
@@ -383,6 +490,8 @@ pub struct App {
     pub prompt: Option<Prompt>,
     pub confirm: Option<Confirm>,
     pub help: Option<String>,
+    /// Rows of the help overlay scrolled past.
+    pub help_scroll: usize,
     pub toast: Option<String>,
     pub command_history: Vec<String>,
     pub current_group: String,
@@ -394,6 +503,15 @@ pub struct App {
     /// Screen rows of the tree that select a gateway (row, first and last column,
     /// display position), set when drawing; used by mouse clicks.
     pub tree_rows: Vec<(u16, u16, u16, usize)>,
+    pub view: View,
+    pub monitor: crate::config::MonitorConfig,
+    pub sort: SortBy,
+    pub log: VecDeque<LogEntry>,
+    pub tail: Tail,
+    pub rosetta: Option<RosettaGrid>,
+    pub setup: Setup,
+    /// The wall-clock time for the log and the tail ("HH:MM:SS"); tests fix it.
+    pub clock: fn() -> String,
     next_key: usize,
     /// Set when the screen must be redrawn.
     pub dirty: bool,
@@ -410,6 +528,7 @@ impl App {
             prompt: None,
             confirm: None,
             help: None,
+            help_scroll: 0,
             toast: None,
             command_history: Vec::new(),
             current_group: "local".into(),
@@ -418,6 +537,14 @@ impl App {
             broadcast: None,
             channels_shown: false,
             tree_rows: Vec::new(),
+            view: View::Console,
+            monitor: crate::config::MonitorConfig::default(),
+            sort: SortBy::Added,
+            log: VecDeque::new(),
+            tail: Tail::new(super::monitor::TAIL_LINES),
+            rosetta: None,
+            setup: Setup::default(),
+            clock: local_time,
             next_key: 0,
             dirty: true,
         }
@@ -469,6 +596,7 @@ impl App {
                 crate::engine::Transport::VagrantSsh(n) => format!("vagrant {n}"),
             },
             console: ConsoleView::new(self.scrollback),
+            metrics: GwMetrics::default(),
         });
         // select the new gateway
         if let Some(pos) = self
@@ -640,9 +768,15 @@ impl App {
                         LineKind::Info,
                         &format!("{interpreter} ready (pid {})\n", pid.unwrap_or(0)),
                     );
+                    let text = match pid {
+                        Some(p) => format!("{interpreter} (pid {p})"),
+                        None => interpreter.clone(),
+                    };
                     g.interpreter = Some(interpreter);
                     g.state = GwState::Ready;
+                    self.log_event(key, LogKind::Started, text);
                 }
+                return self.setup_progress();
             }
             EngineMsg::Failed { key, error } => {
                 if let Some(g) = self.by_key(key) {
@@ -652,7 +786,9 @@ impl App {
                     g.console.running = None;
                     g.console.interrupt_step = 0;
                     if g.state == GwState::Connecting {
-                        g.state = GwState::Failed(error);
+                        g.state = GwState::Failed(error.clone());
+                        self.log_event(key, LogKind::Failed, error);
+                        return self.setup_progress();
                     } else if g.state == GwState::Busy {
                         g.state = GwState::Ready;
                     }
@@ -667,6 +803,14 @@ impl App {
             }
             EngineMsg::Console { key, event } => {
                 self.broadcast_event(key, &event);
+                if let ConsoleEvent::Output { stderr, text, .. } = &event {
+                    let stream = if *stderr {
+                        TailStream::Err
+                    } else {
+                        TailStream::Out
+                    };
+                    self.tail_text(key, stream, text);
+                }
                 if let Some(g) = self.by_key(key) {
                     let c = &mut g.console;
                     match event {
@@ -715,6 +859,12 @@ impl App {
                 }
             }
             EngineMsg::Output { key, stream, text } => {
+                let ts = if stream.is_err() {
+                    TailStream::Err
+                } else {
+                    TailStream::Out
+                };
+                self.tail_text(key, ts, &text);
                 if let Some(g) = self.by_key(key) {
                     let kind = if stream.is_err() {
                         LineKind::Stderr
@@ -732,7 +882,8 @@ impl App {
                         .output
                         .push(LineKind::Traceback, &format!("gateway died: {reason}\n"));
                     if g.state.alive() {
-                        g.state = GwState::Dead(reason);
+                        g.state = GwState::Dead(reason.clone());
+                        self.log_event(key, LogKind::Died, reason);
                     }
                 }
             }
@@ -745,6 +896,7 @@ impl App {
             }
             EngineMsg::Session(session) => {
                 let mut effects = Vec::new();
+                self.apply_setup(&session);
                 for group in session.groups {
                     for spec in group.specs {
                         match spec.parse::<Spec>() {
@@ -757,6 +909,69 @@ impl App {
                     }
                 }
                 return effects;
+            }
+            EngineMsg::Metrics { key, metrics } => {
+                if let Some(g) = self.by_key(key) {
+                    g.metrics.push(metrics);
+                }
+            }
+            EngineMsg::Bridge {
+                src,
+                dst,
+                items,
+                conversions,
+                per_s,
+                ended,
+            } => {
+                let names = (self.channel_label(src), self.channel_label(dst));
+                for (end, peer, outgoing) in [(src, &names.1, true), (dst, &names.0, false)] {
+                    if let Some(row) = self.channel_row(end.0, end.1) {
+                        let was_running = row.link.as_ref().is_none_or(|l| l.ended.is_none());
+                        row.link = Some(Link {
+                            outgoing,
+                            peer: peer.clone(),
+                            items,
+                            conversions,
+                            per_s,
+                            ended: ended.clone(),
+                        });
+                        if let (Some(reason), true) = (&ended, was_running) {
+                            row.log
+                                .push(LineKind::Info, &format!("bridge ended: {reason}\n"));
+                        }
+                    }
+                }
+                if let Some(reason) = ended
+                    && !self.log.iter().any(|e| {
+                        e.kind == LogKind::Bridge
+                            && e.text.starts_with(&format!("{} → {}", names.0, names.1))
+                    })
+                {
+                    self.log_event(
+                        src.0,
+                        LogKind::Bridge,
+                        format!(
+                            "{} → {} ended after {items} items: {reason}",
+                            names.0, names.1
+                        ),
+                    );
+                }
+            }
+            EngineMsg::BridgeFailed { src, dst, error } => {
+                let text = format!(
+                    "cannot bridge {} → {}: {error}",
+                    self.channel_label(src),
+                    self.channel_label(dst)
+                );
+                self.toast = Some(text.clone());
+                self.log_event(src.0, LogKind::Bridge, text);
+            }
+            EngineMsg::RosettaDone { keys, cells } => {
+                if let Some(r) = &mut self.rosetta
+                    && r.keys == keys
+                {
+                    r.cells = Some(cells);
+                }
             }
             EngineMsg::Notice(text) => self.toast = Some(text),
             EngineMsg::SecretPrompt { question, secret } => {
@@ -775,6 +990,7 @@ impl App {
                 key,
                 channel,
                 opener,
+                name,
             } => {
                 let cap = self.scrollback;
                 if let Some(g) = self.by_key(key)
@@ -787,11 +1003,34 @@ impl App {
                         items_in: 0,
                         items_out: 0,
                         log: Ring::new(cap),
+                        name: name.clone(),
+                        link: None,
                     });
                     g.console.channel_selected = g.console.channels.len() - 1;
                 }
+                if let Some(name) = name {
+                    self.setup.named.insert(name, (key, channel));
+                    return self.setup_progress();
+                }
             }
             EngineMsg::ChannelItem { key, channel, repr } => {
+                let item = TailLine {
+                    time: (self.clock)(),
+                    group: String::new(),
+                    gateway: String::new(),
+                    stream: TailStream::Items,
+                    channel: Some(channel),
+                    text: repr.replace('\n', "\\n"),
+                    marker: false,
+                };
+                if let Some(g) = self.by_key(key) {
+                    let (group, gateway) = (g.group.clone(), g.id.clone());
+                    self.tail.push(TailLine {
+                        group,
+                        gateway,
+                        ..item
+                    });
+                }
                 if let Some(row) = self.channel_row(key, channel) {
                     row.items_in += 1;
                     row.log.push(LineKind::Result, &format!("← {repr}\n"));
@@ -808,6 +1047,14 @@ impl App {
                 channel,
                 error,
             } => {
+                if let Some(e) = &error {
+                    let last = e.trim_end().lines().last().unwrap_or("").to_string();
+                    self.log_event(
+                        key,
+                        LogKind::ChannelError,
+                        format!("channel {channel}: {last}"),
+                    );
+                }
                 if let Some(row) = self.channel_row(key, channel) {
                     match error {
                         Some(e) => {
@@ -829,7 +1076,11 @@ impl App {
                     g.console
                         .output
                         .push(LineKind::Info, &format!("terminated: {outcome}\n"));
+                    let was_failed = matches!(g.state, GwState::Failed(_));
                     g.state = GwState::Terminated(outcome.to_string());
+                    if !was_failed {
+                        self.log_event(key, LogKind::Terminated, outcome.to_string());
+                    }
                 }
             }
         }
@@ -863,13 +1114,21 @@ impl App {
     fn on_help_key(&mut self, k: KeyEvent) -> Vec<Effect> {
         let filter = self.help.get_or_insert_with(String::new);
         match k.code {
+            KeyCode::Down => self.help_scroll += 1,
+            KeyCode::Up => self.help_scroll = self.help_scroll.saturating_sub(1),
+            KeyCode::PageDown => self.help_scroll += 10,
+            KeyCode::PageUp => self.help_scroll = self.help_scroll.saturating_sub(10),
             KeyCode::Esc | KeyCode::Char('?') if filter.is_empty() || k.code == KeyCode::Esc => {
                 self.help = None
             }
             KeyCode::Backspace => {
                 filter.pop();
+                self.help_scroll = 0;
             }
-            KeyCode::Char(c) => filter.push(c),
+            KeyCode::Char(c) => {
+                filter.push(c);
+                self.help_scroll = 0;
+            }
             _ => {}
         }
         vec![]
@@ -1037,6 +1296,19 @@ impl App {
                         }
                     },
                     PromptKind::Secret | PromptKind::Ask => vec![Effect::SecretReply(Some(p.text))],
+                    PromptKind::TailFilter => match TailFilter::parse(&p.text) {
+                        Ok(f) => {
+                            self.tail.filter = f;
+                            vec![]
+                        }
+                        Err(e) => {
+                            self.prompt = Some(Prompt {
+                                error: Some(e),
+                                ..p
+                            });
+                            vec![]
+                        }
+                    },
                     PromptKind::SendLiteral => match crate::engine::Value::parse_literal(&p.text) {
                         Ok(value) => match self.selected_channel() {
                             Some((key, channel, true)) => vec![Effect::ChannelSend {
@@ -1116,6 +1388,10 @@ impl App {
                 | PromptKind::SavePath
                 | PromptKind::Secret
                 | PromptKind::Ask => None,
+                PromptKind::TailFilter => {
+                    p.error = TailFilter::parse(&p.text).err();
+                    None
+                }
                 PromptKind::SendLiteral => {
                     p.error = crate::engine::Value::parse_literal(&p.text)
                         .err()
@@ -1196,6 +1472,114 @@ impl App {
                 self.ask_terminate_group(&group);
                 vec![]
             }
+            "monitor" => {
+                self.toggle_view(View::Monitor);
+                vec![]
+            }
+            "tail" => {
+                if !arg.is_empty() {
+                    match TailFilter::parse(arg) {
+                        Ok(f) => self.tail.filter = f,
+                        Err(e) => return fail(self, e),
+                    }
+                }
+                if self.view != View::Tail {
+                    self.toggle_view(View::Tail);
+                }
+                vec![]
+            }
+            "sort" => match super::monitor::SortBy::from_name(arg) {
+                Some(k) => {
+                    self.sort = k;
+                    self.view = View::Monitor;
+                    vec![]
+                }
+                None => fail(
+                    self,
+                    format!(
+                        "usage: :sort {}",
+                        super::monitor::SortBy::ALL.map(|k| k.name()).join("|")
+                    ),
+                ),
+            },
+            "interval" => match arg.parse::<f64>() {
+                Ok(v) if v == 0.0 || (0.1..=3600.0).contains(&v) => {
+                    self.monitor.interval = v;
+                    self.toast = Some(if v == 0.0 {
+                        "metrics sampling off".into()
+                    } else {
+                        format!("metrics every {v} s")
+                    });
+                    vec![Effect::MonitorInterval(v)]
+                }
+                _ => fail(
+                    self,
+                    "usage: :interval SECONDS (0.1 to 3600, or 0 to stop sampling)".into(),
+                ),
+            },
+            "rosetta" => {
+                let Some(i) = self.selected_index() else {
+                    return fail(self, "no gateway".into());
+                };
+                let code = self.gateways[i].console.editor.lines().join("\n");
+                if code.trim().is_empty() {
+                    return fail(
+                        self,
+                        "write the snippet in the selected gateway's editor first".into(),
+                    );
+                }
+                let group = self.gateways[i].group.clone();
+                let ids: Vec<String> = arg
+                    .split([',', ' '])
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_string)
+                    .collect();
+                if let Some(bad) = ids.iter().find(|id| {
+                    !self
+                        .gateways
+                        .iter()
+                        .any(|g| g.group == group && &g.id == *id)
+                }) {
+                    return fail(self, format!("no gateway '{bad}' in group '{group}'"));
+                }
+                let keys = self.live_keys(&group, &ids);
+                self.rosetta_from_editor(i, keys, code)
+            }
+            "bridge" => {
+                let parts: Vec<&str> = arg.split_whitespace().collect();
+                let [from, to] = parts.as_slice() else {
+                    return fail(
+                        self,
+                        "usage: :bridge FROM TO  (channels as GATEWAY#CHANNEL, e.g. gw0#3 gw1#5)"
+                            .into(),
+                    );
+                };
+                let src = match self.resolve_channel(from) {
+                    Ok(c) => c,
+                    Err(e) => return fail(self, e),
+                };
+                let dst = match self.resolve_channel(to) {
+                    Ok(c) => c,
+                    Err(e) => return fail(self, e),
+                };
+                if src == dst {
+                    return fail(self, "a channel cannot be bridged into itself".into());
+                }
+                let busy = |app: &App, c: (usize, i32)| {
+                    app.gateways
+                        .iter()
+                        .find(|g| g.key == c.0)
+                        .and_then(|g| g.console.channels.iter().find(|r| r.id == c.1))
+                        .and_then(|r| r.link.as_ref())
+                        .is_some_and(|l| l.ended.is_none())
+                };
+                if busy(self, src) || busy(self, dst) {
+                    return fail(self, "one of these channels is already bridged".into());
+                }
+                self.channels_shown = true;
+                self.view = View::Console;
+                vec![Effect::Bridge { src, dst }]
+            }
             other => {
                 let hint = COMMANDS
                     .iter()
@@ -1205,6 +1589,298 @@ impl App {
                 fail(self, format!("unknown command ':{other}'{hint}"))
             }
         }
+    }
+
+    /// Adds an entry to the event log.
+    fn log_event(&mut self, key: usize, kind: LogKind, text: String) {
+        let (group, gateway) = self
+            .gateways
+            .iter()
+            .find(|g| g.key == key)
+            .map(|g| (g.group.clone(), g.id.clone()))
+            .unwrap_or_default();
+        if self.log.len() >= super::monitor::EVENT_LOG {
+            self.log.pop_front();
+        }
+        self.log.push_back(LogEntry {
+            time: (self.clock)(),
+            group,
+            gateway,
+            kind,
+            text: text.trim_end().to_string(),
+        });
+    }
+
+    /// Adds a gateway's output to the tail.
+    fn tail_text(&mut self, key: usize, stream: TailStream, text: &str) {
+        if let Some(g) = self.gateways.iter().find(|g| g.key == key) {
+            let (group, id) = (g.group.clone(), g.id.clone());
+            let now = (self.clock)();
+            self.tail.push_text(&now, &group, &id, stream, text);
+        }
+    }
+
+    /// "gw1#5" for a gateway key and channel.
+    pub fn channel_label(&self, (key, channel): (usize, i32)) -> String {
+        match self.gateways.iter().find(|g| g.key == key) {
+            Some(g) => format!("{}#{channel}", g.id),
+            None => format!("?#{channel}"),
+        }
+    }
+
+    /// Finds a channel by session name, `GW#CH` (a gateway of the selected group) or
+    /// `GROUP/GW#CH`.
+    fn resolve_channel(&self, text: &str) -> Result<(usize, i32), String> {
+        if let Some(&kc) = self.setup.named.get(text) {
+            return Ok(kc);
+        }
+        let Some((gw, ch)) = text.rsplit_once('#') else {
+            return Err(format!(
+                "'{text}': name a channel as GATEWAY#CHANNEL (e.g. gw0#3) or by its session name"
+            ));
+        };
+        let channel: i32 = ch
+            .parse()
+            .map_err(|_| format!("'{text}': channel '{ch}' is not a number"))?;
+        let (group, id) = match gw.split_once('/') {
+            Some((g, i)) => (g.to_string(), i),
+            None => (
+                self.selected_gateway()
+                    .map(|g| g.group.clone())
+                    .unwrap_or_default(),
+                gw,
+            ),
+        };
+        let g = self
+            .gateways
+            .iter()
+            .find(|g| g.group == group && g.id == id)
+            .ok_or_else(|| format!("no gateway '{id}' in group '{group}'"))?;
+        match g.console.channels.iter().find(|c| c.id == channel) {
+            Some(c) if c.state == "open" => Ok((g.key, channel)),
+            Some(c) => Err(format!("channel {id}#{channel} is {}", c.state)),
+            None => Err(format!(
+                "gateway {id} has no channel {channel} (C lists its channels)"
+            )),
+        }
+    }
+
+    /// Takes what a session file asks for beyond its gateways; it happens as they
+    /// become ready.
+    pub fn apply_setup(&mut self, session: &crate::config::Session) {
+        let first = session.groups.first().map(|g| g.name.clone());
+        let group_of = |g: &Option<String>| {
+            g.clone()
+                .or_else(|| first.clone())
+                .unwrap_or_else(|| self.current_group.clone())
+        };
+        for c in &session.channels {
+            let hold = session.bridges.iter().any(|b| b.from == c.name);
+            self.setup.channels.push((
+                group_of(&c.group),
+                c.gateway.clone(),
+                c.name.clone(),
+                c.code.clone(),
+                hold,
+            ));
+        }
+        for b in &session.bridges {
+            self.setup.bridges.push((b.from.clone(), b.to.clone()));
+        }
+        if let Some(r) = &session.rosetta {
+            self.setup.rosetta = Some((group_of(&r.group), r.gateways.clone(), r.code.clone()));
+        }
+        self.view = match session.view.as_deref() {
+            Some("monitor") => View::Monitor,
+            Some("tail") => View::Tail,
+            Some("rosetta") => View::Rosetta,
+            Some("channels") => {
+                self.channels_shown = true;
+                View::Console
+            }
+            _ => self.view,
+        };
+        if self.view == View::Tail {
+            self.tail.group = first;
+        }
+    }
+
+    /// Opens a session's channels, bridges and grid whose gateways are ready.
+    fn setup_progress(&mut self) -> Vec<Effect> {
+        let mut effects = Vec::new();
+        let ready = |app: &App, group: &str, id: &str| {
+            app.gateways
+                .iter()
+                .find(|g| g.group == group && g.id == id)
+                .map(|g| (g.key, g.state.clone()))
+        };
+        let pending = std::mem::take(&mut self.setup.channels);
+        for (group, id, name, code, hold) in pending {
+            match ready(self, &group, &id) {
+                Some((key, GwState::Ready | GwState::Busy)) => effects.push(Effect::OpenChannel {
+                    key,
+                    code,
+                    name: Some(name),
+                    hold,
+                }),
+                Some((_, GwState::Connecting)) => {
+                    self.setup.channels.push((group, id, name, code, hold))
+                }
+                _ => self.toast = Some(format!("channel '{name}' not opened: {id} is not up")),
+            }
+        }
+        let bridges = std::mem::take(&mut self.setup.bridges);
+        for (from, to) in bridges {
+            match (self.setup.named.get(&from), self.setup.named.get(&to)) {
+                (Some(&src), Some(&dst)) => effects.push(Effect::Bridge { src, dst }),
+                _ => self.setup.bridges.push((from, to)),
+            }
+        }
+        if let Some((group, ids, code)) = self.setup.rosetta.take() {
+            let members: Vec<&GatewayView> = self
+                .gateways
+                .iter()
+                .filter(|g| g.group == group && (ids.is_empty() || ids.contains(&g.id)))
+                .collect();
+            if members.iter().any(|g| g.state == GwState::Connecting) || members.is_empty() {
+                self.setup.rosetta = Some((group, ids, code));
+            } else {
+                let keys: Vec<usize> = members
+                    .iter()
+                    .filter(|g| matches!(g.state, GwState::Ready | GwState::Busy))
+                    .map(|g| g.key)
+                    .collect();
+                effects.extend(self.start_rosetta(keys, code));
+            }
+        }
+        effects
+    }
+
+    fn start_rosetta(&mut self, keys: Vec<usize>, code: String) -> Vec<Effect> {
+        if keys.is_empty() {
+            self.toast = Some("no live gateway for the Rosetta grid".into());
+            return vec![];
+        }
+        self.rosetta = Some(RosettaGrid {
+            code: code.clone(),
+            keys: keys.clone(),
+            cells: None,
+        });
+        self.view = View::Rosetta;
+        vec![Effect::Rosetta { keys, code }]
+    }
+
+    /// The gateways of the selected gateway's group, in the monitor's sort order
+    /// (indices into `gateways`).
+    pub fn monitor_rows(&self) -> Vec<usize> {
+        let group = self
+            .selected_gateway()
+            .map(|g| g.group.clone())
+            .unwrap_or_default();
+        let mut rows: Vec<usize> = self
+            .ordered()
+            .into_iter()
+            .filter(|&i| self.gateways[i].group == group)
+            .collect();
+        let metric = |i: usize| -> f64 {
+            let m = self.gateways[i].metrics.last.as_ref();
+            match self.sort {
+                SortBy::Rtt => m.map(|m| m.rtt.as_secs_f64()),
+                SortBy::Cpu => m.and_then(|m| m.cpu_percent),
+                SortBy::Rss => m.and_then(|m| m.rss_bytes.map(|b| b as f64)),
+                SortBy::Msgs => m.map(|m| {
+                    m.messages_in_per_s.unwrap_or(0.0) + m.messages_out_per_s.unwrap_or(0.0)
+                }),
+                SortBy::Uptime => m.map(|m| m.uptime.as_secs_f64()),
+                _ => None,
+            }
+            .unwrap_or(-1.0)
+        };
+        match self.sort {
+            SortBy::Added => {}
+            SortBy::Id => rows.sort_by(|&a, &b| self.gateways[a].id.cmp(&self.gateways[b].id)),
+            SortBy::State => rows.sort_by_key(|&i| self.gateways[i].state.label()),
+            _ => rows.sort_by(|&a, &b| metric(b).total_cmp(&metric(a))),
+        }
+        rows
+    }
+
+    /// Moves the selection one row in the monitor's order.
+    fn monitor_step(&mut self, down: bool) {
+        let rows = self.monitor_rows();
+        let Some(cur) = self.selected_index() else {
+            return;
+        };
+        let at = rows.iter().position(|&i| i == cur).unwrap_or(0);
+        let next = if down {
+            (at + 1).min(rows.len().saturating_sub(1))
+        } else {
+            at.saturating_sub(1)
+        };
+        if let Some(&i) = rows.get(next)
+            && let Some(pos) = self.ordered().iter().position(|&o| o == i)
+        {
+            self.selected = pos;
+        }
+    }
+
+    fn toggle_view(&mut self, target: View) {
+        if self.view == target {
+            self.view = View::Console;
+            return;
+        }
+        self.view = target;
+        if target == View::Tail {
+            self.tail.group = self.selected_gateway().map(|g| g.group.clone());
+        }
+    }
+
+    /// Keys of the live gateways of a group (only `ids` if given, in that order).
+    fn live_keys(&self, group: &str, ids: &[String]) -> Vec<usize> {
+        let live = |g: &&GatewayView| matches!(g.state, GwState::Ready | GwState::Busy);
+        if ids.is_empty() {
+            self.ordered()
+                .into_iter()
+                .map(|i| &self.gateways[i])
+                .filter(|g| g.group == group)
+                .filter(live)
+                .map(|g| g.key)
+                .collect()
+        } else {
+            ids.iter()
+                .filter_map(|id| {
+                    self.gateways
+                        .iter()
+                        .find(|g| g.group == group && &g.id == id)
+                })
+                .filter(live)
+                .map(|g| g.key)
+                .collect()
+        }
+    }
+
+    /// Runs the editor's snippet of gateway index `i` as a Rosetta grid on `keys`.
+    fn rosetta_from_editor(&mut self, i: usize, keys: Vec<usize>, code: String) -> Vec<Effect> {
+        let effects = self.start_rosetta(keys, code.clone());
+        self.editor_sent(i, code, effects)
+    }
+
+    /// After the editor's snippet of gateway index `i` went out as `effects` (none:
+    /// nothing went), it joins the history and the editor empties.
+    fn editor_sent(&mut self, i: usize, code: String, mut effects: Vec<Effect>) -> Vec<Effect> {
+        if !effects.is_empty() {
+            effects.push(Effect::SaveHistory {
+                spec: self.gateways[i].spec.clone(),
+                entry: code.clone(),
+            });
+            let c = &mut self.gateways[i].console;
+            if c.history.last() != Some(&code) {
+                c.history.push(code);
+            }
+            set_text(&mut c.editor, "");
+            self.focus = Focus::Tree;
+        }
+        effects
     }
 
     fn channel_row(&mut self, key: usize, channel: i32) -> Option<&mut ChannelRow> {
@@ -1363,7 +2039,10 @@ impl App {
             })
             .filter(|g| !g.specs.is_empty())
             .collect();
-        crate::config::Session { groups }
+        crate::config::Session {
+            groups,
+            ..Default::default()
+        }
     }
 
     fn ask_terminate_group(&mut self, group: &str) {
@@ -1389,6 +2068,11 @@ impl App {
             }
             Command::Help => {
                 self.help = Some(String::new());
+                self.help_scroll = 0;
+                vec![]
+            }
+            Command::SelectNext | Command::SelectPrev if self.view == View::Monitor => {
+                self.monitor_step(cmd == Command::SelectNext);
                 vec![]
             }
             Command::SelectNext => {
@@ -1477,20 +2161,8 @@ impl App {
                     return vec![];
                 }
                 let group = self.gateways[i].group.clone();
-                let mut effects = self.run_broadcast(&group, &code);
-                if !effects.is_empty() {
-                    effects.push(Effect::SaveHistory {
-                        spec: self.gateways[i].spec.clone(),
-                        entry: code.clone(),
-                    });
-                    let c = &mut self.gateways[i].console;
-                    if c.history.last() != Some(&code) {
-                        c.history.push(code);
-                    }
-                    set_text(&mut c.editor, "");
-                    self.focus = Focus::Tree;
-                }
-                effects
+                let effects = self.run_broadcast(&group, &code);
+                self.editor_sent(i, code, effects)
             }
             Command::ToggleLayout => {
                 match &mut self.broadcast {
@@ -1508,11 +2180,83 @@ impl App {
                 vec![]
             }
             Command::ConsoleView => {
-                if let Some(b) = &mut self.broadcast {
+                if self.view != View::Console {
+                    self.view = View::Console;
+                } else if let Some(b) = &mut self.broadcast {
                     b.shown = !b.shown;
                 }
                 vec![]
             }
+            Command::MonitorView | Command::TailView => {
+                let target = if cmd == Command::MonitorView {
+                    View::Monitor
+                } else {
+                    View::Tail
+                };
+                self.toggle_view(target);
+                vec![]
+            }
+            Command::Sort => {
+                self.sort = self.sort.next();
+                self.view = View::Monitor;
+                self.toast = Some(format!("monitor sorted by {}", self.sort.name()));
+                vec![]
+            }
+            Command::Pause => {
+                let now = (self.clock)();
+                self.tail.toggle_pause(&now);
+                self.view = View::Tail;
+                vec![]
+            }
+            Command::TailFilter => {
+                self.view = View::Tail;
+                self.prompt = Some(Prompt {
+                    kind: PromptKind::TailFilter,
+                    text: self.tail.filter.text.clone(),
+                    error: None,
+                    history_pos: None,
+                });
+                vec![]
+            }
+            Command::Rosetta => {
+                let Some(i) = self.selected_index() else {
+                    return vec![];
+                };
+                let code = self.gateways[i].console.editor.lines().join("\n");
+                if code.trim().is_empty() {
+                    if self.rosetta.is_some() {
+                        self.toggle_view(View::Rosetta);
+                    } else {
+                        self.toast = Some(
+                            "write the snippet in the editor first; R runs it on every gateway of the group"
+                                .into(),
+                        );
+                    }
+                    return vec![];
+                }
+                let group = self.gateways[i].group.clone();
+                let keys = self.live_keys(&group, &[]);
+                self.rosetta_from_editor(i, keys, code)
+            }
+            Command::Bridge => match self.selected_channel() {
+                Some((key, channel, true)) => {
+                    let from = self.channel_label((key, channel));
+                    self.prompt = Some(Prompt {
+                        kind: PromptKind::Command,
+                        text: format!("bridge {from} "),
+                        error: Some("then the channel to feed: GATEWAY#CHANNEL".into()),
+                        history_pos: None,
+                    });
+                    vec![]
+                }
+                _ => {
+                    self.toast = Some(
+                        "select an open channel first (C shows the channels), or :bridge FROM TO"
+                            .into(),
+                    );
+                    vec![]
+                }
+            },
             Command::Search | Command::SaveOutput => {
                 self.prompt = Some(Prompt {
                     kind: if cmd == Command::Search {
@@ -1551,7 +2295,13 @@ impl App {
                 }
                 set_text(&mut g.console.editor, "");
                 self.channels_shown = true;
-                vec![Effect::OpenChannel { key: g.key, code }]
+                self.view = View::Console;
+                vec![Effect::OpenChannel {
+                    key: g.key,
+                    code,
+                    name: None,
+                    hold: false,
+                }]
             }
             Command::ChannelSend => match self.selected_channel() {
                 Some((_, _, true)) => {
@@ -1686,6 +2436,23 @@ impl App {
                 }
             }
         }
+    }
+}
+
+/// The local wall-clock time, "HH:MM:SS".
+pub fn local_time() -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as libc::time_t)
+        .unwrap_or(0);
+    // SAFETY: localtime_r only writes the tm we own; both pointers are valid.
+    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+    let ok = unsafe { !libc::localtime_r(&now, &mut tm).is_null() };
+    if ok {
+        format!("{:02}:{:02}:{:02}", tm.tm_hour, tm.tm_min, tm.tm_sec)
+    } else {
+        let s = now.rem_euclid(86_400);
+        format!("{:02}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
     }
 }
 
@@ -2037,7 +2804,9 @@ mod tests {
             eff,
             vec![Effect::OpenChannel {
                 key: 0,
-                code: "for x in channel: channel.send(x)".into()
+                code: "for x in channel: channel.send(x)".into(),
+                name: None,
+                hold: false,
             }]
         );
         assert!(app.channels_shown);
@@ -2045,6 +2814,7 @@ mod tests {
             key: 0,
             channel: 3,
             opener: "here".into(),
+            name: None,
         }));
         assert_eq!(app.counts().4, 2, "console + one channel open");
         app.update(key(KeyCode::Char('s')));

@@ -52,6 +52,13 @@ pub enum Command {
     ChannelClose,
     ChannelNext,
     ChannelPrev,
+    MonitorView,
+    TailView,
+    Rosetta,
+    Sort,
+    Pause,
+    TailFilter,
+    Bridge,
 }
 
 impl Command {
@@ -83,6 +90,13 @@ impl Command {
             "channel_close" => Command::ChannelClose,
             "channel_next" => Command::ChannelNext,
             "channel_prev" => Command::ChannelPrev,
+            "monitor_view" => Command::MonitorView,
+            "tail_view" => Command::TailView,
+            "rosetta" => Command::Rosetta,
+            "sort" => Command::Sort,
+            "pause" => Command::Pause,
+            "tail_filter" => Command::TailFilter,
+            "bridge" => Command::Bridge,
             _ => return None,
         })
     }

@@ -3,6 +3,8 @@
 
 pub mod app;
 pub mod keymap;
+pub mod monitor;
+pub mod panels;
 pub mod views;
 
 use crate::engine::{Console, Event, Gateway, GatewayOptions, Spec, Stream};
@@ -28,6 +30,10 @@ use tokio::sync::mpsc;
 /// What the cockpit opens at start: (group, spec) pairs.
 pub struct Startup {
     pub gateways: Vec<(String, Spec)>,
+    /// A session file's channels, bridges, grid and view (its groups are in `gateways`).
+    pub setup: Option<crate::config::Session>,
+    /// Metrics sampling and thresholds.
+    pub monitor: crate::config::MonitorConfig,
     /// Lines kept per console.
     pub scrollback: usize,
     /// A problem with the config or keymap file, shown at start (defaults are used).
@@ -114,7 +120,52 @@ struct Handle {
     gw: Option<Gateway>,
     console: Option<Console>,
     channels: HashMap<i32, crate::engine::Channel>,
+    /// Tells a channel's watcher to stop reading items (a bridge takes them over).
+    stops: HashMap<i32, Arc<tokio::sync::Notify>>,
     group: String,
+}
+
+/// The metrics sampling interval in seconds (0: off); samplers follow its changes.
+fn interval_watch() -> &'static tokio::sync::watch::Sender<f64> {
+    static W: std::sync::OnceLock<tokio::sync::watch::Sender<f64>> = std::sync::OnceLock::new();
+    W.get_or_init(|| tokio::sync::watch::channel(0.0).0)
+}
+
+/// Samples a gateway's metrics at the configured interval until it goes away.
+async fn sample_metrics(key: usize, gw: Gateway, tx: mpsc::Sender<EngineMsg>) {
+    let mut rx = interval_watch().subscribe();
+    let mut sampler = crate::engine::monitor::Sampler::new(gw.clone());
+    let mut first = true;
+    loop {
+        let secs = *rx.borrow_and_update();
+        if secs <= 0.0 {
+            if rx.changed().await.is_err() {
+                return;
+            }
+            continue;
+        }
+        if !first {
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_secs_f64(secs)) => {}
+                r = rx.changed() => {
+                    if r.is_err() {
+                        return;
+                    }
+                    continue;
+                }
+            }
+        }
+        first = false;
+        if gw.state() != crate::engine::GatewayState::Ready {
+            return;
+        }
+        if let Ok(Ok(metrics)) =
+            tokio::time::timeout(Duration::from_secs(30), sampler.sample()).await
+            && tx.send(EngineMsg::Metrics { key, metrics }).await.is_err()
+        {
+            return;
+        }
+    }
 }
 
 type Handles = Arc<Mutex<HashMap<usize, Handle>>>;
@@ -185,6 +236,8 @@ pub async fn run(startup: Startup) -> i32 {
 async fn event_loop(terminal: &mut Terminal<CrosstermBackend<Stdout>>, startup: Startup) -> i32 {
     let mut app = App::new(startup.keymap);
     app.scrollback = startup.scrollback;
+    interval_watch().send_replace(startup.monitor.interval);
+    app.monitor = startup.monitor;
     app.toast = startup.notice;
     let (tx, mut rx) = mpsc::channel::<EngineMsg>(4096);
     let handles: Handles = Arc::new(Mutex::new(HashMap::new()));
@@ -197,6 +250,9 @@ async fn event_loop(terminal: &mut Terminal<CrosstermBackend<Stdout>>, startup: 
     app.selected = 0;
     if let Some(first) = app.groups.first() {
         app.current_group = first.clone();
+    }
+    if let Some(setup) = &startup.setup {
+        app.apply_setup(setup);
     }
     let mut events = EventStream::new();
     let mut signals = Signals::new();
@@ -423,13 +479,26 @@ fn execute_effect(eff: Effect, tx: &mpsc::Sender<EngineMsg>, handles: &Handles) 
                 let _ = tx.blocking_send(EngineMsg::Notice(msg));
             });
         }
-        Effect::OpenChannel { key, code } => {
+        Effect::OpenChannel {
+            key,
+            code,
+            name,
+            hold,
+        } => {
             let gw = handles_lock(handles).get(&key).and_then(|h| h.gw.clone());
             let Some(gw) = gw else { return };
             let (tx, handles) = (tx.clone(), handles.clone());
             tokio::spawn(async move {
                 match gw.remote_exec(&code).await {
-                    Ok(ch) => watch_channel(key, ch, "here", tx, handles).await,
+                    Ok(ch) => {
+                        let w = Watch {
+                            key,
+                            opener: "here",
+                            name,
+                            hold,
+                        };
+                        watch_channel(w, ch, tx, handles).await
+                    }
                     Err(e) => {
                         let _ = tx
                             .send(EngineMsg::Notice(format!("cannot open a channel: {e}")))
@@ -472,6 +541,45 @@ fn execute_effect(eff: Effect, tx: &mpsc::Sender<EngineMsg>, handles: &Handles) 
                 });
             }
         }
+        Effect::Bridge { src, dst } => {
+            let (a, b, stop) = {
+                let hs = handles_lock(handles);
+                let get =
+                    |(k, c): (usize, i32)| hs.get(&k).and_then(|h| h.channels.get(&c).cloned());
+                let stop = hs.get(&src.0).and_then(|h| h.stops.get(&src.1).cloned());
+                (get(src), get(dst), stop)
+            };
+            let tx = tx.clone();
+            let (Some(a), Some(b)) = (a, b) else {
+                let _ = tx.try_send(EngineMsg::BridgeFailed {
+                    src,
+                    dst,
+                    error: "the channel is gone".into(),
+                });
+                return;
+            };
+            // the source's watcher stops reading: its items are the bridge's now
+            if let Some(stop) = stop {
+                stop.notify_one();
+            }
+            tokio::spawn(run_bridge(src, dst, a, b, tx));
+        }
+        Effect::Rosetta { keys, code } => {
+            let gws: Vec<Gateway> = {
+                let hs = handles_lock(handles);
+                keys.iter()
+                    .filter_map(|k| hs.get(k).and_then(|h| h.gw.clone()))
+                    .collect()
+            };
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                let cells = crate::engine::rosetta::run(&gws, &code).await;
+                let _ = tx.send(EngineMsg::RosettaDone { keys, cells }).await;
+            });
+        }
+        Effect::MonitorInterval(secs) => {
+            interval_watch().send_replace(secs);
+        }
         Effect::SecretReply(answer) => {
             let sender = pending_secret().lock().ok().and_then(|mut s| s.take());
             if let Some(s) = sender {
@@ -482,35 +590,120 @@ fn execute_effect(eff: Effect, tx: &mpsc::Sender<EngineMsg>, handles: &Handles) 
     }
 }
 
+/// Forwards a bridge's counters to the app a few times a second, and its end.
+async fn run_bridge(
+    src: (usize, i32),
+    dst: (usize, i32),
+    a: crate::engine::Channel,
+    b: crate::engine::Channel,
+    tx: mpsc::Sender<EngineMsg>,
+) {
+    let bridge = match crate::engine::bridge::Bridge::start(a, b).await {
+        Ok(b) => b,
+        Err(e) => {
+            let _ = tx
+                .send(EngineMsg::BridgeFailed {
+                    src,
+                    dst,
+                    error: e.to_string(),
+                })
+                .await;
+            return;
+        }
+    };
+    let mut last = (Instant::now(), 0u64);
+    loop {
+        let ended = tokio::select! {
+            reason = bridge.wait() => Some(reason),
+            _ = tokio::time::sleep(Duration::from_millis(500)) => None,
+        };
+        let st = bridge.stats();
+        let dt = last.0.elapsed().as_secs_f64();
+        let per_s = if dt > 0.0 {
+            st.items.saturating_sub(last.1) as f64 / dt
+        } else {
+            0.0
+        };
+        last = (Instant::now(), st.items);
+        let done = ended.is_some();
+        let msg = EngineMsg::Bridge {
+            src,
+            dst,
+            items: st.items,
+            conversions: st.conversions,
+            per_s: if done { 0.0 } else { per_s },
+            ended,
+        };
+        if tx.send(msg).await.is_err() || done {
+            return;
+        }
+    }
+}
+
+/// How a channel is followed.
+struct Watch {
+    key: usize,
+    /// "here" or "remote".
+    opener: &'static str,
+    name: Option<String>,
+    /// Do not read items (a bridge will): only announce the channel and its end.
+    hold: bool,
+}
+
 /// Follows one channel: announces it, forwards its items (and the channels they carry)
 /// and its end.
 fn watch_channel(
-    key: usize,
+    w: Watch,
     ch: crate::engine::Channel,
-    opener: &'static str,
     tx: mpsc::Sender<EngineMsg>,
     handles: Handles,
 ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> {
     Box::pin(async move {
+        let key = w.key;
         let channel = ch.id();
+        let stop = Arc::new(tokio::sync::Notify::new());
         if let Some(h) = handles_lock(&handles).get_mut(&key) {
             h.channels.insert(channel, ch.clone());
+            h.stops.insert(channel, stop.clone());
         }
         let _ = tx
             .send(EngineMsg::ChannelOpened {
                 key,
                 channel,
-                opener: opener.into(),
+                opener: w.opener.into(),
+                name: w.name,
             })
             .await;
+        let mut hold = w.hold;
         loop {
-            match ch.next().await {
+            let next = if hold {
+                // a bridge reads the items: only the end is ours to report
+                match ch.wait_closed(None).await {
+                    Ok(()) => Ok(None),
+                    Err(e) => Err(e),
+                }
+            } else {
+                tokio::select! {
+                    r = ch.next() => r,
+                    _ = stop.notified() => {
+                        hold = true;
+                        continue;
+                    }
+                }
+            };
+            match next {
                 Ok(Some(v)) => {
                     if let crate::engine::Value::Channel(id) = v {
                         // a channel made by the remote side: follow it too
                         let sub = ch.gateway().channel(id);
                         let opener = if id % 2 == 0 { "remote" } else { "here" };
-                        tokio::spawn(watch_channel(key, sub, opener, tx.clone(), handles.clone()));
+                        let w = Watch {
+                            key,
+                            opener,
+                            name: None,
+                            hold: false,
+                        };
+                        tokio::spawn(watch_channel(w, sub, tx.clone(), handles.clone()));
                     }
                     let repr = v.to_string();
                     if tx
@@ -628,6 +821,7 @@ async fn open_gateway(
             interpreter,
         })
         .await;
+    tokio::spawn(sample_metrics(key, gw.clone(), tx.clone()));
     match Console::start(&gw).await {
         Ok((console, mut crx)) => {
             handles_lock(&handles).entry(key).or_default().console = Some(console);

@@ -1,6 +1,6 @@
 //! Drawing: header, gateway tree, console (output + editor), footer, dialogs, help.
 
-use super::app::{App, Focus, GwState, LineKind, PromptKind};
+use super::app::{App, Focus, GwState, LineKind, PromptKind, View};
 use super::keymap::{Key, Mode};
 use ratatui::Frame;
 use ratatui::layout::{Alignment, Constraint, Direction, Layout, Rect};
@@ -30,6 +30,23 @@ pub fn draw(f: &mut Frame, app: &mut App) {
         ])
         .split(area);
     draw_header(f, app, rows[0]);
+    match app.view {
+        View::Console => {}
+        View::Monitor => super::panels::draw_monitor(f, app, rows[1]),
+        View::Tail => super::panels::draw_tail(f, app, rows[1]),
+        View::Rosetta => super::panels::draw_rosetta(f, app, rows[1]),
+    }
+    if app.view != View::Console {
+        app.tree_rows.clear();
+        draw_footer(f, app, rows[2]);
+        if app.help.is_some() {
+            draw_help(f, app, area);
+        }
+        if app.confirm.is_some() {
+            draw_confirm(f, app, area);
+        }
+        return;
+    }
     let cols = Layout::default()
         .direction(Direction::Horizontal)
         .constraints([
@@ -108,13 +125,17 @@ fn draw_tree(f: &mut Frame, app: &mut App, area: Rect) {
             } else {
                 Style::default()
             };
-            lines.push(Line::from(vec![
+            let mut spans = vec![
                 Span::styled(
                     format!("{marker} {} ", g.id),
                     base.add_modifier(Modifier::BOLD),
                 ),
                 Span::styled(g.state.label(), state_style(&g.state)),
-            ]));
+            ];
+            if let Some((text, st)) = super::panels::tree_metrics(app, g) {
+                spans.push(Span::styled(format!("  {text}"), st));
+            }
+            lines.push(Line::from(spans));
             let detail = format!(
                 "    {} · pid {} · {}",
                 g.interpreter.as_deref().unwrap_or("…"),
@@ -247,8 +268,8 @@ fn draw_channels(f: &mut Frame, g: &super::app::GatewayView, area: Rect) {
         .split(inner);
     let mut rows = vec![Line::from(Span::styled(
         format!(
-            "{:<6}{:<9}{:<9}{:>8}{:>8}",
-            "ID", "OPENER", "STATE", "IN", "OUT"
+            "{:<6}{:<12}{:<9}{:<9}{:>8}{:>8}  {}",
+            "ID", "NAME", "OPENER", "STATE", "IN", "OUT", "BRIDGE"
         ),
         Style::default().add_modifier(Modifier::BOLD),
     ))];
@@ -263,13 +284,42 @@ fn draw_channels(f: &mut Frame, g: &super::app::GatewayView, area: Rect) {
         } else {
             st
         };
-        rows.push(Line::from(Span::styled(
+        let mut spans = vec![Span::styled(
             format!(
-                "{:<6}{:<9}{:<9}{:>8}{:>8}",
-                ch.id, ch.opener, ch.state, ch.items_in, ch.items_out
+                "{:<6}{:<12}{:<9}{:<9}{:>8}{:>8}  ",
+                ch.id,
+                ch.name
+                    .as_deref()
+                    .unwrap_or("-")
+                    .chars()
+                    .take(11)
+                    .collect::<String>(),
+                ch.opener,
+                ch.state,
+                ch.items_in,
+                ch.items_out
             ),
             st,
-        )));
+        )];
+        if let Some(l) = &ch.link {
+            let arrow = if l.outgoing { "⇒" } else { "⇐" };
+            let state = match &l.ended {
+                Some(r) => format!("ended: {r}"),
+                None => format!("{:.0}/s", l.per_s),
+            };
+            spans.push(Span::styled(
+                format!(
+                    "{arrow} {} · {} items · {} str conv · {state}",
+                    l.peer, l.items, l.conversions
+                ),
+                Style::default().fg(if l.ended.is_some() {
+                    Color::DarkGray
+                } else {
+                    Color::Magenta
+                }),
+            ));
+        }
+        rows.push(Line::from(spans));
     }
     if c.channels.is_empty() {
         rows.push(Line::from(Span::styled(
@@ -393,6 +443,7 @@ fn draw_footer(f: &mut Frame, app: &App, area: Rect) {
             PromptKind::Search => "search: ",
             PromptKind::SavePath => "save output to file: ",
             PromptKind::SendLiteral => "send (Python literal): ",
+            PromptKind::TailFilter => "tail filter (gw:ID · out err items · regex): ",
             PromptKind::Secret | PromptKind::Ask => "",
         };
         if matches!(p.kind, PromptKind::Secret | PromptKind::Ask) {
@@ -530,13 +581,25 @@ fn draw_help(f: &mut Frame, app: &App, area: Rect) {
         (rows.len() as u16 + 5).min(area.height),
     );
     f.render_widget(Clear, r);
+    // rows that fit under the filter line and the blank line, inside the borders
+    let fit = (r.height as usize).saturating_sub(4).max(1);
+    let total = rows.len();
+    let skip = app.help_scroll.min(total.saturating_sub(fit));
+    let more = total.saturating_sub(skip + fit);
     let mut lines = vec![Line::from(vec![
         Span::styled("filter: ", Style::default().fg(Color::Cyan)),
         Span::raw(app.help.clone().unwrap_or_default()),
-        Span::raw("▏  (type to filter · Esc closes)"),
+        Span::raw("▏  (type to filter · ↑/↓ PgUp/PgDn scroll · Esc closes)"),
     ])];
-    lines.push(Line::from(""));
-    for (mode, keys, desc) in rows {
+    lines.push(Line::from(if more > 0 || skip > 0 {
+        Span::styled(
+            format!("{skip} above · {more} below"),
+            Style::default().fg(Color::DarkGray),
+        )
+    } else {
+        Span::raw("")
+    }));
+    for (mode, keys, desc) in rows.into_iter().skip(skip).take(fit) {
         lines.push(Line::from(vec![
             Span::styled(format!("{mode:<7}"), Style::default().fg(Color::DarkGray)),
             Span::styled(

@@ -1,0 +1,390 @@
+//! State of the cockpit's watching views: per-gateway metric history, thresholds, the
+//! event log, the merged tail and the Rosetta grid. Pure data; `app.rs` feeds it and
+//! `views.rs` draws it.
+
+use crate::config::MonitorConfig;
+use crate::engine::monitor::Metrics;
+use crate::engine::rosetta::Cell;
+use std::collections::{HashMap, VecDeque};
+
+/// Samples kept per gateway for the sparklines.
+pub const HISTORY: usize = 120;
+/// Entries kept in the event log.
+pub const EVENT_LOG: usize = 1000;
+/// Lines kept by the tail (and, while paused, waiting to be shown).
+pub const TAIL_LINES: usize = 10_000;
+
+/// The last sample of a gateway and a window of earlier ones.
+#[derive(Debug, Clone, Default)]
+pub struct GwMetrics {
+    pub last: Option<Metrics>,
+    pub rtt_ms: VecDeque<f64>,
+    pub cpu: VecDeque<f64>,
+    pub rss_mb: VecDeque<f64>,
+    pub msgs: VecDeque<f64>,
+}
+
+impl GwMetrics {
+    pub fn push(&mut self, m: Metrics) {
+        fn add(q: &mut VecDeque<f64>, v: f64) {
+            if q.len() == HISTORY {
+                q.pop_front();
+            }
+            q.push_back(v);
+        }
+        add(&mut self.rtt_ms, m.rtt.as_secs_f64() * 1000.0);
+        add(&mut self.cpu, m.cpu_percent.unwrap_or(0.0));
+        add(
+            &mut self.rss_mb,
+            m.rss_bytes.map(|b| b as f64 / 1048576.0).unwrap_or(0.0),
+        );
+        add(
+            &mut self.msgs,
+            m.messages_in_per_s.unwrap_or(0.0) + m.messages_out_per_s.unwrap_or(0.0),
+        );
+        self.last = Some(m);
+    }
+}
+
+/// How alarming a value is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Level {
+    Ok,
+    Warn,
+    Crit,
+}
+
+/// The level of a gateway's last sample against the configured thresholds.
+pub fn level(cfg: &MonitorConfig, m: &Metrics) -> Level {
+    let one = |v: Option<f64>, [warn, crit]: [f64; 2]| match v {
+        Some(v) if v >= crit => Level::Crit,
+        Some(v) if v >= warn => Level::Warn,
+        _ => Level::Ok,
+    };
+    [
+        one(Some(m.rtt.as_secs_f64() * 1000.0), cfg.rtt_ms),
+        one(m.cpu_percent, cfg.cpu),
+        one(m.rss_bytes.map(|b| b as f64 / 1048576.0), cfg.rss_mb),
+    ]
+    .into_iter()
+    .max()
+    .unwrap_or(Level::Ok)
+}
+
+/// A sparkline of the last `width` values, scaled to `max` (or to the largest value).
+pub fn spark(values: &VecDeque<f64>, width: usize, max: Option<f64>) -> String {
+    const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
+    let n = values.len();
+    let shown: Vec<f64> = values
+        .iter()
+        .skip(n.saturating_sub(width))
+        .copied()
+        .collect();
+    let top = max
+        .unwrap_or_else(|| shown.iter().copied().fold(0.0, f64::max))
+        .max(f64::MIN_POSITIVE);
+    let mut s: String = shown
+        .iter()
+        .map(|v| {
+            let i = ((v / top) * 7.0).round().clamp(0.0, 7.0) as usize;
+            BARS[i]
+        })
+        .collect();
+    for _ in shown.len()..width {
+        s.insert(0, ' ');
+    }
+    s
+}
+
+/// Columns the gateway list can be sorted by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SortBy {
+    /// The order the gateways were added in.
+    Added,
+    Id,
+    State,
+    Rtt,
+    Cpu,
+    Rss,
+    Msgs,
+    Uptime,
+}
+
+impl SortBy {
+    pub const ALL: [SortBy; 8] = [
+        SortBy::Added,
+        SortBy::Id,
+        SortBy::State,
+        SortBy::Rtt,
+        SortBy::Cpu,
+        SortBy::Rss,
+        SortBy::Msgs,
+        SortBy::Uptime,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            SortBy::Added => "added",
+            SortBy::Id => "id",
+            SortBy::State => "state",
+            SortBy::Rtt => "rtt",
+            SortBy::Cpu => "cpu",
+            SortBy::Rss => "rss",
+            SortBy::Msgs => "msg/s",
+            SortBy::Uptime => "uptime",
+        }
+    }
+
+    pub fn from_name(s: &str) -> Option<SortBy> {
+        SortBy::ALL
+            .into_iter()
+            .find(|k| k.name() == s || (s == "msgs" && *k == SortBy::Msgs))
+    }
+
+    pub fn next(self) -> SortBy {
+        let i = SortBy::ALL.iter().position(|k| *k == self).unwrap_or(0);
+        SortBy::ALL[(i + 1) % SortBy::ALL.len()]
+    }
+}
+
+/// What an event log entry is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogKind {
+    Started,
+    Failed,
+    Died,
+    ChannelError,
+    Terminated,
+    Bridge,
+}
+
+impl LogKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            LogKind::Started => "started",
+            LogKind::Failed => "failed",
+            LogKind::Died => "died",
+            LogKind::ChannelError => "channel error",
+            LogKind::Terminated => "terminated",
+            LogKind::Bridge => "bridge",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct LogEntry {
+    pub time: String,
+    pub group: String,
+    pub gateway: String,
+    pub kind: LogKind,
+    pub text: String,
+}
+
+/// Which output a tail line is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TailStream {
+    Out,
+    Err,
+    Items,
+}
+
+impl TailStream {
+    pub fn name(self) -> &'static str {
+        match self {
+            TailStream::Out => "out",
+            TailStream::Err => "err",
+            TailStream::Items => "item",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct TailLine {
+    pub time: String,
+    pub group: String,
+    pub gateway: String,
+    pub stream: TailStream,
+    /// The channel, for items.
+    pub channel: Option<i32>,
+    pub text: String,
+    /// A marker line (lines dropped while paused), shown whatever the filter.
+    pub marker: bool,
+}
+
+impl TailLine {
+    pub fn tag(&self) -> String {
+        match self.channel {
+            Some(c) if self.stream == TailStream::Items => format!("{}#{c}", self.gateway),
+            _ => format!("{} {}", self.gateway, self.stream.name()),
+        }
+    }
+}
+
+/// What the tail shows: gateway ids (empty: all), streams, a regex on the text.
+#[derive(Debug, Clone, Default)]
+pub struct TailFilter {
+    pub gateways: Vec<String>,
+    pub streams: Vec<TailStream>,
+    pub regex: Option<regex::Regex>,
+    /// The text the filter was parsed from.
+    pub text: String,
+}
+
+impl TailFilter {
+    /// Parses `gw:ID … out|err|items … REGEX…`: words `gw:ID` pick gateways, the
+    /// words out, err and items pick streams, the rest (joined by spaces) is a regex.
+    pub fn parse(text: &str) -> Result<TailFilter, String> {
+        let mut f = TailFilter {
+            text: text.trim().to_string(),
+            ..TailFilter::default()
+        };
+        let mut rest: Vec<&str> = Vec::new();
+        for word in text.split_whitespace() {
+            match word {
+                "out" | "stdout" => f.streams.push(TailStream::Out),
+                "err" | "stderr" => f.streams.push(TailStream::Err),
+                "items" | "item" => f.streams.push(TailStream::Items),
+                w if w.starts_with("gw:") => {
+                    let id = &w[3..];
+                    if id.is_empty() {
+                        return Err("gw: needs a gateway id, e.g. gw:gw0".into());
+                    }
+                    f.gateways.push(id.to_string());
+                }
+                w => rest.push(w),
+            }
+        }
+        if !rest.is_empty() {
+            let re = rest.join(" ");
+            f.regex = Some(regex::Regex::new(&re).map_err(|e| {
+                format!(
+                    "bad regex '{re}': {}",
+                    e.to_string().lines().last().unwrap_or("")
+                )
+            })?);
+        }
+        Ok(f)
+    }
+
+    pub fn matches(&self, l: &TailLine) -> bool {
+        l.marker
+            || ((self.gateways.is_empty() || self.gateways.contains(&l.gateway))
+                && (self.streams.is_empty() || self.streams.contains(&l.stream))
+                && self.regex.as_ref().is_none_or(|r| r.is_match(&l.text)))
+    }
+}
+
+/// The merged output of every gateway: bounded, pausable, never silently lossy.
+#[derive(Debug, Default)]
+pub struct Tail {
+    pub lines: VecDeque<TailLine>,
+    /// Lines pushed out of `lines` by newer ones (the scrollback limit).
+    pub dropped: u64,
+    pub paused: bool,
+    /// Lines that arrived while paused, shown on resume.
+    pub pending: VecDeque<TailLine>,
+    /// Lines lost while paused because `pending` was full.
+    pub pending_dropped: u64,
+    pub filter: TailFilter,
+    /// Only this group (None: every group).
+    pub group: Option<String>,
+    /// Each gateway's unfinished line per stream.
+    partial: HashMap<(String, String, TailStream), String>,
+    pub cap: usize,
+}
+
+impl Tail {
+    pub fn new(cap: usize) -> Tail {
+        Tail {
+            cap: cap.max(1),
+            ..Tail::default()
+        }
+    }
+
+    /// Adds output text (possibly several or partial lines).
+    pub fn push_text(&mut self, time: &str, group: &str, gw: &str, stream: TailStream, text: &str) {
+        let key = (group.to_string(), gw.to_string(), stream);
+        let mut pending = self.partial.remove(&key).unwrap_or_default();
+        pending.push_str(text);
+        let line = |text: String| TailLine {
+            time: time.to_string(),
+            group: group.to_string(),
+            gateway: gw.to_string(),
+            stream,
+            channel: None,
+            text,
+            marker: false,
+        };
+        while let Some(nl) = pending.find('\n') {
+            let one: String = pending.drain(..=nl).collect();
+            self.push(line(one.trim_end_matches(['\n', '\r']).to_string()));
+        }
+        if pending.len() > 4096 {
+            // a very long line without newline: show it in pieces
+            self.push(line(std::mem::take(&mut pending)));
+        } else if !pending.is_empty() {
+            self.partial.insert(key, pending);
+        }
+    }
+
+    pub fn push(&mut self, line: TailLine) {
+        if self.paused {
+            if self.pending.len() >= self.cap {
+                self.pending.pop_front();
+                self.pending_dropped += 1;
+            }
+            self.pending.push_back(line);
+            return;
+        }
+        if self.lines.len() >= self.cap {
+            self.lines.pop_front();
+            self.dropped += 1;
+        }
+        self.lines.push_back(line);
+    }
+
+    /// Pauses or resumes; resuming shows what arrived meanwhile, after a marker line
+    /// saying how many were lost if any were.
+    pub fn toggle_pause(&mut self, time: &str) {
+        if !self.paused {
+            self.paused = true;
+            return;
+        }
+        self.paused = false;
+        if self.pending_dropped > 0 {
+            let n = self.pending_dropped;
+            self.pending_dropped = 0;
+            self.push(TailLine {
+                time: time.to_string(),
+                group: String::new(),
+                gateway: String::new(),
+                stream: TailStream::Out,
+                channel: None,
+                text: format!("── {n} lines dropped while paused ──"),
+                marker: true,
+            });
+        }
+        let pending = std::mem::take(&mut self.pending);
+        for l in pending {
+            self.push(l);
+        }
+    }
+
+    /// The lines the filter (and group) let through, oldest first.
+    pub fn visible(&self) -> impl DoubleEndedIterator<Item = &TailLine> {
+        self.lines.iter().filter(move |l| {
+            self.filter.matches(l)
+                && (l.marker || self.group.as_ref().is_none_or(|g| g == &l.group))
+        })
+    }
+}
+
+/// A Rosetta run in the cockpit.
+#[derive(Debug, Clone)]
+pub struct RosettaGrid {
+    pub code: String,
+    /// Gateway keys, one column each.
+    pub keys: Vec<usize>,
+    /// None while running.
+    pub cells: Option<Vec<Cell>>,
+}
