@@ -189,3 +189,536 @@ fn broadcast_screens() {
     let (text, _) = render(&mut a, 100, 24);
     check("broadcast_side_by_side", &text);
 }
+
+// ---- the watching views: monitor, event log, tail, Rosetta grid, bridges ----
+
+use execdeck::engine::monitor::Metrics;
+use execdeck::engine::rosetta::Cell;
+use execdeck::tui::app::{Effect, GwState, View};
+use std::time::Duration;
+
+fn noon() -> String {
+    "12:00:00".into()
+}
+
+fn metrics(id: &str, rtt_ms: u64, cpu: f64, rss_mb: u64) -> Metrics {
+    Metrics {
+        gateway: id.into(),
+        rtt: Duration::from_micros(rtt_ms * 1000 + 400),
+        channels_open: 2,
+        tasks_executing: 1,
+        execmodel: "thread".into(),
+        messages_in_per_s: Some(3.0),
+        messages_out_per_s: Some(1.0),
+        bytes_in_per_s: Some(150.0),
+        bytes_out_per_s: Some(40.0),
+        cpu_percent: Some(cpu),
+        rss_bytes: Some(rss_mb << 20),
+        uptime: Duration::from_secs(125),
+    }
+}
+
+/// Three gateways of group "demo" with a few samples each.
+fn watch_app() -> App {
+    let mut app = App::new(Keymap::defaults());
+    app.clock = noon;
+    let names = [
+        ("py27", "CPython 2.7.18"),
+        ("py313", "CPython 3.13.0"),
+        ("jython", "Jython 2.7.3"),
+    ];
+    for (i, (id, interp)) in names.iter().enumerate() {
+        let spec = format!("popen//python=python3//id={id}");
+        app.add_gateway("demo", spec.parse().expect("spec"))
+            .expect("add");
+        app.update(Action::Engine(EngineMsg::Ready {
+            key: i,
+            id: id.to_string(),
+            pid: Some(100 + i as u32),
+            interpreter: interp.to_string(),
+        }));
+    }
+    for n in 0..10u64 {
+        for (i, (id, _)) in names.iter().enumerate() {
+            let (rtt, cpu, rss) = match i {
+                0 => (0, (n * 3) as f64, 9),
+                1 => (120, 60.0 + n as f64, 14),
+                _ => (2, 1.0, 3000),
+            };
+            app.update(Action::Engine(EngineMsg::Metrics {
+                key: i,
+                metrics: metrics(id, rtt, cpu, rss),
+            }));
+        }
+    }
+    app.selected = 0;
+    app
+}
+
+#[test]
+fn monitor_screen_rows_sparklines_thresholds_and_sort() {
+    let mut app = watch_app();
+    app.update(key(KeyCode::Char('M')));
+    assert_eq!(app.view, View::Monitor);
+    let (text, buf) = render(&mut app, 150, 20);
+    check("monitor", &text);
+    // thresholds colour the row: py313 (120 ms, 69 % CPU) warns, jython (3000 MiB) is
+    // critical, py27 is plain
+    let fg = |needle: &str| {
+        let y = row_of(&text, needle);
+        buf[(2, y)].fg
+    };
+    assert_eq!(fg("py313"), Color::Yellow);
+    assert_eq!(fg("jython"), Color::Red);
+    assert_eq!(fg("py27 "), Color::Reset);
+    // S sorts by the next column; cpu puts the busiest first
+    for _ in 0..4 {
+        app.update(key(KeyCode::Char('S')));
+    }
+    assert_eq!(app.sort.name(), "cpu");
+    let order: Vec<String> = app
+        .monitor_rows()
+        .iter()
+        .map(|&i| app.gateways[i].id.clone())
+        .collect();
+    assert_eq!(order, ["py313", "py27", "jython"]);
+    // j walks the sorted rows: from py27 (2nd) to jython (3rd)
+    app.update(key(KeyCode::Char('j')));
+    assert_eq!(
+        app.selected_gateway().map(|g| g.id.as_str()),
+        Some("jython")
+    );
+    // :sort with a bad key explains the choices
+    app.update(key(KeyCode::Char(':')));
+    for c in "sort speed".chars() {
+        app.update(key(KeyCode::Char(c)));
+    }
+    app.update(key(KeyCode::Enter));
+    let err = app.prompt.as_ref().and_then(|p| p.error.clone());
+    assert!(err.is_some_and(|e| e.contains("rtt|cpu|rss")));
+}
+
+#[test]
+fn event_log_records_start_death_channel_errors_and_termination() {
+    let mut app = watch_app();
+    app.update(Action::Engine(EngineMsg::Died {
+        key: 1,
+        reason: "connection closed (worker killed by signal 9 (SIGKILL))".into(),
+    }));
+    app.update(Action::Engine(EngineMsg::ChannelOpened {
+        key: 0,
+        channel: 3,
+        opener: "here".into(),
+        name: None,
+    }));
+    app.update(Action::Engine(EngineMsg::ChannelEnded {
+        key: 0,
+        channel: 3,
+        error: Some("Traceback (most recent call last):\nValueError: boom\n".into()),
+    }));
+    app.update(Action::Engine(EngineMsg::Terminated {
+        key: 2,
+        outcome: execdeck::engine::TerminateOutcome::Exited(
+            execdeck::engine::process::ExitInfo::Code(0),
+        ),
+    }));
+    let kinds: Vec<(String, &str, String)> = app
+        .log
+        .iter()
+        .map(|e| (e.gateway.clone(), e.kind.name(), e.text.clone()))
+        .collect();
+    assert_eq!(kinds.len(), 6, "{kinds:?}");
+    assert_eq!(kinds[0].1, "started");
+    assert_eq!(kinds[0].2, "CPython 2.7.18 (pid 100)");
+    assert_eq!(
+        kinds[3],
+        (
+            "py313".into(),
+            "died",
+            "connection closed (worker killed by signal 9 (SIGKILL))".into()
+        )
+    );
+    assert_eq!(
+        kinds[4],
+        (
+            "py27".into(),
+            "channel error",
+            "channel 3: ValueError: boom".into()
+        )
+    );
+    assert_eq!(kinds[5].1, "terminated");
+    assert!(matches!(app.gateways[1].state, GwState::Dead(_)));
+    app.update(key(KeyCode::Char('M')));
+    let (text, _) = render(&mut app, 150, 20);
+    check("monitor_events", &text);
+    assert!(text.contains("12:00:00 py313      died: connection closed"));
+    // the dead row shows no stale metrics
+    let row = text.lines().find(|l| l.contains("│py313")).unwrap_or("");
+    assert!(row.contains("dead") && !row.contains("14.0M"), "{row}");
+}
+
+#[test]
+fn tail_merges_filters_and_pauses_without_silent_loss() {
+    let mut app = watch_app();
+    app.tail.cap = 5;
+    let out = |app: &mut App, key: usize, text: &str| {
+        app.update(Action::Engine(EngineMsg::Output {
+            key,
+            stream: execdeck::engine::Stream::Stdout,
+            text: text.into(),
+        }));
+    };
+    out(&mut app, 0, "tick 1\ntick ");
+    out(&mut app, 0, "2\n");
+    app.update(Action::Engine(EngineMsg::Output {
+        key: 1,
+        stream: execdeck::engine::Stream::Stderr,
+        text: "warning: careful\n".into(),
+    }));
+    app.update(Action::Engine(EngineMsg::ChannelOpened {
+        key: 1,
+        channel: 5,
+        opener: "here".into(),
+        name: None,
+    }));
+    app.update(Action::Engine(EngineMsg::ChannelItem {
+        key: 1,
+        channel: 5,
+        repr: "'tick 1'".into(),
+    }));
+    app.update(key(KeyCode::Char('T')));
+    assert_eq!(app.view, View::Tail);
+    let tags: Vec<String> = app.tail.visible().map(|l| l.tag()).collect();
+    assert_eq!(tags, ["py27 out", "py27 out", "py313 err", "py313#5"]);
+    let (text, _) = render(&mut app, 100, 12);
+    check("tail", &text);
+    // filter: the f prompt takes gw:ID, stream names and a regex
+    app.update(key(KeyCode::Char('f')));
+    for c in "gw:py27 tick [2]".chars() {
+        app.update(key(KeyCode::Char(c)));
+    }
+    app.update(key(KeyCode::Enter));
+    let shown: Vec<String> = app.tail.visible().map(|l| l.text.clone()).collect();
+    assert_eq!(shown, ["tick 2"]);
+    // a bad regex is refused in the prompt, the old filter stays
+    app.update(key(KeyCode::Char('f')));
+    app.update(key(KeyCode::Char('(')));
+    app.update(key(KeyCode::Enter));
+    assert!(
+        app.prompt
+            .as_ref()
+            .and_then(|p| p.error.clone())
+            .is_some_and(|e| e.contains("bad regex"))
+    );
+    app.update(key(KeyCode::Esc));
+    app.update(key(KeyCode::Char(':')));
+    for c in "tail items err".chars() {
+        app.update(key(KeyCode::Char(c)));
+    }
+    app.update(key(KeyCode::Enter));
+    assert_eq!(app.tail.visible().count(), 2);
+    // pause: 8 lines arrive, the pending buffer holds 4 (one slot stays for the marker);
+    // resuming says 4 were dropped
+    app.update(key(KeyCode::Char('p')));
+    assert!(app.tail.paused);
+    for n in 0..8 {
+        out(&mut app, 2, &format!("line {n}\n"));
+    }
+    assert_eq!(app.tail.lines.len(), 4, "nothing moves while paused");
+    let (text, _) = render(&mut app, 100, 12);
+    assert!(text.contains("PAUSED, 4 waiting (4 dropped)"), "{text}");
+    app.update(key(KeyCode::Char('p')));
+    assert!(!app.tail.paused);
+    app.update(key(KeyCode::Char(':')));
+    for c in "tail".chars() {
+        app.update(key(KeyCode::Char(c)));
+    }
+    app.update(key(KeyCode::Char(' ')));
+    app.update(key(KeyCode::Enter));
+    let marker: Vec<&str> = app
+        .tail
+        .lines
+        .iter()
+        .filter(|l| l.marker)
+        .map(|l| l.text.as_str())
+        .collect();
+    assert_eq!(marker, ["── 4 lines dropped while paused ──"]);
+    // the marker shows whatever the filter
+    assert!(app.tail.visible().any(|l| l.marker));
+    let kept: Vec<&str> = app
+        .tail
+        .lines
+        .iter()
+        .filter(|l| !l.marker)
+        .map(|l| l.text.as_str())
+        .collect();
+    assert_eq!(kept, ["line 4", "line 5", "line 6", "line 7"]);
+    assert!(app.tail.dropped > 0, "the scrollback limit counts too");
+}
+
+#[test]
+fn rosetta_grid_runs_on_the_group_and_highlights_the_odd_ones() {
+    let mut app = watch_app();
+    app.update(key(KeyCode::Enter));
+    for c in "7 / 2".chars() {
+        app.update(key(KeyCode::Char(c)));
+    }
+    app.update(key(KeyCode::Esc));
+    let eff = app.update(key(KeyCode::Char('R')));
+    assert_eq!(
+        eff[0],
+        Effect::Rosetta {
+            keys: vec![0, 1, 2],
+            code: "7 / 2".into()
+        }
+    );
+    assert_eq!(app.view, View::Rosetta);
+    let (running, _) = render(&mut app, 100, 14);
+    assert!(running.contains("running…"));
+    let cell = |gw: &str, repr: &str, ty: &str, differs: bool| Cell {
+        gateway: gw.into(),
+        repr: Some(repr.into()),
+        type_name: Some(ty.into()),
+        error: None,
+        elapsed: Duration::from_micros(1500),
+        differs,
+    };
+    app.update(Action::Engine(EngineMsg::RosettaDone {
+        keys: vec![0, 1, 2],
+        cells: vec![
+            cell("py27", "3", "int", false),
+            cell("py313", "3.5", "float", true),
+            cell("jython", "3", "int", false),
+        ],
+    }));
+    let (text, buf) = render(&mut app, 100, 14);
+    check("rosetta", &text);
+    for interp in ["CPython 2.7.18", "CPython 3.13.0", "Jython 2.7.3"] {
+        assert!(text.contains(interp), "{interp} missing");
+    }
+    // the odd cell is highlighted
+    let y = row_of(&text, "3.5");
+    let x = text
+        .lines()
+        .nth(y as usize)
+        .and_then(|l| l.find("3.5"))
+        .unwrap_or(0);
+    let x = text
+        .lines()
+        .nth(y as usize)
+        .map(|l| l[..x].chars().count())
+        .unwrap_or(0) as u16;
+    assert_eq!(buf[(x, y)].bg, Color::Yellow);
+    // :rosetta with a chosen set, and an unknown id is refused
+    app.update(key(KeyCode::Char('o')));
+    app.update(key(KeyCode::Enter));
+    for c in "1".chars() {
+        app.update(key(KeyCode::Char(c)));
+    }
+    app.update(key(KeyCode::Esc));
+    app.update(key(KeyCode::Char(':')));
+    for c in "rosetta py27,nope".chars() {
+        app.update(key(KeyCode::Char(c)));
+    }
+    let eff = app.update(key(KeyCode::Enter));
+    assert!(eff.is_empty());
+    assert!(
+        app.prompt
+            .as_ref()
+            .and_then(|p| p.error.clone())
+            .is_some_and(|e| e.contains("no gateway 'nope'"))
+    );
+    app.update(key(KeyCode::Esc));
+    app.update(key(KeyCode::Char(':')));
+    for c in "rosetta py27,jython".chars() {
+        app.update(key(KeyCode::Char(c)));
+    }
+    let eff = app.update(key(KeyCode::Enter));
+    assert_eq!(
+        eff[0],
+        Effect::Rosetta {
+            keys: vec![0, 2],
+            code: "1".into()
+        }
+    );
+}
+
+#[test]
+fn session_setup_opens_channels_bridges_and_the_grid_as_gateways_come_up() {
+    let text = r#"
+view = "rosetta"
+[[groups]]
+name = "demo"
+specs = ["popen//id=a", "popen//id=b"]
+[[channels]]
+name = "producer"
+gateway = "a"
+code = "channel.send(1)"
+[[channels]]
+name = "consumer"
+gateway = "b"
+code = "for x in channel: print(x)"
+[[bridges]]
+from = "producer"
+to = "consumer"
+[rosetta]
+code = "1 + 1"
+"#;
+    let session = execdeck::config::Session::parse(text, "demo.toml").expect("parse");
+    let mut app = App::new(Keymap::defaults());
+    let effects = app.update(Action::Engine(EngineMsg::Session(session)));
+    assert_eq!(effects.len(), 2, "two gateways open");
+    assert_eq!(app.view, View::Rosetta);
+    let ready = |app: &mut App, key: usize, id: &str| {
+        app.update(Action::Engine(EngineMsg::Ready {
+            key,
+            id: id.into(),
+            pid: None,
+            interpreter: "CPython 3.11.2".into(),
+        }))
+    };
+    let eff = ready(&mut app, 0, "a");
+    assert_eq!(
+        eff,
+        vec![Effect::OpenChannel {
+            key: 0,
+            code: "channel.send(1)".into(),
+            name: Some("producer".into()),
+            hold: true
+        }],
+        "the producer is held for the bridge; no grid until b is up"
+    );
+    let eff = ready(&mut app, 1, "b");
+    assert_eq!(eff.len(), 2, "{eff:?}");
+    assert!(matches!(
+        &eff[0],
+        Effect::OpenChannel {
+            key: 1,
+            hold: false,
+            ..
+        }
+    ));
+    assert!(matches!(&eff[1], Effect::Rosetta { keys, .. } if keys == &vec![0, 1]));
+    let opened = |app: &mut App, key: usize, channel: i32, name: &str| {
+        app.update(Action::Engine(EngineMsg::ChannelOpened {
+            key,
+            channel,
+            opener: "here".into(),
+            name: Some(name.into()),
+        }))
+    };
+    assert!(opened(&mut app, 0, 3, "producer").is_empty());
+    let eff = opened(&mut app, 1, 3, "consumer");
+    assert_eq!(
+        eff,
+        vec![Effect::Bridge {
+            src: (0, 3),
+            dst: (1, 3)
+        }]
+    );
+    // the bridge's counters show on both rows; its end is logged once
+    app.update(Action::Engine(EngineMsg::Bridge {
+        src: (0, 3),
+        dst: (1, 3),
+        items: 12,
+        conversions: 12,
+        per_s: 2.0,
+        ended: None,
+    }));
+    app.selected = 0;
+    app.view = View::Console;
+    app.channels_shown = true;
+    let (text, _) = render(&mut app, 140, 16);
+    check("channels_bridge", &text);
+    assert!(text.contains("⇒ b#3  12 items  12 conv  2/s"), "{text}");
+    for _ in 0..2 {
+        app.update(Action::Engine(EngineMsg::Bridge {
+            src: (0, 3),
+            dst: (1, 3),
+            items: 13,
+            conversions: 13,
+            per_s: 0.0,
+            ended: Some("destination b#3 closed".into()),
+        }));
+    }
+    let bridge_log: Vec<&str> = app
+        .log
+        .iter()
+        .filter(|e| e.kind.name() == "bridge")
+        .map(|e| e.text.as_str())
+        .collect();
+    assert_eq!(
+        bridge_log,
+        ["a#3 → b#3 ended after 13 items: destination b#3 closed"]
+    );
+}
+
+#[test]
+fn bridge_command_checks_its_channels() {
+    let mut app = watch_app();
+    for (key, channel) in [(0, 3), (1, 5)] {
+        app.update(Action::Engine(EngineMsg::ChannelOpened {
+            key,
+            channel,
+            opener: "here".into(),
+            name: None,
+        }));
+    }
+    let run = |app: &mut App, line: &str| {
+        app.update(key(KeyCode::Char(':')));
+        for c in line.chars() {
+            app.update(key(KeyCode::Char(c)));
+        }
+        let eff = app.update(key(KeyCode::Enter));
+        let err = app.prompt.take().and_then(|p| p.error);
+        (eff, err)
+    };
+    let (_, err) = run(&mut app, "bridge py27#3");
+    assert!(err.is_some_and(|e| e.starts_with("usage: :bridge FROM TO")));
+    let (_, err) = run(&mut app, "bridge py27#3 py27#3");
+    assert_eq!(
+        err.as_deref(),
+        Some("a channel cannot be bridged into itself")
+    );
+    let (_, err) = run(&mut app, "bridge py27#9 py313#5");
+    assert_eq!(
+        err.as_deref(),
+        Some("gateway py27 has no channel 9 (C lists its channels)")
+    );
+    let (_, err) = run(&mut app, "bridge nope#1 py313#5");
+    assert_eq!(err.as_deref(), Some("no gateway 'nope' in group 'demo'"));
+    let (eff, err) = run(&mut app, "bridge py27#3 py313#5");
+    assert_eq!(err, None);
+    assert_eq!(
+        eff,
+        vec![Effect::Bridge {
+            src: (0, 3),
+            dst: (1, 5)
+        }]
+    );
+    // B on a selected channel pre-fills the command line with it
+    app.update(key(KeyCode::Char('B')));
+    assert_eq!(
+        app.prompt.as_ref().map(|p| p.text.as_str()),
+        Some("bridge py27#3 ")
+    );
+}
+
+#[test]
+fn sampling_interval_command() {
+    let mut app = watch_app();
+    app.update(key(KeyCode::Char(':')));
+    for c in "interval 0.5".chars() {
+        app.update(key(KeyCode::Char(c)));
+    }
+    assert_eq!(
+        app.update(key(KeyCode::Enter)),
+        vec![Effect::MonitorInterval(0.5)]
+    );
+    app.update(key(KeyCode::Char(':')));
+    for c in "interval 0.01".chars() {
+        app.update(key(KeyCode::Char(c)));
+    }
+    assert!(app.update(key(KeyCode::Enter)).is_empty());
+    assert!(app.prompt.is_some_and(|p| p.error.is_some()));
+}

@@ -329,7 +329,8 @@ impl Tail {
 
     pub fn push(&mut self, line: TailLine) {
         if self.paused {
-            if self.pending.len() >= self.cap {
+            // one slot stays free for the "dropped while paused" marker
+            if self.pending.len() >= self.cap.saturating_sub(1).max(1) {
                 self.pending.pop_front();
                 self.pending_dropped += 1;
             }

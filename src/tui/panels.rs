@@ -111,12 +111,12 @@ pub fn draw_monitor(f: &mut Frame, app: &App, area: Rect) {
         .constraints([Constraint::Length(table_h), Constraint::Min(2)])
         .split(inner);
     // columns: fixed ones, then sparklines share what is left
-    let fixed = 12 + 9 + 16 + 8 + 6 + 8 + 13 + 15 + 4 + 6 + 7;
+    let fixed = 12 + 11 + 16 + 8 + 6 + 8 + 13 + 15 + 4 + 6 + 7;
     let spark_w = (parts[0].width as usize).saturating_sub(fixed + 2) / 2;
     let spark_w = spark_w.min(HISTORY_SHOWN);
     let mut lines = vec![Line::from(Span::styled(
         format!(
-            "{:<12}{:<9}{:<16}{:>8}{:>6}{:>8}{:>13}{:>15}{:>4}{:>6}{:>7} {:<sw$} {:<sw$}",
+            "{:<12}{:<11}{:<16}{:>8}{:>6}{:>8}{:>13}{:>15}{:>4}{:>6}{:>7} {:<sw$} {:<sw$}",
             "ID",
             "STATE",
             "INTERPRETER",
@@ -155,9 +155,11 @@ pub fn draw_monitor(f: &mut Frame, app: &App, area: Rect) {
             .chars()
             .take(15)
             .collect();
-        let state: String = g.state.label().chars().take(8).collect();
+        // the short state; the event log has the reason
+        let label = g.state.label();
+        let state = label.split(" (").next().unwrap_or(&label).to_string();
         let text = format!(
-            "{:<12}{:<9}{:<16}{:>8}{:>6}{:>8}{:>13}{:>15}{:>4}{:>6}{:>7} {} {}",
+            "{:<12}{:<11}{:<16}{:>8}{:>6}{:>8}{:>13}{:>15}{:>4}{:>6}{:>7} {} {}",
             g.id.chars().take(11).collect::<String>(),
             state,
             interp,

@@ -268,7 +268,7 @@ fn draw_channels(f: &mut Frame, g: &super::app::GatewayView, area: Rect) {
         .split(inner);
     let mut rows = vec![Line::from(Span::styled(
         format!(
-            "{:<6}{:<12}{:<9}{:<9}{:>8}{:>8}  {}",
+            "{:<5}{:<11}{:<8}{:<7}{:>7}{:>7}  {}",
             "ID", "NAME", "OPENER", "STATE", "IN", "OUT", "BRIDGE"
         ),
         Style::default().add_modifier(Modifier::BOLD),
@@ -286,13 +286,13 @@ fn draw_channels(f: &mut Frame, g: &super::app::GatewayView, area: Rect) {
         };
         let mut spans = vec![Span::styled(
             format!(
-                "{:<6}{:<12}{:<9}{:<9}{:>8}{:>8}  ",
+                "{:<5}{:<11}{:<8}{:<7}{:>7}{:>7}  ",
                 ch.id,
                 ch.name
                     .as_deref()
                     .unwrap_or("-")
                     .chars()
-                    .take(11)
+                    .take(10)
                     .collect::<String>(),
                 ch.opener,
                 ch.state,
@@ -309,7 +309,7 @@ fn draw_channels(f: &mut Frame, g: &super::app::GatewayView, area: Rect) {
             };
             spans.push(Span::styled(
                 format!(
-                    "{arrow} {} · {} items · {} str conv · {state}",
+                    "{arrow} {}  {} items  {} conv  {state}",
                     l.peer, l.items, l.conversions
                 ),
                 Style::default().fg(if l.ended.is_some() {
@@ -481,6 +481,43 @@ fn draw_footer(f: &mut Frame, app: &App, area: Rect) {
             Paragraph::new(Span::styled(t.clone(), Style::default().fg(Color::Yellow))),
             area,
         );
+        return;
+    }
+    let view_keys: &[(&str, &str)] = match app.view {
+        View::Console => &[],
+        View::Monitor => &[
+            ("j/k", "select"),
+            ("S", "sort"),
+            (":interval S", "sampling"),
+            ("X", "terminate"),
+            ("T", "tail"),
+            ("M/o", "back"),
+        ],
+        View::Tail => &[
+            ("p", "pause/resume"),
+            ("f", "filter"),
+            (":tail FILTER", ""),
+            ("M", "monitor"),
+            ("T/o", "back"),
+        ],
+        View::Rosetta => &[
+            ("R", "back"),
+            ("o", "console"),
+            (":rosetta ID,ID", "run the editor's snippet on these"),
+        ],
+    };
+    if !view_keys.is_empty() {
+        let mut spans = Vec::new();
+        for (keys, desc) in view_keys {
+            spans.push(Span::styled(
+                *keys,
+                Style::default()
+                    .fg(Color::Cyan)
+                    .add_modifier(Modifier::BOLD),
+            ));
+            spans.push(Span::raw(format!(" {desc}  ")));
+        }
+        f.render_widget(Paragraph::new(Line::from(spans)), area);
         return;
     }
     let mut spans = Vec::new();
