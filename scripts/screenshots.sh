@@ -215,4 +215,54 @@ for p in "${GW_PIDS[@]}"; do
     sleep 0.05
   done
 done
+# the demo session (assets/demo/bridge.toml): Rosetta grid, monitor, tail, the bridge
+if [ -x "$HOME/.pyenv/versions/2.7.18/bin/python" ] && [ -x "$HOME/.pyenv/versions/3.13.0/bin/python" ] \
+  && [ -x "$HOME/.pyenv/versions/3.8.18/bin/python" ] && command -v pypy3 >/dev/null && command -v jython >/dev/null; then
+  echo "== capturing the demo session"
+  COLS=160
+  ROWS=36
+  T new-session -d -s t -x "$COLS" -y "$ROWS" \
+    -e TERM=xterm-256color -e EXECDECK_CONFIG_DIR="$WORK/config" -e EXECDECK_DATA_DIR="$WORK/data" \
+    "exec '$BIN' --session assets/demo/bridge.toml --monitor-interval 0.5"
+  APP_PID=$(T display-message -p -t t '#{pane_pid}')
+  grid_done() { has "Jython 2.7.3" && has "elapsed" && lacks "running…"; }
+  wait_for "the Rosetta grid" grid_done
+  shot demo_rosetta
+  keys M
+  five_started() { [ "$(grep -c 'started:' <<<"$screen")" -ge 5 ] && [ "$(grep -cE '[0-9]ms +[0-9]' <<<"$screen")" -ge 5 ]; }
+  wait_for "the monitor" five_started
+  mapfile -t GW_PIDS < <(grep -oE '\(pid [0-9]+\)' <<<"$screen" | grep -oE '[0-9]+')
+  keys T
+  ticks() { has "got str 'tick 8 from Python 2.7.18'"; }
+  wait_for "eight bridged items" ticks
+  shot demo_tail
+  # a few more samples for the sparklines
+  more_ticks() { has "got str 'tick 24 from Python 2.7.18'"; }
+  wait_for "more bridged items" more_ticks
+  keys M
+  wait_for "the monitor" five_started
+  shot demo_monitor
+  keys o
+  console_view() { has "┌ gateways"; }
+  wait_for "the console" console_view
+  keys j j C
+  link() { has "channels of py313" && has "⇐ py27#"; }
+  wait_for "the bridge link" link
+  shot demo_bridge
+  keys q
+  end=$((SECONDS + TIMEOUT))
+  while alive "$APP_PID"; do
+    [ "$SECONDS" -lt "$end" ] || { echo "execdeck did not quit" >&2; exit 1; }
+    sleep 0.05
+  done
+  for p in "${GW_PIDS[@]}"; do
+    while alive "$p"; do
+      [ "$SECONDS" -lt "$end" ] || { echo "worker $p still running after quit" >&2; exit 1; }
+      sleep 0.05
+    done
+  done
+else
+  echo "(demo screenshots left out: needs pyenv 2.7.18, 3.8.18, 3.13.0, pypy3 and jython)"
+fi
+
 echo "== done: $(ls "$OUT"/*.png | wc -l) screenshots in $OUT/"

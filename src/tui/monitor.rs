@@ -90,8 +90,10 @@ pub fn spark(values: &VecDeque<f64>, width: usize, max: Option<f64>) -> String {
             BARS[i]
         })
         .collect();
+    // new samples come in on the right; a short history is padded on the right too,
+    // so the line starts under its column header
     for _ in shown.len()..width {
-        s.insert(0, ' ');
+        s.push(' ');
     }
     s
 }

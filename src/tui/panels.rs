@@ -2,6 +2,7 @@
 
 use super::app::{App, GatewayView, GwState};
 use super::monitor::{Level, LogKind, SortBy, TailStream, level, spark};
+use crate::engine::rosetta::Cell;
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Direction, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style};
@@ -328,6 +329,26 @@ pub fn draw_rosetta(f: &mut Frame, app: &App, area: Rect) {
         .border_style(Style::default().fg(Color::Magenta));
     let inner = block.inner(area);
     f.render_widget(block, area);
+    let code_h = (r.code.lines().count() as u16 + 1).min(inner.height / 2);
+    let split = Layout::default()
+        .direction(Direction::Vertical)
+        .constraints([Constraint::Min(8), Constraint::Length(code_h)])
+        .split(inner);
+    let inner = split[0];
+    let code_lines: Vec<Line> = r
+        .code
+        .lines()
+        .map(|l| {
+            Line::from(Span::styled(
+                l.to_string(),
+                Style::default().fg(Color::Blue),
+            ))
+        })
+        .collect();
+    f.render_widget(
+        Paragraph::new(code_lines).block(Block::default().borders(Borders::TOP).title(" snippet ")),
+        split[1],
+    );
     let n = r.keys.len().max(1);
     let label_w = 10u16;
     let mut cons = vec![Constraint::Length(label_w)];
@@ -363,31 +384,38 @@ pub fn draw_rosetta(f: &mut Frame, app: &App, area: Rect) {
                 Style::default().fg(Color::DarkGray),
             ))),
             Some(c) => {
-                let st = if c.differs { diff } else { Style::default() };
-                lines.push(Line::from(Span::styled(
-                    c.repr.clone().unwrap_or_else(|| "-".into()),
-                    if c.repr.is_some() {
-                        st.fg(if c.differs {
-                            Color::Black
+                // within a differing cell, only the fields unlike the majority's light up
+                let cells = r.cells.as_deref().unwrap_or_default();
+                let odd = |field: fn(&Cell) -> Option<&str>| {
+                    c.differs && majority(cells, field) != field(c)
+                };
+                let field = |text: Option<&String>, odd: bool, normal: Style| {
+                    Line::from(Span::styled(
+                        text.cloned().unwrap_or_else(|| "-".into()),
+                        if odd {
+                            diff
+                        } else if text.is_some() {
+                            normal
                         } else {
-                            Color::Green
-                        })
-                    } else {
-                        st
-                    },
-                )));
-                lines.push(Line::from(Span::styled(
-                    c.type_name.clone().unwrap_or_else(|| "-".into()),
-                    st,
-                )));
-                lines.push(Line::from(Span::styled(
-                    c.error.clone().unwrap_or_else(|| "-".into()),
-                    if c.error.is_some() && !c.differs {
-                        Style::default().fg(Color::Red)
-                    } else {
-                        st
-                    },
-                )));
+                            Style::default()
+                        },
+                    ))
+                };
+                lines.push(field(
+                    c.repr.as_ref(),
+                    odd(|c| c.repr.as_deref()),
+                    Style::default().fg(Color::Green),
+                ));
+                lines.push(field(
+                    c.type_name.as_ref(),
+                    odd(|c| c.type_name.as_deref()),
+                    Style::default(),
+                ));
+                lines.push(field(
+                    c.error.as_ref(),
+                    odd(|c| c.error.as_deref()),
+                    Style::default().fg(Color::Red),
+                ));
                 lines.push(Line::from(Span::styled(
                     format!("{:.1} ms", c.elapsed.as_secs_f64() * 1000.0),
                     Style::default().fg(Color::DarkGray),
@@ -405,4 +433,21 @@ pub fn draw_rosetta(f: &mut Frame, app: &App, area: Rect) {
             *col,
         );
     }
+}
+
+/// The most common value of a field across the grid's cells (ties: the first seen).
+fn majority(cells: &[Cell], field: fn(&Cell) -> Option<&str>) -> Option<&str> {
+    let mut counts: Vec<(Option<&str>, usize)> = Vec::new();
+    for c in cells {
+        let v = field(c);
+        match counts.iter_mut().find(|(k, _)| *k == v) {
+            Some((_, n)) => *n += 1,
+            None => counts.push((v, 1)),
+        }
+    }
+    let best = counts.iter().map(|(_, n)| *n).max().unwrap_or(0);
+    counts
+        .into_iter()
+        .find(|(_, n)| *n == best)
+        .and_then(|(k, _)| k)
 }
