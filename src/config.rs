@@ -426,6 +426,60 @@ mod tests {
     }
 
     #[test]
+    fn monitor_section_and_its_errors() {
+        let c = Config::parse("[monitor]\ninterval = 1\ncpu = [20, 40]\n", "c.toml").unwrap();
+        assert_eq!(c.monitor.interval, 1.0);
+        assert_eq!(c.monitor.cpu, [20.0, 40.0]);
+        assert_eq!(c.monitor.rtt_ms, MonitorConfig::default().rtt_ms);
+        let e = Config::parse("[monitor]\ninterval = 0.01\n", "c.toml").unwrap_err();
+        assert!(e.contains("monitor.interval below 0.1 s"), "{e}");
+        let e = Config::parse("[monitor]\nrss_mb = [100, 10]\n", "c.toml").unwrap_err();
+        assert_eq!(
+            e,
+            "c.toml: monitor.rss_mb must be [warn, critical] with 0 <= warn <= critical"
+        );
+        let e = Config::parse("[monitor]\ninterval = -1\n", "c.toml").unwrap_err();
+        assert!(e.contains("between 0 (off) and 3600"), "{e}");
+        let e = Config::parse("[monitor]\nintervall = 1\n", "c.toml").unwrap_err();
+        assert!(
+            e.starts_with("c.toml: line 2: unknown field `intervall`"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn session_channels_bridges_and_grid_must_name_what_exists() {
+        let base = "[[groups]]\nname = \"g\"\nspecs = [\"popen//id=a\", \"popen\"]\n";
+        let ok = format!(
+            "{base}[[channels]]\nname = \"p\"\ngateway = \"a\"\ncode = \"x\"\n[[channels]]\nname = \"c\"\ngateway = \"gw1\"\ncode = \"y\"\n[[bridges]]\nfrom = \"p\"\nto = \"c\"\n[rosetta]\ngateways = [\"a\", \"gw1\"]\ncode = \"1\"\n"
+        );
+        let s = Session::parse(&ok, "s.toml").unwrap();
+        assert_eq!(s.channels.len(), 2);
+        assert_eq!(s.bridges.len(), 1);
+        let bad = [
+            (
+                format!("{base}[[channels]]\nname = \"p\"\ngateway = \"zz\"\ncode = \"x\"\n"),
+                "s.toml: channel 'p': no gateway 'zz' in group 'g'",
+            ),
+            (
+                format!("{base}[[bridges]]\nfrom = \"p\"\nto = \"c\"\n"),
+                "s.toml: bridge p -> c: no channel named 'p'",
+            ),
+            (
+                format!("{base}[rosetta]\ngateways = [\"nope\"]\ncode = \"1\"\n"),
+                "s.toml: rosetta: no gateway 'nope' in group 'g'",
+            ),
+            (
+                format!("view = \"grid\"\n{base}"),
+                "s.toml: view 'grid' is not one of console, monitor, tail, rosetta, channels",
+            ),
+        ];
+        for (text, want) in bad {
+            assert_eq!(Session::parse(&text, "s.toml").unwrap_err(), want);
+        }
+    }
+
+    #[test]
     fn sessions_round_trip_and_validate() {
         let s = Session {
             groups: vec![SessionGroup {

@@ -139,8 +139,19 @@ async fn sample_metrics(key: usize, gw: Gateway, tx: mpsc::Sender<EngineMsg>) {
     loop {
         let secs = *rx.borrow_and_update();
         if secs <= 0.0 {
-            if rx.changed().await.is_err() {
-                return;
+            // sampling is off: wake for a change, and now and then to let a dead
+            // gateway go
+            tokio::select! {
+                r = rx.changed() => {
+                    if r.is_err() {
+                        return;
+                    }
+                }
+                _ = tokio::time::sleep(Duration::from_secs(5)) => {
+                    if gw.state() != crate::engine::GatewayState::Ready {
+                        return;
+                    }
+                }
             }
             continue;
         }

@@ -391,3 +391,59 @@ pub struct RosettaGrid {
     /// None while running.
     pub cells: Option<Vec<Cell>>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn sparkline_scales_and_pads() {
+        let v: VecDeque<f64> = [0.0, 50.0, 100.0].into_iter().collect();
+        assert_eq!(spark(&v, 5, Some(100.0)), "▁▅█  ");
+        // the last `width` samples only
+        assert_eq!(spark(&v, 2, Some(100.0)), "▅█");
+        // auto scale: the largest is a full bar
+        let v: VecDeque<f64> = [1.0, 2.0].into_iter().collect();
+        assert_eq!(spark(&v, 2, None), "▅█");
+        assert_eq!(spark(&VecDeque::new(), 3, None), "   ");
+    }
+
+    #[test]
+    fn levels_follow_the_thresholds() {
+        let cfg = MonitorConfig::default();
+        let mut m = Metrics {
+            gateway: "g".into(),
+            rtt: Duration::from_millis(1),
+            channels_open: 0,
+            tasks_executing: 0,
+            execmodel: "thread".into(),
+            messages_in_per_s: None,
+            messages_out_per_s: None,
+            bytes_in_per_s: None,
+            bytes_out_per_s: None,
+            cpu_percent: None,
+            rss_bytes: None,
+            uptime: Duration::ZERO,
+        };
+        assert_eq!(level(&cfg, &m), Level::Ok, "n/a is not an alarm");
+        m.cpu_percent = Some(55.0);
+        assert_eq!(level(&cfg, &m), Level::Warn);
+        m.rtt = Duration::from_secs(2);
+        assert_eq!(level(&cfg, &m), Level::Crit);
+    }
+
+    #[test]
+    fn tail_filter_words() {
+        let f = TailFilter::parse("gw:a err  tick \\d+").expect("parse");
+        assert_eq!(f.gateways, ["a"]);
+        assert_eq!(f.streams, [TailStream::Err]);
+        assert_eq!(f.regex.as_ref().map(|r| r.as_str()), Some("tick \\d+"));
+        assert!(TailFilter::parse("gw:").is_err());
+        assert!(
+            TailFilter::parse("a[")
+                .unwrap_err()
+                .starts_with("bad regex 'a['")
+        );
+    }
+}
