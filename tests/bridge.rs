@@ -604,3 +604,47 @@ async fn refusals_and_stop() {
     assert_eq!(again.stats().items, 0);
     gws.terminate().await;
 }
+
+/// A producer that sends before the bridge exists (as in the cockpit, where the bridge
+/// starts once both channels are open): opened with `remote_exec_with_strconfig`, its
+/// queued Python 2 `str` items are still bytes when the bridge starts, so each one is
+/// converted and counted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn eager_py27_producer_opened_raw_loses_no_conversion() {
+    let (Some(py27), Some(py313)) = (
+        common::require(&common::pyenv_python("2.7.18"), "CPython 2.7.18 (pyenv)"),
+        common::require(&common::pyenv_python("3.13.0"), "CPython 3.13.0 (pyenv)"),
+    ) else {
+        return;
+    };
+    let mut gws = Gws::new();
+    let src = gws.open(&py27, "py27", 20).await;
+    let dst = gws.open(&py313, "py313", 20).await;
+    let producer = src
+        .remote_exec_with_strconfig(
+            "for i in range(5):\n    channel.send('tick %d' % i)\n",
+            raw(),
+        )
+        .await
+        .expect("producer");
+    // every item is queued (the task ended) before the bridge starts
+    producer.wait_closed(Some(T)).await.expect("producer done");
+    let inbox = dst.new_channel();
+    let consumer = dst.remote_exec(CONSUMER).await.expect("consumer");
+    consumer
+        .send(&Value::Channel(inbox.id()))
+        .await
+        .expect("inbox to the consumer");
+    let bridge = Bridge::start(producer, inbox).await.expect("bridge start");
+    let (got, error) = results(&consumer).await;
+    assert_eq!(error, None);
+    assert_eq!(got.len(), 5);
+    assert!(
+        got.iter().all(|(_, shape)| shape == &lit("'str'")),
+        "{got:?}"
+    );
+    assert_eq!(wait(&bridge).await, "source closed");
+    assert_eq!(bridge.stats().items, 5);
+    assert_eq!(bridge.stats().conversions, 5);
+    gws.terminate().await;
+}

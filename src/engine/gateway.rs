@@ -658,6 +658,18 @@ impl Gateway {
             .await
     }
 
+    /// Like [`remote_exec`](Self::remote_exec), with the channel's items decoded by
+    /// `cfg` from the very first one (here only; the worker keeps its defaults). A
+    /// bridge source uses this so that no Python 2 `str` arrives decoded too early.
+    pub async fn remote_exec_with_strconfig(
+        &self,
+        source: &str,
+        cfg: StrConfig,
+    ) -> Result<Channel> {
+        self.exec_on(&dedent(source), None, None, Vec::new(), Some(cfg))
+            .await
+    }
+
     /// The general form: source, a file name for tracebacks, and a function to call
     /// as `name(channel, **kwargs)` after executing the source.
     pub async fn remote_exec_call(
@@ -667,10 +679,25 @@ impl Gateway {
         call_name: Option<&str>,
         kwargs: Vec<(String, Value)>,
     ) -> Result<Channel> {
+        self.exec_on(source, file_name, call_name, kwargs, None)
+            .await
+    }
+
+    async fn exec_on(
+        &self,
+        source: &str,
+        file_name: Option<&str>,
+        call_name: Option<&str>,
+        kwargs: Vec<(String, Value)>,
+        strconfig: Option<StrConfig>,
+    ) -> Result<Channel> {
         if let Some(e) = self.closed_error() {
             return Err(e);
         }
         let ch = self.new_channel();
+        if let Some(cfg) = strconfig {
+            ch.state.lock().strconfig = Some(cfg);
+        }
         let opt = |s: Option<&str>| s.map(|s| Value::Str(s.to_string())).unwrap_or(Value::None);
         let payload = codec::encode(&Value::Tuple(vec![
             Value::Str(source.to_string()),

@@ -500,7 +500,17 @@ fn execute_effect(eff: Effect, tx: &mpsc::Sender<EngineMsg>, handles: &Handles) 
             let Some(gw) = gw else { return };
             let (tx, handles) = (tx.clone(), handles.clone());
             tokio::spawn(async move {
-                match gw.remote_exec(&code).await {
+                // a bridge source gets Python 2 `str` as bytes from its first item on
+                let opened = if hold {
+                    let raw = crate::engine::StrConfig {
+                        py2str_as_py3str: false,
+                        py3str_as_py2str: false,
+                    };
+                    gw.remote_exec_with_strconfig(&code, raw).await
+                } else {
+                    gw.remote_exec(&code).await
+                };
+                match opened {
                     Ok(ch) => {
                         let w = Watch {
                             key,
