@@ -121,7 +121,19 @@ fn demo_session_grid_bridge_monitor_and_a_killed_worker() {
                 }
             })
     });
-    assert!(ch.contains(" items "), "{ch}");
+    // every forwarded item was a Python 2 str: as many conversions as items
+    let link = ch
+        .lines()
+        .find(|l| l.contains("⇐ py27#"))
+        .unwrap_or_default();
+    let count = |suffix: &str| -> u64 {
+        link.split("  ")
+            .find_map(|w| w.trim().strip_suffix(suffix))
+            .and_then(|n| n.trim().parse().ok())
+            .unwrap_or(0)
+    };
+    assert!(count(" items") >= 3, "{link}");
+    assert_eq!(count(" items"), count(" conv"), "{link}");
 
     // kill -9 a worker: its row turns dead and the log says how it ended
     let py38 = pids(&mon)

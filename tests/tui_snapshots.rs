@@ -392,6 +392,14 @@ fn tail_merges_filters_and_pauses_without_silent_loss() {
     assert_eq!(tags, ["py27 out", "py27 out", "py313 err", "py313#5"]);
     let (text, _) = render(&mut app, 100, 12);
     check("tail", &text);
+    // PgUp scrolls the tail back, PgDn follows again
+    app.update(key(KeyCode::PageUp));
+    assert_eq!(app.tail.scroll, 3, "at most to the oldest line");
+    let (text, _) = render(&mut app, 100, 12);
+    assert!(text.contains("scrolled 3 (PgDn to follow)"), "{text}");
+    assert!(!text.contains("'tick 1'"), "{text}");
+    app.update(key(KeyCode::PageDown));
+    assert_eq!(app.tail.scroll, 0);
     // filter: the f prompt takes gw:ID, stream names and a regex
     app.update(key(KeyCode::Char('f')));
     for c in "gw:py27 tick [2]".chars() {

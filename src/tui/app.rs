@@ -739,6 +739,15 @@ impl App {
     }
 
     fn scroll(&mut self, n: usize, up: bool) {
+        if self.view == View::Tail {
+            let t = &mut self.tail;
+            t.scroll = if up {
+                (t.scroll + n).min(t.visible().count().saturating_sub(1))
+            } else {
+                t.scroll.saturating_sub(n)
+            };
+            return;
+        }
         if let Some(i) = self.selected_index() {
             let c = &mut self.gateways[i].console;
             if up {

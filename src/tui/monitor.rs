@@ -288,6 +288,8 @@ pub struct Tail {
     /// Lines lost while paused because `pending` was full.
     pub pending_dropped: u64,
     pub filter: TailFilter,
+    /// Visible lines scrolled up from the newest; 0 follows.
+    pub scroll: usize,
     /// Only this group (None: every group).
     pub group: Option<String>,
     /// Each gateway's unfinished line per stream.

@@ -255,6 +255,9 @@ pub fn draw_tail(f: &mut Frame, app: &App, area: Rect) {
     if t.dropped > 0 {
         title.push_str(&format!("· {} old lines dropped ", t.dropped));
     }
+    if t.scroll > 0 {
+        title.push_str(&format!("· scrolled {} (PgDn to follow) ", t.scroll));
+    }
     title.push_str("· p pause · f filter · T/o back ");
     let block = Block::default()
         .borders(Borders::ALL)
@@ -266,6 +269,7 @@ pub fn draw_tail(f: &mut Frame, app: &App, area: Rect) {
     let mut shown: Vec<Line> = t
         .visible()
         .rev()
+        .skip(t.scroll)
         .take(h)
         .map(|l| {
             if l.marker {
