@@ -5,7 +5,7 @@ every `--interval` seconds, against references measured in the same run.
     python3 benches/monitor_overhead.py [--gateways 32] [--interval 1] [--seconds 30]
                                         [--python /usr/bin/python3] [--no-build] [--json FILE]
 
-Four configurations, one after the other, each with N popen gateways to `--python`:
+Five configurations, one after the other, each with N popen gateways to `--python`:
 
   1. execdeck cockpit, `--monitor-interval INTERVAL` (every gateway gets a STATUS ping
      each interval; the reply carries the remote's CPU and RSS);
@@ -14,13 +14,16 @@ Four configurations, one after the other, each with N popen gateways to `--pytho
      on every gateway each interval: reference 2;
   4. execnet 2.1.2: one channel per gateway; each interval the loop sends a ping on every
      channel and the remote answers with its CPU seconds and RSS read from /proc, i.e.
-     what execdeck's STATUS reply carries: reference 3.
+     what execdeck's STATUS reply carries: reference 3;
+  5. `execdeck top --interval INTERVAL`, output to a file: the engine's sampling without
+     the cockpit's UI.
 
 The cockpit runs in a private tmux server (200x50) with EXECDECK_CONFIG_DIR and
 EXECDECK_DATA_DIR in a temp dir. Each configuration waits until all gateways are ready,
 settles `--settle` seconds, then measures `--seconds` seconds of CPU (utime+stime from
-/proc/PID/stat, all threads) of the controlling process (the cockpit, or the execnet
-Python loop) and of each worker (the controlling process's children).
+/proc/PID/stat, all threads) of the controlling process (the cockpit, the execnet
+Python loop or `top`) and of each worker (the controlling process's children). The
+threads' schedstat run times (ns) are summed as a finer cross-check; the ratios use them.
 
 Needs: tmux, cargo (unless --no-build, which uses target/release/execdeck as built), and
 a Python with execnet==2.1.2: $EXECDECK_EXECNET_PYTHON, else .venv-test/bin/python,
@@ -124,17 +127,70 @@ def kill_tagged(grace=5.0):
     return pids
 
 
-def measure(ctl_pid, n, seconds, extra=None):
+def thread_ns(pid):
+    """{tid: run time in ns} of pid's live threads, from /proc/PID/task/*/schedstat."""
+    out = {}
+    try:
+        tids = os.listdir("/proc/%d/task" % pid)
+    except OSError:
+        return out
+    for tid in tids:
+        try:
+            with open("/proc/%d/task/%s/schedstat" % (pid, tid)) as f:
+                out[tid] = int(f.read().split()[0])
+        except (OSError, ValueError, IndexError):
+            pass
+    return out
+
+
+class ThreadClock:
+    """Run time of a process in ns, summed over its threads and polled, so threads that
+    start or end during the window count too (an ending thread loses at most what it ran
+    after the last poll)."""
+
+    def __init__(self, pid):
+        self.pid = pid
+        self.base = thread_ns(pid)  # tid -> run time at the start (0 for later threads)
+        self.last = dict(self.base)  # live threads as of the last poll
+        self.done = 0  # run time of ended threads within the window
+        self.ended = 0
+
+    def poll(self):
+        now = thread_ns(self.pid)
+        for t in [t for t in self.last if t not in now]:
+            self.done += self.last.pop(t) - self.base.pop(t)
+            self.ended += 1
+        for t, v in now.items():
+            self.base.setdefault(t, 0)  # a new thread started from 0
+            self.last[t] = v
+
+    def total(self):
+        return self.done + sum(self.last[t] - self.base[t] for t in self.last)
+
+
+def measure(ctl_pid, n, seconds, extra=None, poll=0.25):
     """CPU of ctl_pid and of its n children over `seconds`. `extra`: other pids to
-    measure (name -> pid), e.g. the tmux server."""
+    measure (name -> pid), e.g. the tmux server.
+
+    The figures are utime+stime deltas from /proc/PID/stat (all threads, 1/CLK_TCK
+    resolution). The threads' schedstat run times (ns), polled every `poll` s, are kept
+    as a finer cross-check (`*_ns` keys)."""
     workers = children(ctl_pid)
     if len(workers) != n:
         raise SystemExit("expected %d workers under pid %d, found %d" % (n, ctl_pid, len(workers)))
     extra = extra or {}
     pids = [ctl_pid] + workers + list(extra.values())
     before = {p: proc_stat(p) for p in pids}
+    clocks = {p: ThreadClock(p) for p in pids}
     w0 = time.monotonic()
-    time.sleep(seconds)
+    end = w0 + seconds
+    while True:
+        left = end - time.monotonic()
+        if left <= 0:
+            break
+        time.sleep(min(poll, left))
+        for c in clocks.values():
+            c.poll()
     after = {p: proc_stat(p) for p in pids}
     wall = time.monotonic() - w0
     for p in pids:
@@ -144,7 +200,11 @@ def measure(ctl_pid, n, seconds, extra=None):
     def pct(p):
         return 100.0 * (after[p][2] - before[p][2]) / wall
 
+    def pct_ns(p):
+        return 100.0 * clocks[p].total() / 1e9 / wall
+
     wk = [pct(p) for p in workers]
+    wn = [pct_ns(p) for p in workers]
     return {
         "wall_s": round(wall, 2),
         "controller_cpu_percent": round(pct(ctl_pid), 3),
@@ -154,6 +214,11 @@ def measure(ctl_pid, n, seconds, extra=None):
         "worker_cpu_percent_min": round(min(wk), 3),
         "worker_rss_mib_mean": round(sum(after[p][3] for p in workers) / len(workers), 1),
         "extra_cpu_percent": {k: round(pct(v), 3) for k, v in extra.items()},
+        "controller_cpu_percent_ns": round(pct_ns(ctl_pid), 4),
+        "worker_cpu_percent_mean_ns": round(sum(wn) / len(wn), 4),
+        "worker_cpu_percent_max_ns": round(max(wn), 4),
+        "threads_ended": {"controller": clocks[ctl_pid].ended,
+                          "workers": sum(clocks[p].ended for p in workers)},
     }
 
 
@@ -186,6 +251,7 @@ def run_cockpit(binary, tmp, args, interval):
     cmd = "exec %s --monitor-interval %s --group %s" % (
         shlex.quote(binary), interval, shlex.quote("bench=" + specs))
     want = "gateways alive %d/%d" % (args.gateways, args.gateways)
+    socket_path = None
     try:
         tmux(sock, "new-session", "-d", "-s", "t", "-x", "200", "-y", "50",
              "-e", "TERM=xterm-256color", "-e", "EXECDECK_CONFIG_DIR=" + cfg,
@@ -197,6 +263,7 @@ def run_cockpit(binary, tmp, args, interval):
                 raise SystemExit("cockpit: timed out waiting for %r:\n%s"
                                  % (want, tmux(sock, "capture-pane", "-p", "-t", "t")))
             time.sleep(0.05)
+        socket_path = tmux(sock, "display-message", "-p", "-t", "t", "#{socket_path}").strip()
         pane_pid = int(tmux(sock, "list-panes", "-t", "t", "-F", "#{pane_pid}").split()[0])
         pid = pane_pid
         with open("/proc/%d/comm" % pid) as f:
@@ -220,6 +287,51 @@ def run_cockpit(binary, tmp, args, interval):
         return res
     finally:
         tmux(sock, "kill-server")
+        if socket_path and os.path.basename(socket_path) == sock:
+            try:
+                os.unlink(socket_path)
+            except OSError:
+                pass
+
+
+def run_top(binary, tmp, args):
+    """`execdeck top --interval INTERVAL` with the same gateways, output to a file: the
+    engine's sampling without the cockpit's UI."""
+    out_path = os.path.join(tmp, "top.out")
+    env = dict(os.environ)
+    env[TAG_VAR] = TAG
+    env["EXECDECK_CONFIG_DIR"] = os.path.join(tmp, "config-top")
+    env["EXECDECK_DATA_DIR"] = os.path.join(tmp, "data-top")
+    cmd = [binary, "top", "--interval", str(args.interval)]
+    for _ in range(args.gateways):
+        cmd += ["-g", "popen//python=%s" % args.python]
+    with open(out_path, "w") as out:
+        p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, env=env,
+                             start_new_session=True)
+    try:
+        end = time.time() + 120
+        while True:  # the first full table: every gateway answered
+            with open(out_path) as f:
+                if sum(1 for ln in f if ln.startswith("gw")) >= args.gateways:
+                    break
+            if p.poll() is not None or time.time() > end:
+                raise SystemExit("execdeck top did not start (exit %s)" % p.poll())
+            time.sleep(0.05)
+        time.sleep(args.settle)
+        tagged = len(tagged_pids())
+        res = measure(p.pid, args.gateways, args.seconds)
+        res["tagged_processes"] = tagged
+        p.send_signal(signal.SIGINT)  # as Ctrl+C: terminates every gateway
+        p.wait(timeout=30)
+        res["quit_clean"] = True
+        return res
+    finally:
+        if p.poll() is None:
+            try:
+                os.killpg(p.pid, signal.SIGKILL)
+            except OSError:
+                pass
+            p.wait()
 
 
 # ------------------------------------------------------------------ execnet reference
@@ -342,29 +454,40 @@ def ensure_venv():
 
 
 def ratio(a, b):
-    return "%.2fx" % (a / b) if b > 0 else "n/a (reference 0)"
+    return "%.2fx" % (a / b) if b > 0 else "n/a (ref. 0)"
+
+
+ROWS = [
+    ("on", "execdeck cockpit, --monitor-interval {i:g}"),
+    ("off", "execdeck cockpit, --monitor-interval 0 (ref. 1)"),
+    ("execnet_status", "execnet 2.1.2, gw.remote_status() every {i:g} s (ref. 2)"),
+    ("execnet_metrics", "execnet 2.1.2, channel ping + /proc CPU/RSS every {i:g} s (ref. 3)"),
+    ("top", "execdeck top --interval {i:g}, headless (engine only)"),
+]
 
 
 def report(r, args):
-    rows = [
-        ("execdeck cockpit, --monitor-interval %g" % args.interval, "on"),
-        ("execdeck cockpit, --monitor-interval 0 (ref. 1)", "off"),
-        ("execnet 2.1.2, gw.remote_status() every %g s (ref. 2)" % args.interval, "execnet_status"),
-        ("execnet 2.1.2, channel ping + /proc CPU/RSS every %g s (ref. 3)" % args.interval,
-         "execnet_metrics"),
-    ]
-    lines = []
-    w = max(len(t) for t, _ in rows)
-    lines.append("%-*s  %18s  %9s  %12s  %11s" % (w, "configuration (%d gateways, %g s window)"
-                                                   % (args.gateways, args.seconds),
-                                                   "controller % core", "RSS MiB",
-                                                   "worker mean %", "worker max %"))
-    for title, key in rows:
-        m = r[key]
-        lines.append("%-*s  %18.2f  %9.1f  %12.3f  %11.3f" % (
-            w, title, m["controller_cpu_percent"], m["controller_rss_mib"],
-            m["worker_cpu_percent_mean"], m["worker_cpu_percent_max"]))
-    on, off, es, em = r["on"], r["off"], r["execnet_status"], r["execnet_metrics"]
+    rows = [(k, t.format(i=args.interval)) for k, t in ROWS if k in r]
+    w = max(len(t) for _, t in rows)
+    head = "configuration (%d gateways, %g s window)" % (args.gateways, args.seconds)
+    lines = ["CPU in %% of one core from utime+stime in /proc/PID/stat (1/%d s ticks); in "
+             "brackets the same from the threads' schedstat run times (ns, polled)." % CLK, "",
+             "%-*s  %-20s  %7s  %-20s  %-20s" % (w, head, "controller % core", "RSS MiB",
+                                                  "worker mean %", "worker max %")]
+
+    def cell(m, key, fmt):
+        v = fmt % m[key]
+        if key + "_ns" in m:
+            v += " (" + fmt % m[key + "_ns"] + ")"
+        return v
+
+    for k, title in rows:
+        m = r[k]
+        lines.append("%-*s  %-20s  %7.1f  %-20s  %-20s" % (
+            w, title, cell(m, "controller_cpu_percent", "%.2f"), m["controller_rss_mib"],
+            cell(m, "worker_cpu_percent_mean", "%.3f"), cell(m, "worker_cpu_percent_max", "%.3f")))
+    on, off = r["on"], r["off"]
+    es, em = r["execnet_status"], r["execnet_metrics"]
     lines.append("")
     lines.append("tmux server CPU (not part of the cockpit): %.2f %% (on), %.2f %% (off)"
                  % (on["extra_cpu_percent"]["tmux_server"], off["extra_cpu_percent"]["tmux_server"]))
@@ -372,15 +495,22 @@ def report(r, args):
                  % (es.get("rounds"), es.get("rounds_seconds"), em.get("rounds"), em.get("rounds_seconds")))
     lines.append("processes of this run while measuring (controller + workers) / left after quit: "
                  + ", ".join("%d/%d" % (r[k].get("tagged_processes", -1), r[k].get("left_after_quit", -1))
-                             for _, k in rows))
+                             for k, _ in rows))
     lines.append("")
-    lines.append("ratios (same run):")
+    lines.append("threads that ended during the window (controller/workers): "
+                 + ", ".join("%d/%d" % (r[k]["threads_ended"]["controller"], r[k]["threads_ended"]["workers"])
+                             for k, _ in rows))
+    lines.append("")
+    lines.append("ratios (same run, from the schedstat figures):")
+    sfx = "_ns"
     for name, ref in (("on / off (ref. 1)", off), ("on / execnet remote_status (ref. 2)", es),
-                      ("on / execnet channel ping (ref. 3)", em)):
-        lines.append("  %-38s cockpit %-20s worker mean %-20s worker max %s" % (
-            name, ratio(on["controller_cpu_percent"], ref["controller_cpu_percent"]),
-            ratio(on["worker_cpu_percent_mean"], ref["worker_cpu_percent_mean"]),
-            ratio(on["worker_cpu_percent_max"], ref["worker_cpu_percent_max"])))
+                      ("on / execnet channel ping (ref. 3)", em), ("on / execdeck top", r.get("top"))):
+        if ref is None:
+            continue
+        lines.append("  %-36s cockpit %-14s worker mean %-14s worker max %s" % (
+            name, ratio(on["controller_cpu_percent" + sfx], ref["controller_cpu_percent" + sfx]),
+            ratio(on["worker_cpu_percent_mean" + sfx], ref["worker_cpu_percent_mean" + sfx]),
+            ratio(on["worker_cpu_percent_max" + sfx], ref["worker_cpu_percent_max" + sfx])))
     lines.append("  cost of sampling (on - off): cockpit %+.2f %% of one core, worker mean %+.3f %%"
                  % (on["controller_cpu_percent"] - off["controller_cpu_percent"],
                     on["worker_cpu_percent_mean"] - off["worker_cpu_percent_mean"]))
@@ -437,6 +567,8 @@ def main():
         r["on"] = left_after(run_cockpit(binary, tmp, args, args.interval))
         log("execdeck, --monitor-interval 0")
         r["off"] = left_after(run_cockpit(binary, tmp, args, 0))
+        log("execdeck top --interval %g (headless)" % args.interval)
+        r["top"] = left_after(run_top(binary, tmp, args))
         log("execnet, remote_status() every %g s" % args.interval)
         r["execnet_status"] = left_after(run_execnet(venv_py, args, "status"))
         log("execnet, channel ping every %g s" % args.interval)
