@@ -202,19 +202,22 @@ keys Escape
 no_prompt() { lacks "nice must be an integer" && tree_focus; }
 wait_for "the prompt to close" no_prompt
 
-# quit: the cockpit ends and takes its workers with it
-keys C-q
-end=$((SECONDS + TIMEOUT))
-while alive "$APP_PID"; do
-  [ "$SECONDS" -lt "$end" ] || { echo "execdeck did not quit" >&2; exit 1; }
-  sleep 0.05
-done
-for p in "${GW_PIDS[@]}"; do
-  while alive "$p"; do
-    [ "$SECONDS" -lt "$end" ] || { echo "worker $p still running after quit" >&2; exit 1; }
+# wait_quit: the cockpit ends and takes its workers with it
+wait_quit() {
+  local end=$((SECONDS + TIMEOUT)) p
+  while alive "$APP_PID"; do
+    [ "$SECONDS" -lt "$end" ] || { echo "execdeck did not quit" >&2; exit 1; }
     sleep 0.05
   done
-done
+  for p in "${GW_PIDS[@]}"; do
+    while alive "$p"; do
+      [ "$SECONDS" -lt "$end" ] || { echo "worker $p still running after quit" >&2; exit 1; }
+      sleep 0.05
+    done
+  done
+}
+keys C-q
+wait_quit
 # the demo session (assets/demo/bridge.toml): Rosetta grid, monitor, tail, the bridge
 if [ -x "$HOME/.pyenv/versions/2.7.18/bin/python" ] && [ -x "$HOME/.pyenv/versions/3.13.0/bin/python" ] \
   && [ -x "$HOME/.pyenv/versions/3.8.18/bin/python" ] && command -v pypy3 >/dev/null && command -v jython >/dev/null; then
@@ -250,17 +253,7 @@ if [ -x "$HOME/.pyenv/versions/2.7.18/bin/python" ] && [ -x "$HOME/.pyenv/versio
   wait_for "the bridge link" link
   shot demo_bridge
   keys q
-  end=$((SECONDS + TIMEOUT))
-  while alive "$APP_PID"; do
-    [ "$SECONDS" -lt "$end" ] || { echo "execdeck did not quit" >&2; exit 1; }
-    sleep 0.05
-  done
-  for p in "${GW_PIDS[@]}"; do
-    while alive "$p"; do
-      [ "$SECONDS" -lt "$end" ] || { echo "worker $p still running after quit" >&2; exit 1; }
-      sleep 0.05
-    done
-  done
+  wait_quit
 else
   echo "(demo screenshots left out: needs pyenv 2.7.18, 3.8.18, 3.13.0, pypy3 and jython)"
 fi

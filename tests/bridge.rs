@@ -446,6 +446,9 @@ async fn source_gateway_death_closes_destination_with_the_reason() {
     gws.terminate().await;
 }
 
+/// Sends one item, then waits: the error its channel is closed with goes to `report`.
+const PRODUCER_REPORTS_ITS_END: &str = "report = channel.receive()\nchannel.send(1)\ntry:\n    channel.receive()\nexcept channel.RemoteError as e:\n    report.send(e.formatted)";
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn destination_close_closes_the_source_with_the_reason() {
     let mut gws = Gws::new();
@@ -454,7 +457,7 @@ async fn destination_close_closes_the_source_with_the_reason() {
     let p = pipe(
         &src,
         &dst,
-        "report = channel.receive()\nchannel.send(1)\ntry:\n    channel.receive()\nexcept channel.RemoteError as e:\n    report.send(e.formatted)",
+        PRODUCER_REPORTS_ITS_END,
         "inbox = channel.receive()\nchannel.send(inbox.receive())\ninbox.close()",
     )
     .await;
@@ -480,7 +483,7 @@ async fn destination_gateway_death_closes_the_source_with_the_reason() {
     let p = pipe(
         &src,
         &dst,
-        "report = channel.receive()\nchannel.send(1)\ntry:\n    channel.receive()\nexcept channel.RemoteError as e:\n    report.send(e.formatted)",
+        PRODUCER_REPORTS_ITS_END,
         "inbox = channel.receive()\nchannel.send(inbox.receive())\nchannel.receive()",
     )
     .await;
