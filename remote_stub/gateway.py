@@ -865,7 +865,10 @@ def _self_usage():
             pass
         try:
             import resource
-            rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+            # peak, not current; kilobytes, but bytes on macOS
+            rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+            if sys.platform != "darwin":
+                rss *= 1024
         except Exception:
             pass
     return cpu, rss

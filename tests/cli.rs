@@ -969,3 +969,48 @@ fn rosetta_marks_the_cell_that_differs() {
     let (_, out, _) = run(&["rosetta", "-g", &py3_spec(), "-c", "1/0"], None);
     assert!(out.contains("ZeroDivisionError"), "{out}");
 }
+
+/// A worker that stops answering (SIGSTOP) does not freeze `top`: the other gateway's
+/// rows keep coming, and the silent one is reported.
+#[test]
+fn top_keeps_going_when_a_worker_stops_answering() {
+    let a = format!("{}//id=a", py3_spec());
+    let b = format!("{}//id=b", py3_spec());
+    let mut r = Running::spawn(
+        &["top", "-g", &a, "-g", &b, "--interval", "0.2", "--json"],
+        None,
+    );
+    let mut pids = PidGuard(Vec::new());
+    let line = r
+        .wait_stdout(30.0, |l| l.contains("\"gateway\":\"b\""))
+        .unwrap_or_else(|| panic!("no row for b; stderr: {:?}", r.stderr));
+    let row: serde_json::Value = serde_json::from_str(&line).expect("json");
+    let pid = row["pid"].as_i64().expect("pid") as i32;
+    pids.0.push(pid);
+    // SAFETY: plain kill(2) to a worker of our child.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGSTOP) }, 0);
+    let stopped = Instant::now();
+    // rows of a keep coming while b is stopped (one round waits at most 2 s for b)
+    let mut rows_of_a = 0;
+    while rows_of_a < 2 {
+        r.wait_stdout(15.0, |l| l.contains("\"gateway\":\"a\""))
+            .unwrap_or_else(|| panic!("top froze; stderr: {:?}", r.stderr));
+        rows_of_a += 1;
+    }
+    let said = r
+        .stderr
+        .iter()
+        .any(|l| l.contains("[b] no answer to STATUS within"));
+    // SAFETY: as above.
+    unsafe { libc::kill(pid, libc::SIGCONT) };
+    assert!(said, "stderr: {:?}", r.stderr);
+    assert!(stopped.elapsed() < Duration::from_secs(30));
+    // SAFETY: SIGINT to our child: it terminates its gateways and exits.
+    assert_eq!(unsafe { libc::kill(r.pid(), libc::SIGINT) }, 0);
+    let (status, _, err) = r.finish(20.0);
+    assert_eq!(status.code(), Some(130), "{err}");
+    assert!(common::wait_until(5.0, || matches!(
+        common::proc_state(pid),
+        None | Some('Z')
+    )));
+}

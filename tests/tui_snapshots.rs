@@ -476,6 +476,7 @@ fn rosetta_grid_runs_on_the_group_and_highlights_the_odd_ones() {
     assert_eq!(
         eff[0],
         Effect::Rosetta {
+            run: 1,
             keys: vec![0, 1, 2],
             code: "7 / 2".into()
         }
@@ -492,7 +493,7 @@ fn rosetta_grid_runs_on_the_group_and_highlights_the_odd_ones() {
         differs,
     };
     app.update(Action::Engine(EngineMsg::RosettaDone {
-        keys: vec![0, 1, 2],
+        run: 1,
         cells: vec![
             cell("py27", "3", "int", false),
             cell("py313", "3.5", "float", true),
@@ -545,6 +546,7 @@ fn rosetta_grid_runs_on_the_group_and_highlights_the_odd_ones() {
     assert_eq!(
         eff[0],
         Effect::Rosetta {
+            run: 2,
             keys: vec![0, 2],
             code: "1".into()
         }
@@ -729,4 +731,327 @@ fn sampling_interval_command() {
     }
     assert!(app.update(key(KeyCode::Enter)).is_empty());
     assert!(app.prompt.is_some_and(|p| p.error.is_some()));
+}
+
+// ---- regressions found in review ----
+
+fn command(app: &mut App, line: &str) -> (Vec<Effect>, Option<String>) {
+    app.update(key(KeyCode::Char(':')));
+    for c in line.chars() {
+        app.update(key(KeyCode::Char(c)));
+    }
+    let eff = app.update(key(KeyCode::Enter));
+    let err = app.prompt.take().and_then(|p| p.error);
+    (eff, err)
+}
+
+#[test]
+fn an_older_rosetta_run_does_not_overwrite_the_grid() {
+    let mut app = watch_app();
+    for code in ["slow()", "fast()"] {
+        app.update(key(KeyCode::Enter));
+        for c in code.chars() {
+            app.update(key(KeyCode::Char(c)));
+        }
+        app.update(key(KeyCode::Esc));
+        app.update(key(KeyCode::Char('R')));
+    }
+    let cells = |repr: &str| {
+        vec![Cell {
+            gateway: "py27".into(),
+            repr: Some(repr.into()),
+            type_name: Some("str".into()),
+            error: None,
+            elapsed: Duration::ZERO,
+            differs: false,
+        }]
+    };
+    app.update(Action::Engine(EngineMsg::RosettaDone {
+        run: 2,
+        cells: cells("'fast'"),
+    }));
+    app.update(Action::Engine(EngineMsg::RosettaDone {
+        run: 1,
+        cells: cells("'slow'"),
+    }));
+    let r = app.rosetta.as_ref().expect("grid");
+    assert_eq!(r.code, "fast()");
+    assert_eq!(
+        r.cells.as_ref().and_then(|c| c[0].repr.clone()).as_deref(),
+        Some("'fast'")
+    );
+}
+
+const TWO_CHANNEL_SESSION: &str = r#"
+[[groups]]
+name = "demo"
+specs = ["popen//id=a", "popen//id=b"]
+[[channels]]
+name = "producer"
+gateway = "a"
+code = "p"
+[[channels]]
+name = "consumer"
+gateway = "b"
+code = "c"
+[[bridges]]
+from = "producer"
+to = "consumer"
+[rosetta]
+code = "1"
+"#;
+
+fn session_app() -> App {
+    let session = execdeck::config::Session::parse(TWO_CHANNEL_SESSION, "s.toml").expect("parse");
+    let mut app = App::new(Keymap::defaults());
+    app.clock = noon;
+    app.update(Action::Engine(EngineMsg::Session(session)));
+    app
+}
+
+fn ready(app: &mut App, key: usize, id: &str) -> Vec<Effect> {
+    app.update(Action::Engine(EngineMsg::Ready {
+        key,
+        id: id.into(),
+        pid: None,
+        interpreter: "CPython 3.11.2".into(),
+    }))
+}
+
+#[test]
+fn a_bridge_whose_consumer_never_comes_up_releases_its_producer() {
+    // the consumer fails first: the producer opens unheld, the bridge is dropped
+    let mut app = session_app();
+    app.update(Action::Engine(EngineMsg::Failed {
+        key: 1,
+        error: "python interpreter not found: /nope".into(),
+    }));
+    let eff = ready(&mut app, 0, "a");
+    assert!(
+        eff.iter()
+            .any(|e| matches!(e, Effect::OpenChannel { hold: false, .. })),
+        "{eff:?}"
+    );
+    assert!(
+        eff.iter()
+            .any(|e| matches!(e, Effect::Rosetta { keys, .. } if keys == &vec![0])),
+        "the grid runs on what came up: {eff:?}"
+    );
+    let logged: Vec<&str> = app.log.iter().map(|e| e.text.as_str()).collect();
+    assert!(
+        logged.contains(&"producer → consumer not made: channel 'consumer' did not open"),
+        "{logged:?}"
+    );
+    // the producer is up and held first, then the consumer's channel fails to open
+    let mut app = session_app();
+    ready(&mut app, 0, "a");
+    ready(&mut app, 1, "b");
+    app.update(Action::Engine(EngineMsg::ChannelOpened {
+        key: 0,
+        channel: 3,
+        opener: "here".into(),
+        name: Some("producer".into()),
+    }));
+    let eff = app.update(Action::Engine(EngineMsg::ChannelOpenFailed {
+        key: 1,
+        name: Some("consumer".into()),
+        error: "gateway b is closed".into(),
+    }));
+    assert_eq!(eff, vec![Effect::ReleaseChannel { key: 0, channel: 3 }]);
+}
+
+#[test]
+fn session_setup_completes_when_a_gateway_is_terminated_while_connecting() {
+    let mut app = session_app();
+    ready(&mut app, 0, "a");
+    let eff = app.update(Action::Engine(EngineMsg::Terminated {
+        key: 1,
+        outcome: execdeck::engine::TerminateOutcome::AlreadyDead(None),
+    }));
+    assert!(
+        eff.iter()
+            .any(|e| matches!(e, Effect::Rosetta { keys, .. } if keys == &vec![0])),
+        "{eff:?}"
+    );
+    // the late Ready of the terminated gateway ends it again, without a second log entry
+    let eff = ready(&mut app, 1, "b");
+    assert_eq!(eff, vec![Effect::Terminate { keys: vec![1] }]);
+    app.update(Action::Engine(EngineMsg::Terminated {
+        key: 1,
+        outcome: execdeck::engine::TerminateOutcome::Exited(
+            execdeck::engine::process::ExitInfo::Code(0),
+        ),
+    }));
+    let terminated = app
+        .log
+        .iter()
+        .filter(|e| e.kind.name() == "terminated")
+        .count();
+    assert_eq!(terminated, 1);
+}
+
+#[test]
+fn bridges_refuse_busy_and_closed_channels_at_once() {
+    let mut app = session_app();
+    ready(&mut app, 0, "a");
+    ready(&mut app, 1, "b");
+    for (key, channel, name) in [(0, 3, Some("producer")), (1, 3, None), (1, 5, None)] {
+        app.update(Action::Engine(EngineMsg::ChannelOpened {
+            key,
+            channel,
+            opener: "here".into(),
+            name: name.map(str::to_string),
+        }));
+    }
+    // the session's own bridge needs the consumer; bridge by hand instead
+    let (eff, err) = command(&mut app, "bridge a#3 b#3");
+    assert_eq!(err, None);
+    assert_eq!(eff.len(), 1);
+    // a second bridge into b#3 is refused before the first reports anything
+    let (eff, err) = command(&mut app, "bridge b#5 b#3");
+    assert!(eff.is_empty());
+    assert_eq!(
+        err.as_deref(),
+        Some("one of these channels is already bridged")
+    );
+    // a closed channel is refused by its session name as by GW#CH
+    app.update(Action::Engine(EngineMsg::BridgeFailed {
+        src: (0, 3),
+        dst: (1, 3),
+        error: "test".into(),
+    }));
+    app.update(Action::Engine(EngineMsg::ChannelEnded {
+        key: 0,
+        channel: 3,
+        error: None,
+    }));
+    let (_, err) = command(&mut app, "bridge producer b#5");
+    assert_eq!(err.as_deref(), Some("channel 'producer' is closed"));
+}
+
+#[test]
+fn bridge_ends_are_logged_once_per_bridge_even_with_repeated_ids() {
+    let mut app = App::new(Keymap::defaults());
+    app.clock = noon;
+    for (n, group) in ["g1", "g1", "g2", "g2"].iter().enumerate() {
+        app.add_gateway(group, "popen".parse().expect("spec"))
+            .expect("add");
+        ready(&mut app, n, &format!("gw{}", n % 2));
+        app.update(Action::Engine(EngineMsg::ChannelOpened {
+            key: n,
+            channel: 3,
+            opener: "here".into(),
+            name: None,
+        }));
+    }
+    for (src, dst) in [((0, 3), (1, 3)), ((2, 3), (3, 3))] {
+        for _ in 0..2 {
+            app.update(Action::Engine(EngineMsg::Bridge {
+                src,
+                dst,
+                items: 5,
+                conversions: 0,
+                per_s: 0.0,
+                ended: Some("source closed".into()),
+            }));
+        }
+    }
+    let ends: Vec<&str> = app
+        .log
+        .iter()
+        .filter(|e| e.kind.name() == "bridge")
+        .map(|e| e.group.as_str())
+        .collect();
+    assert_eq!(ends, ["g1", "g2"]);
+}
+
+#[test]
+fn monitor_sorts_dead_gateways_last_and_scrolls_to_the_selection() {
+    let mut app = watch_app();
+    // py313 was the busiest; once dead it sorts last
+    app.update(Action::Engine(EngineMsg::Died {
+        key: 1,
+        reason: "gone".into(),
+    }));
+    command(&mut app, "sort cpu");
+    let order: Vec<String> = app
+        .monitor_rows()
+        .iter()
+        .map(|&i| app.gateways[i].id.clone())
+        .collect();
+    assert_eq!(order, ["py27", "jython", "py313"]);
+    // 32 gateways on a short screen: the selected row stays visible
+    let mut app = App::new(Keymap::defaults());
+    for n in 0..32 {
+        app.add_gateway("bench", format!("popen//id=w{n:02}").parse().expect("spec"))
+            .expect("add");
+        ready(&mut app, n, &format!("w{n:02}"));
+    }
+    app.selected = 0;
+    app.update(key(KeyCode::Char('M')));
+    for _ in 0..31 {
+        app.update(key(KeyCode::Char('j')));
+    }
+    let (text, _) = render(&mut app, 160, 24);
+    assert!(text.lines().any(|l| l.starts_with("│w31 ")), "{text}");
+    assert!(text.contains(" above · 0 below"), "{text}");
+}
+
+#[test]
+fn tail_narrowing_resets_scroll_and_partial_lines_show_at_the_end() {
+    let mut app = watch_app();
+    for n in 0..200 {
+        app.update(Action::Engine(EngineMsg::Output {
+            key: 0,
+            stream: execdeck::engine::Stream::Stdout,
+            text: format!("line {n}{}\n", if n % 50 == 0 { " MATCH" } else { "" }),
+        }));
+    }
+    app.update(key(KeyCode::Char('T')));
+    for _ in 0..10 {
+        app.update(key(KeyCode::PageUp));
+    }
+    assert_eq!(app.tail.scroll, 100);
+    command(&mut app, "tail MATCH");
+    assert_eq!(app.tail.scroll, 0);
+    let (text, _) = render(&mut app, 100, 12);
+    assert!(text.contains("line 150 MATCH"), "{text}");
+    // an unfinished line shows when its gateway dies
+    app.update(Action::Engine(EngineMsg::Output {
+        key: 2,
+        stream: execdeck::engine::Stream::Stdout,
+        text: "progress 50%".into(),
+    }));
+    command(&mut app, "tail gw:jython");
+    assert_eq!(app.tail.visible().count(), 0);
+    app.update(Action::Engine(EngineMsg::Died {
+        key: 2,
+        reason: "gone".into(),
+    }));
+    let shown: Vec<&str> = app.tail.visible().map(|l| l.text.as_str()).collect();
+    assert_eq!(shown, ["progress 50%"]);
+}
+
+#[test]
+fn a_terminated_gateway_s_channels_are_no_errors_in_the_log() {
+    let mut app = watch_app();
+    app.update(Action::Engine(EngineMsg::ChannelOpened {
+        key: 0,
+        channel: 3,
+        opener: "here".into(),
+        name: None,
+    }));
+    app.selected = 0;
+    app.update(key(KeyCode::Char('X')));
+    app.update(key(KeyCode::Char('o')));
+    app.update(Action::Engine(EngineMsg::ChannelEnded {
+        key: 0,
+        channel: 3,
+        error: Some("gateway py27 is closed: gateway terminated".into()),
+    }));
+    assert!(
+        !app.log.iter().any(|e| e.kind.name() == "channel error"),
+        "{:?}",
+        app.log
+    );
 }

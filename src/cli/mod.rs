@@ -659,18 +659,44 @@ pub async fn top(args: TopArgs) -> i32 {
         .zip(&facts)
         .map(|(gw, f)| (Sampler::new(gw.clone()), gateway_meta(gw, f.as_ref().ok())))
         .collect();
+    // a worker that stops answering delays only its own row, for at most this long
+    let patience = (args.interval * 2).max(Duration::from_secs(2));
     let run = async {
         let mut first = true;
         loop {
-            let mut rows: Vec<(Metrics, &Map<String, Json>)> = Vec::new();
-            for (s, meta) in samplers.iter_mut() {
-                match s.sample().await {
-                    Ok(m) => rows.push((m, meta)),
-                    Err(e) => {
+            // every gateway is sampled at once
+            let mut set = tokio::task::JoinSet::new();
+            for (n, (mut s, meta)) in std::mem::take(&mut samplers).into_iter().enumerate() {
+                set.spawn(async move {
+                    let r = tokio::time::timeout(patience, s.sample()).await;
+                    (n, s, meta, r)
+                });
+            }
+            let mut done = Vec::new();
+            while let Some(j) = set.join_next().await {
+                if let Ok(one) = j {
+                    done.push(one);
+                }
+            }
+            done.sort_by_key(|d| d.0);
+            let mut rows: Vec<(Metrics, Map<String, Json>)> = Vec::new();
+            for (_, s, meta, r) in done {
+                match r {
+                    Ok(Ok(m)) => rows.push((m, meta.clone())),
+                    Ok(Err(e)) => {
                         ok = false;
                         eprintln!("[{}] {e}", s.gateway().id());
                     }
+                    Err(_) => {
+                        ok = false;
+                        eprintln!(
+                            "[{}] no answer to STATUS within {:.1} s",
+                            s.gateway().id(),
+                            patience.as_secs_f64()
+                        );
+                    }
                 }
+                samplers.push((s, meta));
             }
             if !first {
                 print_metrics(&rows, args.json);
@@ -697,10 +723,10 @@ pub async fn top(args: TopArgs) -> i32 {
     }
 }
 
-fn print_metrics(rows: &[(crate::engine::monitor::Metrics, &Map<String, Json>)], json: bool) {
+fn print_metrics(rows: &[(crate::engine::monitor::Metrics, Map<String, Json>)], json: bool) {
     if json {
         for (m, meta) in rows {
-            let mut obj = (*meta).clone();
+            let mut obj = meta.clone();
             let metrics = json!({
                 "rtt_ms": m.rtt.as_secs_f64() * 1e3,
                 "cpu_percent": m.cpu_percent,

@@ -31,7 +31,7 @@ fn sample_source() -> String {
             &rest[..end]
         })
         .unwrap_or("def _self_usage():\n    return None, None");
-    format!("import os\n{body}\n\nchannel.send(_self_usage())\n")
+    format!("import os, sys\n{body}\n\nchannel.send(_self_usage())\n")
 }
 
 /// One sample of a gateway's metrics. Rates and CPU % cover the time since the

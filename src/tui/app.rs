@@ -101,10 +101,16 @@ pub enum EngineMsg {
         dst: (usize, i32),
         error: String,
     },
-    /// The cells of the Rosetta grid, one per gateway key.
+    /// The cells of Rosetta run `run`, one per gateway key.
     RosettaDone {
-        keys: Vec<usize>,
+        run: u64,
         cells: Vec<crate::engine::rosetta::Cell>,
+    },
+    /// A session's channel could not be opened.
+    ChannelOpenFailed {
+        key: usize,
+        name: Option<String>,
+        error: String,
     },
     /// An item arrived on a channel (as repr).
     ChannelItem {
@@ -175,10 +181,16 @@ pub enum Effect {
         src: (usize, i32),
         dst: (usize, i32),
     },
-    /// Run a snippet on these gateways as a Rosetta grid.
+    /// Run a snippet on these gateways as Rosetta grid number `run`.
     Rosetta {
+        run: u64,
         keys: Vec<usize>,
         code: String,
+    },
+    /// Let a channel's watcher read its items again (a bridge was not made).
+    ReleaseChannel {
+        key: usize,
+        channel: i32,
     },
     /// Sample every gateway at this interval from now on (0: off).
     MonitorInterval(f64),
@@ -369,6 +381,8 @@ pub struct Setup {
     pub rosetta: Option<(String, Vec<String>, String)>,
     /// Named channels opened so far: name -> (gateway key, channel id).
     pub named: std::collections::HashMap<String, (usize, i32)>,
+    /// Named channels that will not open (their gateway is not up, or the open failed).
+    pub failed: Vec<String>,
 }
 
 impl ConsoleView {
@@ -407,6 +421,8 @@ pub struct GatewayView {
     pub host: String,
     pub console: ConsoleView,
     pub metrics: GwMetrics,
+    /// The user asked to terminate it: its channels ending is no error to log.
+    pub terminating: bool,
 }
 
 /// Which pane has the keyboard.
@@ -597,6 +613,7 @@ impl App {
             },
             console: ConsoleView::new(self.scrollback),
             metrics: GwMetrics::default(),
+            terminating: false,
         });
         // select the new gateway
         if let Some(pos) = self
@@ -769,7 +786,9 @@ impl App {
                 if let Some(g) = self.by_key(key) {
                     if g.state != GwState::Connecting {
                         // terminated (or failed) while it was starting: end it now
-                        return vec![Effect::Terminate { keys: vec![key] }];
+                        let mut effects = vec![Effect::Terminate { keys: vec![key] }];
+                        effects.extend(self.setup_progress());
+                        return effects;
                     }
                     g.id = id;
                     g.pid = pid;
@@ -811,6 +830,7 @@ impl App {
                 }
             }
             EngineMsg::Console { key, event } => {
+                let mut flush = false;
                 self.broadcast_event(key, &event);
                 if let ConsoleEvent::Output { stderr, text, .. } = &event {
                     let stream = if *stderr {
@@ -841,6 +861,7 @@ impl App {
                             c.output.push(LineKind::Traceback, &traceback);
                         }
                         ConsoleEvent::Done { seconds, .. } => {
+                            flush = true;
                             c.output.close_line();
                             c.running = None;
                             c.interrupt_step = 0;
@@ -865,6 +886,9 @@ impl App {
                             );
                         }
                     }
+                }
+                if flush {
+                    self.flush_tail(key);
                 }
             }
             EngineMsg::Output { key, stream, text } => {
@@ -895,6 +919,8 @@ impl App {
                         self.log_event(key, LogKind::Died, reason);
                     }
                 }
+                self.flush_tail(key);
+                return self.setup_progress();
             }
             EngineMsg::History { key, entries } => {
                 if let Some(g) = self.by_key(key) {
@@ -933,6 +959,10 @@ impl App {
                 ended,
             } => {
                 let names = (self.channel_label(src), self.channel_label(dst));
+                let first_end = ended.is_some()
+                    && self
+                        .channel_row(src.0, src.1)
+                        .is_none_or(|r| r.link.as_ref().is_none_or(|l| l.ended.is_none()));
                 for (end, peer, outgoing) in [(src, &names.1, true), (dst, &names.0, false)] {
                     if let Some(row) = self.channel_row(end.0, end.1) {
                         let was_running = row.link.as_ref().is_none_or(|l| l.ended.is_none());
@@ -951,10 +981,7 @@ impl App {
                     }
                 }
                 if let Some(reason) = ended
-                    && !self.log.iter().any(|e| {
-                        e.kind == LogKind::Bridge
-                            && e.text.starts_with(&format!("{} → {}", names.0, names.1))
-                    })
+                    && first_end
                 {
                     self.log_event(
                         src.0,
@@ -967,6 +994,11 @@ impl App {
                 }
             }
             EngineMsg::BridgeFailed { src, dst, error } => {
+                for end in [src, dst] {
+                    if let Some(row) = self.channel_row(end.0, end.1) {
+                        row.link = None;
+                    }
+                }
                 let text = format!(
                     "cannot bridge {} → {}: {error}",
                     self.channel_label(src),
@@ -975,11 +1007,24 @@ impl App {
                 self.toast = Some(text.clone());
                 self.log_event(src.0, LogKind::Bridge, text);
             }
-            EngineMsg::RosettaDone { keys, cells } => {
+            EngineMsg::RosettaDone { run, cells } => {
+                // an older run's late answer does not overwrite the current grid
                 if let Some(r) = &mut self.rosetta
-                    && r.keys == keys
+                    && r.run == run
                 {
                     r.cells = Some(cells);
+                }
+            }
+            EngineMsg::ChannelOpenFailed { key, name, error } => {
+                let what = match &name {
+                    Some(n) => format!("channel '{n}' not opened: {error}"),
+                    None => format!("cannot open a channel: {error}"),
+                };
+                self.toast = Some(what.clone());
+                self.log_event(key, LogKind::ChannelError, what);
+                if let Some(n) = name {
+                    self.setup.failed.push(n);
+                    return self.setup_progress();
                 }
             }
             EngineMsg::Notice(text) => self.toast = Some(text),
@@ -1056,7 +1101,14 @@ impl App {
                 channel,
                 error,
             } => {
-                if let Some(e) = &error {
+                let ending = self
+                    .gateways
+                    .iter()
+                    .find(|g| g.key == key)
+                    .is_some_and(|g| g.terminating || !g.state.alive());
+                if let Some(e) = &error
+                    && !ending
+                {
                     let last = e.trim_end().lines().last().unwrap_or("").to_string();
                     self.log_event(
                         key,
@@ -1085,12 +1137,16 @@ impl App {
                     g.console
                         .output
                         .push(LineKind::Info, &format!("terminated: {outcome}\n"));
-                    let was_failed = matches!(g.state, GwState::Failed(_));
+                    // a failed start, or the follow-up of one terminated while starting,
+                    // is not a new termination
+                    let logged = matches!(g.state, GwState::Failed(_) | GwState::Terminated(_));
                     g.state = GwState::Terminated(outcome.to_string());
-                    if !was_failed {
+                    if !logged {
                         self.log_event(key, LogKind::Terminated, outcome.to_string());
                     }
                 }
+                self.flush_tail(key);
+                return self.setup_progress();
             }
         }
         vec![]
@@ -1183,6 +1239,7 @@ impl App {
             if let Some(g) = self.by_key(*key)
                 && g.state.alive()
             {
+                g.terminating = true;
                 g.console.output.push(LineKind::Info, "terminating…\n");
             }
         }
@@ -1308,6 +1365,7 @@ impl App {
                     PromptKind::TailFilter => match TailFilter::parse(&p.text) {
                         Ok(f) => {
                             self.tail.filter = f;
+                            self.tail.scroll = 0;
                             vec![]
                         }
                         Err(e) => {
@@ -1488,7 +1546,10 @@ impl App {
             "tail" => {
                 if !arg.is_empty() {
                     match TailFilter::parse(arg) {
-                        Ok(f) => self.tail.filter = f,
+                        Ok(f) => {
+                            self.tail.filter = f;
+                            self.tail.scroll = 0;
+                        }
                         Err(e) => return fail(self, e),
                     }
                 }
@@ -1587,7 +1648,7 @@ impl App {
                 }
                 self.channels_shown = true;
                 self.view = View::Console;
-                vec![Effect::Bridge { src, dst }]
+                self.bridge_effect(src, dst)
             }
             other => {
                 let hint = COMMANDS
@@ -1629,6 +1690,15 @@ impl App {
         }
     }
 
+    /// Shows a gateway's unfinished output lines in the tail.
+    fn flush_tail(&mut self, key: usize) {
+        if let Some(g) = self.gateways.iter().find(|g| g.key == key) {
+            let (group, id) = (g.group.clone(), g.id.clone());
+            let now = (self.clock)();
+            self.tail.flush(&group, &id, &now);
+        }
+    }
+
     /// "gw1#5" for a gateway key and channel.
     pub fn channel_label(&self, (key, channel): (usize, i32)) -> String {
         match self.gateways.iter().find(|g| g.key == key) {
@@ -1640,8 +1710,17 @@ impl App {
     /// Finds a channel by session name, `GW#CH` (a gateway of the selected group) or
     /// `GROUP/GW#CH`.
     fn resolve_channel(&self, text: &str) -> Result<(usize, i32), String> {
-        if let Some(&kc) = self.setup.named.get(text) {
-            return Ok(kc);
+        if let Some(&(key, channel)) = self.setup.named.get(text) {
+            let row = self
+                .gateways
+                .iter()
+                .find(|g| g.key == key)
+                .and_then(|g| g.console.channels.iter().find(|c| c.id == channel));
+            return match row {
+                Some(c) if c.state == "open" => Ok((key, channel)),
+                Some(c) => Err(format!("channel '{text}' is {}", c.state)),
+                None => Err(format!("channel '{text}' is gone")),
+            };
         }
         let Some((gw, ch)) = text.rsplit_once('#') else {
             return Err(format!(
@@ -1714,10 +1793,11 @@ impl App {
         }
     }
 
-    /// Opens a session's channels, bridges and grid whose gateways are ready.
+    /// Opens a session's channels, bridges and grid whose gateways are ready; gives up
+    /// on those whose gateway will not come up, and says so.
     fn setup_progress(&mut self) -> Vec<Effect> {
         let mut effects = Vec::new();
-        let ready = |app: &App, group: &str, id: &str| {
+        let state_of = |app: &App, group: &str, id: &str| {
             app.gateways
                 .iter()
                 .find(|g| g.group == group && g.id == id)
@@ -1725,23 +1805,68 @@ impl App {
         };
         let pending = std::mem::take(&mut self.setup.channels);
         for (group, id, name, code, hold) in pending {
-            match ready(self, &group, &id) {
-                Some((key, GwState::Ready | GwState::Busy)) => effects.push(Effect::OpenChannel {
-                    key,
-                    code,
-                    name: Some(name),
-                    hold,
-                }),
+            match state_of(self, &group, &id) {
+                Some((key, GwState::Ready | GwState::Busy)) => {
+                    // held only while its bridge can still be made
+                    let hold = hold
+                        && self
+                            .setup
+                            .bridges
+                            .iter()
+                            .any(|(from, to)| from == &name && !self.setup.failed.contains(to));
+                    effects.push(Effect::OpenChannel {
+                        key,
+                        code,
+                        name: Some(name),
+                        hold,
+                    })
+                }
                 Some((_, GwState::Connecting)) => {
                     self.setup.channels.push((group, id, name, code, hold))
                 }
-                _ => self.toast = Some(format!("channel '{name}' not opened: {id} is not up")),
+                other => {
+                    let why = match other {
+                        Some((_, st)) => format!("{id} is {}", st.label()),
+                        None => format!("no gateway {id}"),
+                    };
+                    let text = format!("channel '{name}' not opened: {why}");
+                    self.toast = Some(text.clone());
+                    if let Some((key, _)) = other_key(self, &group, &id) {
+                        self.log_event(key, LogKind::ChannelError, text);
+                    }
+                    self.setup.failed.push(name);
+                }
             }
         }
         let bridges = std::mem::take(&mut self.setup.bridges);
         for (from, to) in bridges {
+            let lost = [&from, &to]
+                .into_iter()
+                .find(|n| self.setup.failed.contains(n))
+                .cloned();
+            if let Some(lost) = lost {
+                // its source reads its items again instead of waiting for the bridge
+                if let Some(&(key, channel)) = self.setup.named.get(&from) {
+                    effects.push(Effect::ReleaseChannel { key, channel });
+                }
+                let key = self.setup.named.get(&from).map(|c| c.0);
+                let text = format!("{from} → {to} not made: channel '{lost}' did not open");
+                self.toast = Some(text.clone());
+                if let Some(key) = key {
+                    self.log_event(key, LogKind::Bridge, text);
+                } else {
+                    self.log.push_back(LogEntry {
+                        time: (self.clock)(),
+                        group: self.current_group.clone(),
+                        gateway: String::new(),
+                        kind: LogKind::Bridge,
+                        text,
+                    });
+                }
+                continue;
+            }
             match (self.setup.named.get(&from), self.setup.named.get(&to)) {
-                (Some(&src), Some(&dst)) => effects.push(Effect::Bridge { src, dst }),
+                (Some(&src), Some(&dst)) => effects.extend(self.bridge_effect(src, dst)),
                 _ => self.setup.bridges.push((from, to)),
             }
         }
@@ -1765,18 +1890,39 @@ impl App {
         effects
     }
 
+    /// The bridge effect, with both channel rows marked as linked at once (so a second
+    /// bridge on either is refused before the first one reports).
+    fn bridge_effect(&mut self, src: (usize, i32), dst: (usize, i32)) -> Vec<Effect> {
+        let names = (self.channel_label(src), self.channel_label(dst));
+        for (end, peer, outgoing) in [(src, &names.1, true), (dst, &names.0, false)] {
+            if let Some(row) = self.channel_row(end.0, end.1) {
+                row.link = Some(Link {
+                    outgoing,
+                    peer: peer.clone(),
+                    items: 0,
+                    conversions: 0,
+                    per_s: 0.0,
+                    ended: None,
+                });
+            }
+        }
+        vec![Effect::Bridge { src, dst }]
+    }
+
     fn start_rosetta(&mut self, keys: Vec<usize>, code: String) -> Vec<Effect> {
         if keys.is_empty() {
             self.toast = Some("no live gateway for the Rosetta grid".into());
             return vec![];
         }
+        let run = self.rosetta.as_ref().map_or(1, |r| r.run + 1);
         self.rosetta = Some(RosettaGrid {
+            run,
             code: code.clone(),
             keys: keys.clone(),
             cells: None,
         });
         self.view = View::Rosetta;
-        vec![Effect::Rosetta { keys, code }]
+        vec![Effect::Rosetta { run, keys, code }]
     }
 
     /// The gateways of the selected gateway's group, in the monitor's sort order
@@ -1792,7 +1938,9 @@ impl App {
             .filter(|&i| self.gateways[i].group == group)
             .collect();
         let metric = |i: usize| -> f64 {
-            let m = self.gateways[i].metrics.last.as_ref();
+            // a dead gateway's last sample is history: it sorts last
+            let g = &self.gateways[i];
+            let m = g.metrics.last.as_ref().filter(|_| g.state.alive());
             match self.sort {
                 SortBy::Rtt => m.map(|m| m.rtt.as_secs_f64()),
                 SortBy::Cpu => m.and_then(|m| m.cpu_percent),
@@ -2446,6 +2594,14 @@ impl App {
             }
         }
     }
+}
+
+/// The key (and state) of gateway `id` of `group`.
+fn other_key(app: &App, group: &str, id: &str) -> Option<(usize, GwState)> {
+    app.gateways
+        .iter()
+        .find(|g| g.group == group && g.id == id)
+        .map(|g| (g.key, g.state.clone()))
 }
 
 /// The local wall-clock time, "HH:MM:SS".

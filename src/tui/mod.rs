@@ -120,8 +120,8 @@ struct Handle {
     gw: Option<Gateway>,
     console: Option<Console>,
     channels: HashMap<i32, crate::engine::Channel>,
-    /// Tells a channel's watcher to stop reading items (a bridge takes them over).
-    stops: HashMap<i32, Arc<tokio::sync::Notify>>,
+    /// Whether a channel's watcher leaves its items alone (a bridge reads them).
+    holds: HashMap<i32, tokio::sync::watch::Sender<bool>>,
     group: String,
 }
 
@@ -522,7 +522,11 @@ fn execute_effect(eff: Effect, tx: &mpsc::Sender<EngineMsg>, handles: &Handles) 
                     }
                     Err(e) => {
                         let _ = tx
-                            .send(EngineMsg::Notice(format!("cannot open a channel: {e}")))
+                            .send(EngineMsg::ChannelOpenFailed {
+                                key,
+                                name,
+                                error: e.to_string(),
+                            })
                             .await;
                     }
                 }
@@ -562,13 +566,21 @@ fn execute_effect(eff: Effect, tx: &mpsc::Sender<EngineMsg>, handles: &Handles) 
                 });
             }
         }
+        Effect::ReleaseChannel { key, channel } => {
+            if let Some(hold) = handles_lock(handles)
+                .get(&key)
+                .and_then(|h| h.holds.get(&channel))
+            {
+                hold.send_replace(false);
+            }
+        }
         Effect::Bridge { src, dst } => {
-            let (a, b, stop) = {
+            let (a, b, hold) = {
                 let hs = handles_lock(handles);
                 let get =
                     |(k, c): (usize, i32)| hs.get(&k).and_then(|h| h.channels.get(&c).cloned());
-                let stop = hs.get(&src.0).and_then(|h| h.stops.get(&src.1).cloned());
-                (get(src), get(dst), stop)
+                let hold = hs.get(&src.0).and_then(|h| h.holds.get(&src.1).cloned());
+                (get(src), get(dst), hold)
             };
             let tx = tx.clone();
             let (Some(a), Some(b)) = (a, b) else {
@@ -579,13 +591,14 @@ fn execute_effect(eff: Effect, tx: &mpsc::Sender<EngineMsg>, handles: &Handles) 
                 });
                 return;
             };
-            // the source's watcher stops reading: its items are the bridge's now
-            if let Some(stop) = stop {
-                stop.notify_one();
+            // the source's watcher stops reading: its items are the bridge's now (and
+            // its own again if the bridge cannot start)
+            if let Some(hold) = &hold {
+                hold.send_replace(true);
             }
-            tokio::spawn(run_bridge(src, dst, a, b, tx));
+            tokio::spawn(run_bridge(src, dst, a, b, hold, tx));
         }
-        Effect::Rosetta { keys, code } => {
+        Effect::Rosetta { run, keys, code } => {
             let gws: Vec<Gateway> = {
                 let hs = handles_lock(handles);
                 keys.iter()
@@ -595,7 +608,7 @@ fn execute_effect(eff: Effect, tx: &mpsc::Sender<EngineMsg>, handles: &Handles) 
             let tx = tx.clone();
             tokio::spawn(async move {
                 let cells = crate::engine::rosetta::run(&gws, &code).await;
-                let _ = tx.send(EngineMsg::RosettaDone { keys, cells }).await;
+                let _ = tx.send(EngineMsg::RosettaDone { run, cells }).await;
             });
         }
         Effect::MonitorInterval(secs) => {
@@ -617,11 +630,15 @@ async fn run_bridge(
     dst: (usize, i32),
     a: crate::engine::Channel,
     b: crate::engine::Channel,
+    hold: Option<tokio::sync::watch::Sender<bool>>,
     tx: mpsc::Sender<EngineMsg>,
 ) {
     let bridge = match crate::engine::bridge::Bridge::start(a, b).await {
         Ok(b) => b,
         Err(e) => {
+            if let Some(hold) = hold {
+                hold.send_replace(false);
+            }
             let _ = tx
                 .send(EngineMsg::BridgeFailed {
                     src,
@@ -682,10 +699,10 @@ fn watch_channel(
     Box::pin(async move {
         let key = w.key;
         let channel = ch.id();
-        let stop = Arc::new(tokio::sync::Notify::new());
+        let (hold_tx, mut hold) = tokio::sync::watch::channel(w.hold);
         if let Some(h) = handles_lock(&handles).get_mut(&key) {
             h.channels.insert(channel, ch.clone());
-            h.stops.insert(channel, stop.clone());
+            h.holds.insert(channel, hold_tx);
         }
         let _ = tx
             .send(EngineMsg::ChannelOpened {
@@ -695,21 +712,17 @@ fn watch_channel(
                 name: w.name,
             })
             .await;
-        let mut hold = w.hold;
+        // false once nobody can change the hold any more
+        let mut watching = true;
         loop {
-            let next = if hold {
+            let held = *hold.borrow_and_update();
+            let next = tokio::select! {
                 // a bridge reads the items: only the end is ours to report
-                match ch.wait_closed(None).await {
-                    Ok(()) => Ok(None),
-                    Err(e) => Err(e),
-                }
-            } else {
-                tokio::select! {
-                    r = ch.next() => r,
-                    _ = stop.notified() => {
-                        hold = true;
-                        continue;
-                    }
+                r = ch.wait_closed(None), if held => r.map(|()| None),
+                r = ch.next(), if !held => r,
+                changed = hold.changed(), if watching => {
+                    watching = changed.is_ok();
+                    continue;
                 }
             };
             match next {

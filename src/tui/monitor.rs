@@ -233,15 +233,16 @@ pub struct TailFilter {
 }
 
 impl TailFilter {
-    /// Parses `gw:ID … out|err|items … REGEX…`: words `gw:ID` pick gateways, the
-    /// words out, err and items pick streams, the rest (joined by spaces) is a regex.
+    /// Parses `[gw:ID …] [out|err|items …] [REGEX]`: leading words `gw:ID` pick
+    /// gateways and the words out, err and items pick streams; from the first other
+    /// word on, the rest of the text is the regex, verbatim.
     pub fn parse(text: &str) -> Result<TailFilter, String> {
         let mut f = TailFilter {
             text: text.trim().to_string(),
             ..TailFilter::default()
         };
-        let mut rest: Vec<&str> = Vec::new();
-        for word in text.split_whitespace() {
+        let mut rest = text.trim_start();
+        while let Some(word) = rest.split_whitespace().next() {
             match word {
                 "out" | "stdout" => f.streams.push(TailStream::Out),
                 "err" | "stderr" => f.streams.push(TailStream::Err),
@@ -253,11 +254,12 @@ impl TailFilter {
                     }
                     f.gateways.push(id.to_string());
                 }
-                w => rest.push(w),
+                _ => break,
             }
+            rest = rest[word.len()..].trim_start();
         }
         if !rest.is_empty() {
-            let re = rest.join(" ");
+            let re = rest.to_string();
             f.regex = Some(regex::Regex::new(&re).map_err(|e| {
                 format!(
                     "bad regex '{re}': {}",
@@ -331,6 +333,26 @@ impl Tail {
         }
     }
 
+    /// Shows a gateway's unfinished lines (it ended, or its snippet is done).
+    pub fn flush(&mut self, group: &str, gw: &str, time: &str) {
+        for stream in [TailStream::Out, TailStream::Err] {
+            if let Some(text) = self
+                .partial
+                .remove(&(group.to_string(), gw.to_string(), stream))
+            {
+                self.push(TailLine {
+                    time: time.to_string(),
+                    group: group.to_string(),
+                    gateway: gw.to_string(),
+                    stream,
+                    channel: None,
+                    text,
+                    marker: false,
+                });
+            }
+        }
+    }
+
     pub fn push(&mut self, line: TailLine) {
         if self.paused {
             // one slot stays free for the "dropped while paused" marker
@@ -387,6 +409,8 @@ impl Tail {
 /// A Rosetta run in the cockpit.
 #[derive(Debug, Clone)]
 pub struct RosettaGrid {
+    /// Which run this is: replies of an older run are dropped.
+    pub run: u64,
     pub code: String,
     /// Gateway keys, one column each.
     pub keys: Vec<usize>,
@@ -437,10 +461,15 @@ mod tests {
 
     #[test]
     fn tail_filter_words() {
-        let f = TailFilter::parse("gw:a err  tick \\d+").expect("parse");
+        let f = TailFilter::parse("gw:a err  tick  \\d+").expect("parse");
         assert_eq!(f.gateways, ["a"]);
         assert_eq!(f.streams, [TailStream::Err]);
-        assert_eq!(f.regex.as_ref().map(|r| r.as_str()), Some("tick \\d+"));
+        // the regex is the rest, verbatim (two spaces stay two)
+        assert_eq!(f.regex.as_ref().map(|r| r.as_str()), Some("tick  \\d+"));
+        // stream words inside the regex are text, not selectors
+        let f = TailFilter::parse("timed out").expect("parse");
+        assert!(f.streams.is_empty());
+        assert_eq!(f.regex.as_ref().map(|r| r.as_str()), Some("timed out"));
         assert!(TailFilter::parse("gw:").is_err());
         assert!(
             TailFilter::parse("a[")

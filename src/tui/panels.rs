@@ -136,7 +136,20 @@ pub fn draw_monitor(f: &mut Frame, app: &App, area: Rect) {
         HEAD,
     ))];
     let selected = app.selected_gateway().map(|g| g.key);
-    for &i in &rows {
+    // the rows that fit under the header, scrolled so that the selected one shows; the
+    // last line says how many are hidden
+    let fit = (table_h as usize).saturating_sub(1).max(1);
+    let at = rows
+        .iter()
+        .position(|&i| Some(app.gateways[i].key) == selected)
+        .unwrap_or(0);
+    let (first, shown) = if rows.len() <= fit {
+        (0, rows.len())
+    } else {
+        let shown = fit.saturating_sub(1).max(1);
+        (at.saturating_sub(shown - 1), shown)
+    };
+    for &i in rows.iter().skip(first).take(shown) {
         let g = &app.gateways[i];
         let m = g.metrics.last.as_ref().filter(|_| g.state.alive());
         let mut st = match (m, &g.state) {
@@ -194,6 +207,16 @@ pub fn draw_monitor(f: &mut Frame, app: &App, area: Rect) {
     }
     if rows.is_empty() {
         lines.push(Line::from("no gateways in this group"));
+    }
+    if shown < rows.len() {
+        lines.push(Line::from(Span::styled(
+            format!(
+                "{} above · {} below (j/k scroll)",
+                first,
+                rows.len() - first - shown
+            ),
+            Style::default().fg(Color::DarkGray),
+        )));
     }
     f.render_widget(Paragraph::new(lines), parts[0]);
     // the event log, newest at the bottom
@@ -266,10 +289,12 @@ pub fn draw_tail(f: &mut Frame, app: &App, area: Rect) {
     let inner = block.inner(area);
     f.render_widget(block, area);
     let h = inner.height as usize;
+    // a narrower filter may leave fewer lines than the scroll offset
+    let scroll = t.scroll.min(t.visible().count().saturating_sub(1));
     let mut shown: Vec<Line> = t
         .visible()
         .rev()
-        .skip(t.scroll)
+        .skip(scroll)
         .take(h)
         .map(|l| {
             if l.marker {
