@@ -214,6 +214,19 @@ pub struct TailLine {
 }
 
 impl TailLine {
+    /// A line of output (not an item, not a marker).
+    pub fn output(time: &str, group: &str, gw: &str, stream: TailStream, text: String) -> Self {
+        TailLine {
+            time: time.to_string(),
+            group: group.to_string(),
+            gateway: gw.to_string(),
+            stream,
+            channel: None,
+            text,
+            marker: false,
+        }
+    }
+
     pub fn tag(&self) -> String {
         match self.channel {
             Some(c) if self.stream == TailStream::Items => format!("{}#{c}", self.gateway),
@@ -312,15 +325,7 @@ impl Tail {
         let key = (group.to_string(), gw.to_string(), stream);
         let mut pending = self.partial.remove(&key).unwrap_or_default();
         pending.push_str(text);
-        let line = |text: String| TailLine {
-            time: time.to_string(),
-            group: group.to_string(),
-            gateway: gw.to_string(),
-            stream,
-            channel: None,
-            text,
-            marker: false,
-        };
+        let line = |text: String| TailLine::output(time, group, gw, stream, text);
         while let Some(nl) = pending.find('\n') {
             let one: String = pending.drain(..=nl).collect();
             self.push(line(one.trim_end_matches(['\n', '\r']).to_string()));
@@ -340,15 +345,7 @@ impl Tail {
                 .partial
                 .remove(&(group.to_string(), gw.to_string(), stream))
             {
-                self.push(TailLine {
-                    time: time.to_string(),
-                    group: group.to_string(),
-                    gateway: gw.to_string(),
-                    stream,
-                    channel: None,
-                    text,
-                    marker: false,
-                });
+                self.push(TailLine::output(time, group, gw, stream, text));
             }
         }
     }
