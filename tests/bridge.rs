@@ -30,6 +30,16 @@ impl Gws {
         gw
     }
 
+    /// pyenv's 2.7.18 and 3.13.0, opened (None when missing outside strict mode).
+    async fn py27_and_py313(&mut self) -> Option<(Gateway, Gateway)> {
+        let py27 = common::require(&common::pyenv_python("2.7.18"), "CPython 2.7.18 (pyenv)")?;
+        let py313 = common::require(&common::pyenv_python("3.13.0"), "CPython 3.13.0 (pyenv)")?;
+        Some((
+            self.open(&py27, "py27", 20).await,
+            self.open(&py313, "py313", 20).await,
+        ))
+    }
+
     async fn terminate(&self) {
         for g in &self.0 {
             g.terminate(Duration::from_secs(5)).await;
@@ -184,15 +194,10 @@ fn convert_between_majors() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn py27_producer_to_py313_consumer_gets_text() {
-    let (Some(py27), Some(py313)) = (
-        common::require(&common::pyenv_python("2.7.18"), "CPython 2.7.18 (pyenv)"),
-        common::require(&common::pyenv_python("3.13.0"), "CPython 3.13.0 (pyenv)"),
-    ) else {
+    let mut gws = Gws::new();
+    let Some((src, dst)) = gws.py27_and_py313().await else {
         return;
     };
-    let mut gws = Gws::new();
-    let src = gws.open(&py27, "py27", 20).await;
-    let dst = gws.open(&py313, "py313", 20).await;
     let p = pipe(
         &src,
         &dst,
@@ -247,15 +252,10 @@ channel.send(('a', [u'b', 'c'], {'k': u'v'}, set(['s']), frozenset([u'f']), 7, N
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn py313_producer_to_py27_consumer_gets_native_str() {
-    let (Some(py27), Some(py313)) = (
-        common::require(&common::pyenv_python("2.7.18"), "CPython 2.7.18 (pyenv)"),
-        common::require(&common::pyenv_python("3.13.0"), "CPython 3.13.0 (pyenv)"),
-    ) else {
+    let mut gws = Gws::new();
+    let Some((dst, src)) = gws.py27_and_py313().await else {
         return;
     };
-    let mut gws = Gws::new();
-    let src = gws.open(&py313, "py313", 20).await;
-    let dst = gws.open(&py27, "py27", 20).await;
     let p = pipe(
         &src,
         &dst,
@@ -614,15 +614,10 @@ async fn refusals_and_stop() {
 /// converted and counted.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn eager_py27_producer_opened_raw_loses_no_conversion() {
-    let (Some(py27), Some(py313)) = (
-        common::require(&common::pyenv_python("2.7.18"), "CPython 2.7.18 (pyenv)"),
-        common::require(&common::pyenv_python("3.13.0"), "CPython 3.13.0 (pyenv)"),
-    ) else {
+    let mut gws = Gws::new();
+    let Some((src, dst)) = gws.py27_and_py313().await else {
         return;
     };
-    let mut gws = Gws::new();
-    let src = gws.open(&py27, "py27", 20).await;
-    let dst = gws.open(&py313, "py313", 20).await;
     let producer = src
         .remote_exec_with_strconfig(
             "for i in range(5):\n    channel.send('tick %d' % i)\n",
