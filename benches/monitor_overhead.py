@@ -326,33 +326,34 @@ def run_top(binary, tmp, args):
         res["quit_clean"] = True
         return res
     finally:
-        if p.poll() is None:
-            try:
-                os.killpg(p.pid, signal.SIGKILL)
-            except OSError:
-                pass
-            p.wait()
+        reap(p)
+
+
+def reap(p):
+    """Kills what a configuration left running: the process group of `p`."""
+    if p.poll() is None:
+        try:
+            os.killpg(p.pid, signal.SIGKILL)
+        except OSError:
+            pass
+        p.wait()
 
 
 # ------------------------------------------------------------------ execnet reference
 
-METRICS_SRC = r'''
-import os
-def usage():
-    f = open("/proc/self/stat")
-    try:
-        st = f.read()
-    finally:
-        f.close()
-    fields = st[st.rindex(")") + 2:].split()
-    return ((int(fields[11]) + int(fields[12])) / float(os.sysconf("SC_CLK_TCK")),
-            int(fields[21]) * os.sysconf("SC_PAGE_SIZE"))
-while 1:
-    x = channel.receive()
-    if x is None:
-        break
-    channel.send(usage())
-'''
+def metrics_src():
+    """The remote side of reference 3: our stub's own `_self_usage` (what its STATUS
+    reply carries), answered over a channel once per ping."""
+    with open(os.path.join(ROOT, "remote_stub", "gateway.py")) as f:
+        stub = f.read()
+    at = stub.index("def _self_usage(")
+    body = stub[at:stub.index("\n\n\n", at)]
+    return ("import os, sys\n" + body + "\n\n"
+            "while 1:\n"
+            "    x = channel.receive()\n"
+            "    if x is None:\n"
+            "        break\n"
+            "    channel.send(_self_usage())\n")
 
 
 def controller(args):
@@ -366,7 +367,7 @@ def controller(args):
     gws = [group.makegateway("popen//python=%s" % args.python) for _ in range(args.gateways)]
     for gw in gws:  # every gateway has answered once
         gw.remote_status()
-    chans = [gw.remote_exec(METRICS_SRC) for gw in gws] if args.controller == "metrics" else []
+    chans = [gw.remote_exec(metrics_src()) for gw in gws] if args.controller == "metrics" else []
     stop = threading.Event()
 
     def watch():
@@ -419,12 +420,7 @@ def run_execnet(venv_py, args, mode):
         res["quit_clean"] = p.returncode == 0
         return res
     finally:
-        if p.poll() is None:
-            try:
-                os.killpg(p.pid, signal.SIGKILL)
-            except OSError:
-                pass
-            p.wait()
+        reap(p)
 
 
 def ensure_venv():

@@ -40,6 +40,14 @@ impl Gws {
         ))
     }
 
+    /// Two Python 3 gateways, "src" and "dst".
+    async fn python3_pair(&mut self) -> (Gateway, Gateway) {
+        (
+            self.open(&common::python3(), "src", 20).await,
+            self.open(&common::python3(), "dst", 20).await,
+        )
+    }
+
     async fn terminate(&self) {
         for g in &self.0 {
             g.terminate(Duration::from_secs(5)).await;
@@ -395,8 +403,7 @@ async fn chain_py27_through_jython_into_pypy3() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn source_error_closes_destination_with_the_traceback() {
     let mut gws = Gws::new();
-    let src = gws.open(&common::python3(), "src", 20).await;
-    let dst = gws.open(&common::python3(), "dst", 20).await;
+    let (src, dst) = gws.python3_pair().await;
     let p = pipe(
         &src,
         &dst,
@@ -421,8 +428,7 @@ async fn source_error_closes_destination_with_the_traceback() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn source_gateway_death_closes_destination_with_the_reason() {
     let mut gws = Gws::new();
-    let src = gws.open(&common::python3(), "src", 20).await;
-    let dst = gws.open(&common::python3(), "dst", 20).await;
+    let (src, dst) = gws.python3_pair().await;
     let p = pipe(
         &src,
         &dst,
@@ -449,22 +455,27 @@ async fn source_gateway_death_closes_destination_with_the_reason() {
 /// Sends one item, then waits: the error its channel is closed with goes to `report`.
 const PRODUCER_REPORTS_ITS_END: &str = "report = channel.receive()\nchannel.send(1)\ntry:\n    channel.receive()\nexcept channel.RemoteError as e:\n    report.send(e.formatted)";
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn destination_close_closes_the_source_with_the_reason() {
-    let mut gws = Gws::new();
-    let src = gws.open(&common::python3(), "src", 20).await;
-    let dst = gws.open(&common::python3(), "dst", 20).await;
-    let p = pipe(
-        &src,
-        &dst,
-        PRODUCER_REPORTS_ITS_END,
-        "inbox = channel.receive()\nchannel.send(inbox.receive())\ninbox.close()",
-    )
-    .await;
+/// A [`PRODUCER_REPORTS_ITS_END`] bridged to `consumer_code`, which has received the
+/// one item.
+async fn one_item_through(src: &Gateway, dst: &Gateway, consumer_code: &str) -> Pipe {
+    let p = pipe(src, dst, PRODUCER_REPORTS_ITS_END, consumer_code).await;
     assert_eq!(
         p.consumer.receive_timeout(T).await.expect("first"),
         lit("1")
     );
+    p
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn destination_close_closes_the_source_with_the_reason() {
+    let mut gws = Gws::new();
+    let (src, dst) = gws.python3_pair().await;
+    let p = one_item_through(
+        &src,
+        &dst,
+        "inbox = channel.receive()\nchannel.send(inbox.receive())\ninbox.close()",
+    )
+    .await;
     let reason = format!("destination dst:{} closed", p.inbox.id());
     assert_eq!(
         p.report.receive_timeout(T).await.expect("producer's view"),
@@ -478,19 +489,13 @@ async fn destination_close_closes_the_source_with_the_reason() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn destination_gateway_death_closes_the_source_with_the_reason() {
     let mut gws = Gws::new();
-    let src = gws.open(&common::python3(), "src", 20).await;
-    let dst = gws.open(&common::python3(), "dst", 20).await;
-    let p = pipe(
+    let (src, dst) = gws.python3_pair().await;
+    let p = one_item_through(
         &src,
         &dst,
-        PRODUCER_REPORTS_ITS_END,
         "inbox = channel.receive()\nchannel.send(inbox.receive())\nchannel.receive()",
     )
     .await;
-    assert_eq!(
-        p.consumer.receive_timeout(T).await.expect("first"),
-        lit("1")
-    );
     common::kill9(dst.pid().expect("pid") as i32);
     let seen = p.report.receive_timeout(T).await.expect("producer's view");
     let Value::Str(seen) = seen else {
@@ -504,8 +509,7 @@ async fn destination_gateway_death_closes_the_source_with_the_reason() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn channel_references_cross_no_gateway() {
     let mut gws = Gws::new();
-    let src = gws.open(&common::python3(), "src", 20).await;
-    let dst = gws.open(&common::python3(), "dst", 20).await;
+    let (src, dst) = gws.python3_pair().await;
     let producer = "report = channel.receive()\nchannel.send(1)\nchannel.send([channel.gateway.newchannel()])\ntry:\n    channel.receive()\nexcept channel.RemoteError as e:\n    report.send(e.formatted)";
     let p = pipe(&src, &dst, producer, CONSUMER).await;
     let (got, error) = results(&p.consumer).await;

@@ -641,16 +641,7 @@ code = "1 + 1"
     let (text, _) = render(&mut app, 140, 16);
     check("channels_bridge", &text);
     assert!(text.contains("⇒ b#3  12 items  12 conv  2/s"), "{text}");
-    for _ in 0..2 {
-        app.update(Action::Engine(EngineMsg::Bridge {
-            src: (0, 3),
-            dst: (1, 3),
-            items: 13,
-            conversions: 13,
-            per_s: 0.0,
-            ended: Some("destination b#3 closed".into()),
-        }));
-    }
+    bridge_ended_twice(&mut app, (0, 3), (1, 3), 13, "destination b#3 closed");
     let bridge_log: Vec<&str> = app
         .log
         .iter()
@@ -661,6 +652,26 @@ code = "1 + 1"
         bridge_log,
         ["a#3 → b#3 ended after 13 items: destination b#3 closed"]
     );
+}
+
+/// The end of a bridge, reported twice (as the runtime may): it must be logged once.
+fn bridge_ended_twice(
+    app: &mut App,
+    src: (usize, i32),
+    dst: (usize, i32),
+    items: u64,
+    reason: &str,
+) {
+    for _ in 0..2 {
+        app.update(Action::Engine(EngineMsg::Bridge {
+            src,
+            dst,
+            items,
+            conversions: items,
+            per_s: 0.0,
+            ended: Some(reason.into()),
+        }));
+    }
 }
 
 #[test]
@@ -945,16 +956,7 @@ fn bridge_ends_are_logged_once_per_bridge_even_with_repeated_ids() {
         }));
     }
     for (src, dst) in [((0, 3), (1, 3)), ((2, 3), (3, 3))] {
-        for _ in 0..2 {
-            app.update(Action::Engine(EngineMsg::Bridge {
-                src,
-                dst,
-                items: 5,
-                conversions: 0,
-                per_s: 0.0,
-                ended: Some("source closed".into()),
-            }));
-        }
+        bridge_ended_twice(&mut app, src, dst, 5, "source closed");
     }
     let ends: Vec<&str> = app
         .log
