@@ -344,7 +344,7 @@ def reap(p):
 def metrics_src():
     """The remote side of reference 3: our stub's own `_self_usage` (what its STATUS
     reply carries), answered over a channel once per ping."""
-    with open(os.path.join(ROOT, "remote_stub", "gateway.py")) as f:
+    with open(os.path.join(ROOT, "engine", "remote_stub", "gateway.py")) as f:
         stub = f.read()
     at = stub.index("def _self_usage(")
     body = stub[at:stub.index("\n\n\n", at)]

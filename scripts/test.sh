@@ -34,8 +34,8 @@ export EXECDECK_EXECNET_PYTHON="$PWD/$VENV/bin/python"
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy"
-cargo clippy --all-targets --quiet -- -D warnings
+cargo clippy --workspace --all-targets --quiet -- -D warnings
 echo "== cargo nextest"
-cargo nextest run --no-fail-fast --failure-output final
+cargo nextest run --workspace --no-fail-fast --failure-output final
 echo "== doctests"
-cargo test --doc --quiet
+cargo test --workspace --doc --quiet

@@ -1,7 +1,7 @@
 //! Gateway spec strings in execnet's grammar: `key[=value]` items joined by `//`.
 //!
 //! ```
-//! use execdeck::engine::Spec;
+//! use execdeck_engine::Spec;
 //! let s: Spec = "popen//python=nice -n 5 python3//id=w1//env:A=1".parse().unwrap();
 //! assert_eq!(s.python.as_deref(), Some(&["nice".to_string(), "-n".into(), "5".into(), "python3".into()][..]));
 //! assert_eq!(s.id.as_deref(), Some("w1"));

@@ -11,7 +11,7 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 
 /// The console program sent with `remote_exec`.
-pub const CONSOLE_SOURCE: &str = include_str!("../../remote_stub/console.py");
+pub const CONSOLE_SOURCE: &str = include_str!("../remote_stub/console.py");
 
 /// How a running snippet can be interrupted on this interpreter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

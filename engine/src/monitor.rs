@@ -3,7 +3,7 @@
 //!
 //! ```
 //! # tokio::runtime::Runtime::new().unwrap().block_on(async {
-//! use execdeck::engine::{Gateway, monitor::Sampler};
+//! use execdeck_engine::{Gateway, monitor::Sampler};
 //! let gw = Gateway::open("popen//python=python3").await.unwrap();
 //! let mut sampler = Sampler::new(gw.clone());
 //! sampler.sample().await.unwrap();

@@ -95,7 +95,7 @@ impl ChanState {
 ///
 /// ```
 /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
-/// use execdeck::engine::{Gateway, Value};
+/// use execdeck_engine::{Gateway, Value};
 /// let gw = Gateway::open("popen//python=python3").await.unwrap();
 /// let ch = gw.remote_exec("for x in channel:\n    channel.send(x * 2)").await.unwrap();
 /// ch.send(&Value::Int(21)).await.unwrap();

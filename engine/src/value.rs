@@ -2,7 +2,7 @@
 //! `repr` and parsed from Python literal text.
 //!
 //! ```
-//! use execdeck::engine::Value;
+//! use execdeck_engine::Value;
 //! let v = Value::parse_literal("{'a': (1, 2.5, b'x', None)}").unwrap();
 //! assert_eq!(v.to_string(), "{'a': (1, 2.5, b'x', None)}");
 //! ```
@@ -793,7 +793,7 @@ impl<'a> Parser<'a> {
                 message: "leading zeros in decimal integer literals are not permitted".into(),
             });
         }
-        if text.len() > crate::engine::codec::MAX_INT_DIGITS {
+        if text.len() > crate::codec::MAX_INT_DIGITS {
             return Err(LiteralError {
                 offset: start,
                 message: "integer literal has too many digits".into(),

@@ -3,7 +3,7 @@
 //!
 //! ```
 //! # tokio::runtime::Runtime::new().unwrap().block_on(async {
-//! use execdeck::engine::{Group, Value};
+//! use execdeck_engine::{Group, Value};
 //! use std::time::Duration;
 //! let mut group = Group::new();
 //! group.make_gateway("popen//python=python3").await.unwrap();

@@ -194,7 +194,7 @@ struct Table {
 ///
 /// ```
 /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
-/// use execdeck::engine::{Gateway, Value};
+/// use execdeck_engine::{Gateway, Value};
 /// let gw = Gateway::open("popen//python=python3//id=demo").await.unwrap();
 /// let ch = gw.remote_exec("channel.send(6 * 7)").await.unwrap();
 /// assert_eq!(ch.receive().await.unwrap(), Value::Int(42));
@@ -436,11 +436,11 @@ impl Gateway {
                 })
                 .await;
         }
-        if spec.chdir.is_some() || spec.nice.is_some() || !spec.env.is_empty() {
-            if let Err(e) = gw.apply_options(&spec).await {
-                gw.kill();
-                return Err(e);
-            }
+        if (spec.chdir.is_some() || spec.nice.is_some() || !spec.env.is_empty())
+            && let Err(e) = gw.apply_options(&spec).await
+        {
+            gw.kill();
+            return Err(e);
         }
         Ok(gw)
     }

@@ -31,7 +31,7 @@
 //!
 //! ```
 //! # tokio::runtime::Runtime::new().unwrap().block_on(async {
-//! use execdeck::engine::{Gateway, Value, bridge::Bridge};
+//! use execdeck_engine::{Gateway, Value, bridge::Bridge};
 //! let a = Gateway::open("popen//python=python3//id=a").await.unwrap();
 //! let b = Gateway::open("popen//python=python3//id=b").await.unwrap();
 //! // the consumer gets a channel of its own and adds up what arrives on it
@@ -240,7 +240,7 @@ impl Bridge {
 /// converted recursively. Adds 1 to `*count` per converted string.
 ///
 /// ```
-/// use execdeck::engine::{Value, bridge::convert};
+/// use execdeck_engine::{Value, bridge::convert};
 /// let mut n = 0;
 /// let v = Value::parse_literal("[b'tick', {b'k': b'\\xff'}, 'text', 1]").unwrap();
 /// let v = convert(v, true, false, &mut n);
@@ -615,7 +615,7 @@ impl Forwarder {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::codec;
+    use crate::codec;
 
     #[test]
     fn encoded_len_matches_the_codec() {

@@ -12,13 +12,13 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
 
 /// The worker program shipped at bootstrap (embedded in the binary).
-pub const STUB_SOURCE: &str = include_str!("../../remote_stub/gateway.py");
+pub const STUB_SOURCE: &str = include_str!("../remote_stub/gateway.py");
 
 /// The via= forwarder program (execnet's proxy protocol shape).
-pub const PROXY_SOURCE: &str = include_str!("../../remote_stub/proxy.py");
+pub const PROXY_SOURCE: &str = include_str!("../remote_stub/proxy.py");
 
 /// The socket server program (`execdeck socketserver`).
-pub const SOCKETSERVER_SOURCE: &str = include_str!("../../remote_stub/socketserver.py");
+pub const SOCKETSERVER_SOURCE: &str = include_str!("../remote_stub/socketserver.py");
 
 /// execnet's bootstrap one-liner, run with `-c`.
 pub const ONE_LINER: &str = "import sys;exec(eval(sys.stdin.readline()))";

@@ -4,7 +4,7 @@
 //! naming what was wrong, within bounded time and memory set by [`Limits`].
 //!
 //! ```
-//! use execdeck::engine::{codec, Value};
+//! use execdeck_engine::{codec, Value};
 //! let bytes = codec::encode(&Value::Tuple(vec![1.into(), "a".into()])).unwrap();
 //! assert_eq!(bytes, b"F\x00\x00\x00\x01N\x00\x00\x00\x01a@\x00\x00\x00\x02Q");
 //! let back = codec::decode(&bytes, codec::StrConfig::default(), &codec::Limits::default()).unwrap();

@@ -3,7 +3,7 @@
 //!
 //! ```
 //! # tokio::runtime::Runtime::new().unwrap().block_on(async {
-//! use execdeck::engine::{Gateway, rosetta};
+//! use execdeck_engine::{Gateway, rosetta};
 //! let a = Gateway::open("popen//python=python3//id=a").await.unwrap();
 //! let b = Gateway::open("popen//python=python3//id=b").await.unwrap();
 //! let cells = rosetta::run(&[a.clone(), b.clone()], "6 * 7").await;
