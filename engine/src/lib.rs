@@ -32,9 +32,13 @@ pub mod monitor;
 pub mod process;
 pub mod rosetta;
 pub mod spec;
-pub mod ssh;
-pub mod ssh_config;
+pub mod transport;
 pub mod value;
+
+/// The SSH transport at its old path (`execdeck_engine::ssh::Prompter`, …).
+pub use transport::ssh;
+/// The `~/.ssh/config` reader at its old path.
+pub use transport::ssh_config;
 
 pub use bootstrap::Bootstrap;
 pub use channel::{Channel, Ending};
@@ -42,7 +46,8 @@ pub use codec::{Limits, StrConfig};
 pub use console::{Console, ConsoleEvent, InterruptMode};
 pub use error::{Error, RemoteError, Result};
 pub use events::{Event, Stream};
-pub use gateway::{Facts, Gateway, GatewayOptions, GatewayState, TerminateOutcome};
+pub use gateway::{Facts, Gateway, GatewayOptions, GatewayState};
 pub use group::Group;
+pub use process::TerminateOutcome;
 pub use spec::{ExecModel, Spec, SpecError, Transport};
 pub use value::Value;

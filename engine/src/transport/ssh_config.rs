@@ -36,7 +36,7 @@ pub struct HostConfig {
     pub connect_timeout: Option<u64>,
     pub proxy_jump: Option<String>,
     /// "FILE line N: Directive" for everything that applied to this host but is not
-    /// supported (ProxyJump, Match, ...).
+    /// supported (Match, ProxyCommand, ...; ProxyJump is supported).
     pub unsupported: Vec<String>,
 }
 

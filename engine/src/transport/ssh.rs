@@ -2,16 +2,20 @@
 //! dedicated thread, never on the async runtime's workers. The exec channel is bridged
 //! to the gateway through a pair of local sockets.
 
-use super::bootstrap::{ONE_LINER, Started, expand_home};
-use super::error::{Error, Result};
-use super::events::{Event, Stream as OutStream};
-use super::spec::{Spec, shell_join};
+use crate::error::{Error, Result};
+use crate::events::Event;
+use crate::spec::{Spec, shell_join};
+pub use crate::transport::link::Prompter;
+use crate::transport::link::{
+    CloseReason, Link, ONE_LINER, Start, StderrTail, expand_home, report_stderr,
+};
+use crate::transport::ssh_config;
+use base64::Engine as _;
 use std::io::{Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
@@ -82,24 +86,12 @@ fn host_key_check(
         .ok_or_else(|| fail(id, t, "the server sent no host key"))?;
     let fingerprint = session
         .host_key_hash(ssh2::HashType::Sha256)
+        // OpenSSH prints SHA256 fingerprints as unpadded base64
         .map(|h| {
-            use std::fmt::Write as _;
-            // OpenSSH prints SHA256 fingerprints as unpadded base64
-            let mut out = String::from("SHA256:");
-            const T: &[u8; 64] =
-                b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-            for chunk in h.chunks(3) {
-                let b = [
-                    chunk[0],
-                    *chunk.get(1).unwrap_or(&0),
-                    *chunk.get(2).unwrap_or(&0),
-                ];
-                let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-                for i in 0..=chunk.len() {
-                    let _ = write!(out, "{}", T[((n >> (18 - 6 * i)) & 63) as usize] as char);
-                }
-            }
-            out
+            format!(
+                "SHA256:{}",
+                base64::engine::general_purpose::STANDARD_NO_PAD.encode(h)
+            )
         })
         .unwrap_or_else(|| "SHA256:?".into());
     let mut kh = session
@@ -178,11 +170,6 @@ fn host_key_check(
     }
 }
 
-/// Asks the user for a secret: the text is the question, the answer `None` when the
-/// user declines. Called from the SSH thread; it may block until the answer comes.
-/// The flag says whether the answer is a secret (not echoed, masked).
-pub type Prompter = Arc<dyn Fn(&str, bool) -> Option<String> + Send + Sync>;
-
 /// A secret that is wiped from memory when dropped.
 struct Secret(String);
 
@@ -231,28 +218,14 @@ fn key_is_encrypted(path: &std::path::Path) -> bool {
         .unwrap_or(false)
 }
 
+/// Base64 text as key files hold it: padded or not.
 fn decode_b64(s: &str) -> Option<Vec<u8>> {
-    let mut out = Vec::new();
-    let mut acc = 0u32;
-    let mut bits = 0;
-    for c in s.bytes() {
-        let v = match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'+' => 62,
-            b'/' => 63,
-            b'=' => break,
-            _ => continue,
-        };
-        acc = (acc << 6) | u32::from(v);
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((acc >> bits) as u8);
-        }
-    }
-    Some(out)
+    use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+    const LENIENT: GeneralPurpose = GeneralPurpose::new(
+        &base64::alphabet::STANDARD,
+        GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
+    );
+    LENIENT.decode(s.trim()).ok()
 }
 
 fn authenticate(
@@ -358,22 +331,20 @@ fn authenticate(
 /// Connects, checks the host key, authenticates, starts the interpreter and bootstraps
 /// it; then a pump thread carries bytes between the channel and the gateway.
 #[allow(clippy::too_many_arguments)]
-pub(crate) async fn ssh(
-    spec: &Spec,
-    target: &str,
-    id: &str,
-    line: Vec<u8>,
-    timeout: Duration,
-    accept_new: bool,
-    prompter: Option<Prompter>,
-    events: Option<mpsc::Sender<Event>>,
-    tail: Arc<Mutex<String>>,
-) -> Result<Started> {
+/// Logs in (through the jump hosts, if any), runs the interpreter, sends the bootstrap
+/// line and waits for the `1`; then a pump thread carries the bytes.
+pub(crate) async fn start(req: &Start<'_>, target: &str) -> Result<Link> {
+    let (spec, id, timeout) = (req.spec, req.id, req.timeout);
+    let line = req.line.to_vec();
+    let accept_new = req.accept_new_host_keys;
+    let prompter = req.prompter.clone();
+    let events = req.events.clone();
+    let tail = req.stderr_tail.clone();
     let mut t = Target::parse(target).map_err(Error::Unsupported)?;
     // ~/.ssh/config (or ssh_config=PATH): the spec's own values win
     let config_path = expand_home(spec.ssh_config.as_deref().unwrap_or("~/.ssh/config"));
     let alias = t.host.clone();
-    let cfg = super::ssh_config::load(&config_path, &alias);
+    let cfg = ssh_config::load(&config_path, &alias);
     if let Some(h) = &cfg.hostname {
         t.host = h.clone();
     }
@@ -389,16 +360,8 @@ pub(crate) async fn ssh(
     }
     if let Some(tx) = &events {
         for what in &cfg.unsupported {
-            let _ = tx
-                .send(Event::Output {
-                    gateway: id.to_string(),
-                    channel: None,
-                    stream: OutStream::Fd2,
-                    text: format!(
-                        "execdeck: ssh config directive not supported, ignored: {what}\n"
-                    ),
-                })
-                .await;
+            let text = format!("execdeck: ssh config directive not supported, ignored: {what}\n");
+            report_stderr(&StderrTail::default(), Some(tx), id, text).await;
         }
     }
     let known_hosts = spec
@@ -439,7 +402,7 @@ pub(crate) async fn ssh(
             .map(|h| {
                 let mut hop = Target::parse(h.trim()).map_err(Error::Unsupported)?;
                 // a hop may be an alias of the config file too
-                let hc = super::ssh_config::load(&config_path, &hop.host);
+                let hc = ssh_config::load(&config_path, &hop.host);
                 if let Some(name) = hc.hostname {
                     hop.host = name;
                 }
@@ -603,7 +566,7 @@ pub(crate) async fn ssh(
     let (in_local, in_gw) = UnixStream::pair().map_err(Error::Io)?;
     let id_s = id.to_string();
     let handle = tokio::runtime::Handle::current();
-    let close_reason: Arc<Mutex<Option<String>>> = Arc::default();
+    let close_reason = CloseReason::default();
     let pump_io = PumpIo {
         out: out_local,
         input: in_local,
@@ -623,12 +586,11 @@ pub(crate) async fn ssh(
     in_gw.set_nonblocking(true).map_err(Error::Io)?;
     let reader = tokio::net::UnixStream::from_std(out_gw).map_err(Error::Io)?;
     let writer = tokio::net::UnixStream::from_std(in_gw).map_err(Error::Io)?;
-    Ok(Started {
-        writer: Box::new(writer),
-        reader: Box::new(reader),
-        process: None,
+    Ok(Link::remote(
+        Box::new(reader),
+        Box::new(writer),
         close_reason,
-    })
+    ))
 }
 
 struct PumpIo {
@@ -636,16 +598,14 @@ struct PumpIo {
     input: UnixStream,
     id: String,
     events: Option<mpsc::Sender<Event>>,
-    tail: Arc<Mutex<String>>,
+    tail: StderrTail,
     rt: tokio::runtime::Handle,
     alive: Duration,
     /// Intervals without an answer before the link counts as lost (ServerAliveCountMax).
     alive_max: u32,
-    close_reason: Arc<Mutex<Option<String>>>,
+    close_reason: CloseReason,
 }
 
-/// Moves bytes both ways in non-blocking mode until the channel or the gateway closes.
-#[allow(clippy::too_many_arguments)]
 /// What a session runs over: TCP, or a local socket bridged to a jump host's channel.
 enum Carrier {
     Tcp(TcpStream),
@@ -756,6 +716,7 @@ fn wait_fds(fds: &[std::os::fd::RawFd], events: i16, ms: i32) -> Vec<i16> {
     p.iter().map(|x| x.revents).collect()
 }
 
+/// Moves bytes both ways in non-blocking mode until the channel or the gateway closes.
 fn pump(session: ssh2::Session, mut channel: ssh2::Channel, tcp: Carrier, io: PumpIo) {
     let PumpIo {
         mut out,
@@ -795,26 +756,7 @@ fn pump(session: ssh2::Session, mut channel: ssh2::Channel, tcp: Carrier, io: Pu
         match channel.stderr().read(&mut buf) {
             Ok(n) if n > 0 => {
                 let text = String::from_utf8_lossy(&buf[..n]).into_owned();
-                if let Ok(mut t) = tail.lock() {
-                    t.push_str(&text);
-                    let len = t.len();
-                    if len > 8192 {
-                        let mut cut = len - 8192;
-                        while !t.is_char_boundary(cut) {
-                            cut += 1;
-                        }
-                        t.drain(..cut);
-                    }
-                }
-                if let Some(tx) = &events {
-                    let ev = Event::Output {
-                        gateway: id.clone(),
-                        channel: None,
-                        stream: OutStream::Fd2,
-                        text,
-                    };
-                    let _ = rt.block_on(tx.send(ev));
-                }
+                rt.block_on(report_stderr(&tail, events.as_ref(), &id, text));
                 progressed = true;
             }
             _ => {}
@@ -856,12 +798,10 @@ fn pump(session: ssh2::Session, mut channel: ssh2::Channel, tcp: Carrier, io: Pu
             last_rx = Instant::now();
         }
         if last_rx.elapsed() > alive * alive_max {
-            if let Ok(mut r) = close_reason.lock() {
-                *r = Some(format!(
-                    "connection lost (no answer from the host for {:.0} s)",
-                    last_rx.elapsed().as_secs_f64()
-                ));
-            }
+            close_reason.set(format!(
+                "connection lost (no answer from the host for {:.0} s)",
+                last_rx.elapsed().as_secs_f64()
+            ));
             break;
         }
     }

@@ -1,0 +1,40 @@
+//! Transports: how a gateway reaches its interpreter. Each one starts or connects to a
+//! worker, sends the bootstrap line it is given, waits for the `1` and hands back one
+//! shape, a [`Link`]: the byte stream (reader and writer), process control when the
+//! worker is a local child (wait, signal, kill), the stderr tail, and liveness (why
+//! the connection ended). [`bootstrap`](crate::bootstrap) builds the line on top of
+//! this; the gateway runs on top of the link.
+//!
+//! A new transport (sudo, a container) is one new file here with a
+//! `start(&Start, …) -> Result<Link>` and one arm in [`start`], plus its spec key in
+//! [`spec`](crate::spec).
+
+mod link;
+pub mod popen;
+pub mod socket;
+pub mod ssh;
+pub mod ssh_config;
+pub mod via;
+
+use crate::error::{Error, Result};
+use crate::spec::Transport;
+pub use link::{
+    CloseReason, Link, ONE_LINER, Prompter, Reader, Start, StderrTail, Writer, expand_home,
+    python_label,
+};
+
+/// Starts the worker through the transport its spec names and bootstraps it.
+pub async fn start(req: &Start<'_>) -> Result<Link> {
+    match (&req.spec.transport, req.via) {
+        (Transport::Popen, Some(via)) => via::start(req, via).await,
+        (Transport::Popen, None) => popen::start(req).await,
+        (Transport::Socket(addr), _) => socket::start(req, addr).await,
+        (Transport::Ssh(target), _) => ssh::start(req, target).await,
+        (other, _) => Err(Error::Unsupported(format!(
+            "gateway {}: the {} transport is not supported yet (spec '{}')",
+            req.id,
+            other.name(),
+            req.spec
+        ))),
+    }
+}
