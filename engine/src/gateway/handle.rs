@@ -9,7 +9,7 @@ use crate::frame::{self, MsgCode};
 use crate::gateway::facts::Facts;
 use crate::process::ProcessHandle;
 use crate::spec::Spec;
-use crate::transport::{CloseReason, StderrTail, Writer};
+use crate::transport::link::{CloseReason, StderrTail, Writer};
 use crate::value::Value;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};

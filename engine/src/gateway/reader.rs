@@ -9,7 +9,7 @@ use crate::error::RemoteError;
 use crate::events::{Event, Stream};
 use crate::frame::{self, FrameError, Message, MsgCode};
 use crate::gateway::handle::{Gateway, GatewayState, Inner};
-use crate::transport::Reader;
+use crate::transport::link::Reader;
 use crate::value::Value;
 use std::sync::atomic::Ordering;
 use std::time::Duration;

@@ -2,11 +2,9 @@
 //! control and watch it. Shared by the transport files; depends on none of them.
 
 use crate::events::{Event, Stream};
-use crate::gateway::handle::Gateway;
 use crate::process::ProcessHandle;
 use crate::spec::Spec;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::mpsc;
 
@@ -67,33 +65,6 @@ impl CloseReason {
 
     pub fn get(&self) -> Option<String> {
         self.0.lock().ok().and_then(|r| r.clone())
-    }
-}
-
-/// Everything a transport may need to start one worker and bootstrap it.
-#[derive(Clone)]
-pub struct Start<'a> {
-    pub spec: &'a Spec,
-    /// The gateway id, for messages and events.
-    pub id: &'a str,
-    /// The bootstrap line (a Python string literal and a newline) the worker reads
-    /// first; the transport sends it and waits for the `1` that acknowledges it.
-    pub line: &'a [u8],
-    pub timeout: Duration,
-    pub events: Option<mpsc::Sender<Event>>,
-    pub stderr_tail: StderrTail,
-    /// SSH: record unknown host keys.
-    pub accept_new_host_keys: bool,
-    /// SSH: asks for passwords and key passphrases.
-    pub prompter: Option<Prompter>,
-    /// `via=` / `installvia=`: the gateway of the same group to start through.
-    pub via: Option<&'a Gateway>,
-}
-
-impl Start<'_> {
-    /// Reports a line of worker stderr: kept in the tail and sent as `Fd2` output.
-    pub async fn stderr(&self, text: String) {
-        report_stderr(&self.stderr_tail, self.events.as_ref(), self.id, text).await;
     }
 }
 

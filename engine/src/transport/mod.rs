@@ -9,19 +9,20 @@
 //! `start(&Start, …) -> Result<Link>` and one arm in [`start`], plus its spec key in
 //! [`spec`](crate::spec).
 
-mod link;
+pub mod link;
 pub mod popen;
 pub mod socket;
 pub mod ssh;
 pub mod ssh_config;
+pub mod start;
 pub mod via;
 
 use crate::error::{Error, Result};
 use crate::spec::Transport;
 pub use link::{
-    CloseReason, Link, ONE_LINER, Prompter, Reader, Start, StderrTail, Writer, expand_home,
-    python_label,
+    CloseReason, Link, ONE_LINER, Prompter, Reader, StderrTail, Writer, expand_home, python_label,
 };
+pub use start::Start;
 
 /// Starts the worker through the transport its spec names and bootstraps it.
 pub async fn start(req: &Start<'_>) -> Result<Link> {

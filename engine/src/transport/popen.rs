@@ -6,8 +6,9 @@ use crate::events::Event;
 use crate::process::{ProcessHandle, become_subreaper};
 use crate::spec::Spec;
 use crate::transport::link::{
-    CloseReason, Link, ONE_LINER, Start, StderrTail, python_label, report_stderr,
+    CloseReason, Link, ONE_LINER, StderrTail, python_label, report_stderr,
 };
+use crate::transport::start::Start;
 use std::process::Stdio;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

@@ -5,8 +5,9 @@
 use crate::error::{Error, Result};
 use crate::gateway::handle::Gateway;
 use crate::spec::{Spec, Transport};
-use crate::transport::link::{CloseReason, Link, Start, expand_home};
+use crate::transport::link::{CloseReason, Link, expand_home};
 use crate::transport::ssh::Target;
+use crate::transport::start::Start;
 use crate::value::Value;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};

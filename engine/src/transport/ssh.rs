@@ -7,9 +7,10 @@ use crate::events::Event;
 use crate::spec::{Spec, shell_join};
 pub use crate::transport::link::Prompter;
 use crate::transport::link::{
-    CloseReason, Link, ONE_LINER, Start, StderrTail, expand_home, report_stderr,
+    CloseReason, Link, ONE_LINER, StderrTail, expand_home, report_stderr,
 };
 use crate::transport::ssh_config;
+use crate::transport::start::Start;
 use base64::Engine as _;
 use std::io::{Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};

@@ -6,7 +6,8 @@
 use crate::codec::StrConfig;
 use crate::error::{Error, Result};
 use crate::gateway::handle::Gateway;
-use crate::transport::link::{CloseReason, Link, Start, python_label};
+use crate::transport::link::{CloseReason, Link, python_label};
+use crate::transport::start::Start;
 use crate::value::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
