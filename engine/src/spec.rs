@@ -62,28 +62,53 @@ pub struct Spec {
     pub id: Option<String>,
     pub via: Option<String>,
     pub installvia: Option<String>,
-    pub chdir: Option<String>,
-    pub nice: Option<i32>,
-    /// `env:NAME=value` items in the order given.
-    pub env: Vec<(String, String)>,
+    /// `chdir=`, `nice=`, `env:`: applied in the worker after it started.
+    pub setup: WorkerSetup,
     pub dont_write_bytecode: bool,
     pub execmodel: Option<ExecModel>,
-    pub ssh_config: Option<String>,
     /// `timeout=SECONDS`: how long the bootstrap may take (our extension).
     pub timeout: Option<Duration>,
     /// `token_file=PATH`: the socket server's shared secret (else `EXECDECK_TOKEN`).
     pub token_file: Option<String>,
-    /// `identity=PATH`: the SSH private key to use (else ~/.ssh/id_ed25519, id_ecdsa, id_rsa).
-    pub identity: Option<String>,
-    /// `known_hosts=PATH`: SSH known hosts file (else ~/.ssh/known_hosts).
-    pub known_hosts: Option<String>,
-    /// `accept_new_host_key`: record an unknown SSH host key (never a changed one).
-    pub accept_new_host_key: bool,
-    /// `alive_interval=SECONDS`: SSH keepalive interval; the link counts as lost after
-    /// three intervals without any answer (ServerAliveInterval / CountMax 3).
-    pub alive_interval: Option<Duration>,
+    /// `identity=`, `known_hosts=`, `accept_new_host_key`, `alive_interval=`,
+    /// `ssh_config=`.
+    pub ssh: SshOptions,
     /// `proxy_jump=[user@]host[:port][,...]`: SSH jump hosts, in order (ProxyJump).
     pub proxy_jump: Option<String>,
+}
+
+/// What the worker does right after it started, in this order.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct WorkerSetup {
+    /// `chdir=PATH` (created if missing).
+    pub chdir: Option<String>,
+    /// `nice=N`: `os.nice(N)`.
+    pub nice: Option<i32>,
+    /// `env:NAME=value` items in the order given.
+    pub env: Vec<(String, String)>,
+}
+
+impl WorkerSetup {
+    /// True when there is nothing to do.
+    pub fn is_empty(&self) -> bool {
+        self.chdir.is_none() && self.nice.is_none() && self.env.is_empty()
+    }
+}
+
+/// How an SSH gateway logs in and watches its link.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SshOptions {
+    /// `identity=PATH`: the private key to use (else ~/.ssh/id_ed25519, id_ecdsa, id_rsa).
+    pub identity: Option<String>,
+    /// `known_hosts=PATH`: known hosts file (else ~/.ssh/known_hosts).
+    pub known_hosts: Option<String>,
+    /// `accept_new_host_key`: record an unknown host key (never a changed one).
+    pub accept_new_host_key: bool,
+    /// `alive_interval=SECONDS`: keepalive interval; the link counts as lost after
+    /// three intervals without any answer (ServerAliveInterval / CountMax 3).
+    pub alive_interval: Option<Duration>,
+    /// `ssh_config=PATH`: the config file (else ~/.ssh/config).
+    pub config: Option<String>,
 }
 
 /// A spec string that could not be parsed: names the spec, the item and the problem.
@@ -294,18 +319,12 @@ impl FromStr for Spec {
             id: None,
             via: None,
             installvia: None,
-            chdir: None,
-            nice: None,
-            env: Vec::new(),
+            setup: WorkerSetup::default(),
             dont_write_bytecode: false,
             execmodel: None,
-            ssh_config: None,
             timeout: None,
             token_file: None,
-            identity: None,
-            known_hosts: None,
-            accept_new_host_key: false,
-            alive_interval: None,
+            ssh: SshOptions::default(),
             proxy_jump: None,
         };
         let mut transport: Option<Transport> = None;
@@ -352,7 +371,7 @@ impl FromStr for Spec {
                 let v = value.ok_or_else(|| {
                     fail(part, format!("env:{name} needs a value (env:{name}=VALUE)"))
                 })?;
-                spec.env.push((name.to_string(), v.to_string()));
+                spec.setup.env.push((name.to_string(), v.to_string()));
                 continue;
             }
             let set_transport =
@@ -399,15 +418,15 @@ impl FromStr for Spec {
                 }
                 "via" => spec.via = Some(need(value)?),
                 "installvia" => spec.installvia = Some(need(value)?),
-                "chdir" => spec.chdir = Some(need(value)?),
-                "ssh_config" => spec.ssh_config = Some(need(value)?),
+                "chdir" => spec.setup.chdir = Some(need(value)?),
+                "ssh_config" => spec.ssh.config = Some(need(value)?),
                 "token_file" => spec.token_file = Some(need(value)?),
-                "identity" => spec.identity = Some(need(value)?),
-                "known_hosts" => spec.known_hosts = Some(need(value)?),
-                "accept_new_host_key" => spec.accept_new_host_key = true,
+                "identity" => spec.ssh.identity = Some(need(value)?),
+                "known_hosts" => spec.ssh.known_hosts = Some(need(value)?),
+                "accept_new_host_key" => spec.ssh.accept_new_host_key = true,
                 "proxy_jump" => spec.proxy_jump = Some(need(value)?),
                 "alive_interval" => {
-                    spec.alive_interval = Some(seconds(&need(value)?).ok_or_else(|| {
+                    spec.ssh.alive_interval = Some(seconds(&need(value)?).ok_or_else(|| {
                         fail(
                             part,
                             "alive_interval must be a positive number of seconds".into(),
@@ -420,7 +439,7 @@ impl FromStr for Spec {
                         .trim()
                         .parse()
                         .map_err(|_| fail(part, "nice must be an integer".into()))?;
-                    spec.nice = Some(n);
+                    spec.setup.nice = Some(n);
                 }
                 "timeout" => {
                     spec.timeout = Some(seconds(&need(value)?).ok_or_else(|| {
@@ -488,9 +507,9 @@ mod tests {
             s.python,
             Some(vec!["/opt/my".to_string(), "python/bin/python3".into()])
         );
-        assert_eq!(s.chdir.as_deref(), Some("x=y"));
-        assert_eq!(s.nice, Some(5));
-        assert_eq!(s.env, vec![("A".to_string(), "1=2".to_string())]);
+        assert_eq!(s.setup.chdir.as_deref(), Some("x=y"));
+        assert_eq!(s.setup.nice, Some(5));
+        assert_eq!(s.setup.env, vec![("A".to_string(), "1=2".to_string())]);
         assert!(s.dont_write_bytecode);
         assert_eq!(s.execmodel, Some(ExecModel::MainThreadOnly));
         let s: Spec = "popen//python='/opt/my python/bin/python3'"

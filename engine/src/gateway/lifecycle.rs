@@ -164,7 +164,7 @@ impl Gateway {
                 })
                 .await;
         }
-        if (spec.chdir.is_some() || spec.nice.is_some() || !spec.env.is_empty())
+        if !spec.setup.is_empty()
             && let Err(e) = gw.apply_options(&spec).await
         {
             gw.kill();
@@ -176,15 +176,21 @@ impl Gateway {
     async fn apply_options(&self, spec: &Spec) -> Result<()> {
         let ch = self.remote_exec(OPTIONS_SOURCE).await?;
         let env = Value::Dict(
-            spec.env
+            spec.setup
+                .env
                 .iter()
                 .map(|(k, v)| (Value::Str(k.clone()), Value::Str(v.clone())))
                 .collect(),
         );
-        let chdir = spec.chdir.clone().map(Value::Str).unwrap_or(Value::None);
+        let chdir = spec
+            .setup
+            .chdir
+            .clone()
+            .map(Value::Str)
+            .unwrap_or(Value::None);
         ch.send(&Value::Tuple(vec![
             chdir,
-            Value::Int(i64::from(spec.nice.unwrap_or(0))),
+            Value::Int(i64::from(spec.setup.nice.unwrap_or(0))),
             env,
         ]))
         .await?;

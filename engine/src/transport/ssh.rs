@@ -9,7 +9,7 @@ pub use crate::transport::link::Prompter;
 use crate::transport::link::{
     CloseReason, Link, ONE_LINER, StderrTail, expand_home, report_stderr,
 };
-use crate::transport::ssh_config;
+use crate::transport::ssh_config::{self, Directive, HostConfig};
 use crate::transport::start::Start;
 use base64::Engine as _;
 use std::io::{Read, Write};
@@ -52,6 +52,24 @@ impl Target {
             return Err(format!("ssh={s}: bad host name"));
         }
         Ok(Target { user, host, port })
+    }
+
+    /// Applies an alias's `HostName`, and its `User` and `Port` where `written` (the
+    /// target as the user wrote it) names none.
+    fn apply_config(&mut self, cfg: &HostConfig, written: &str) {
+        if let Some(h) = cfg.get(Directive::HostName) {
+            self.host = h.to_string();
+        }
+        if !written.contains('@')
+            && let Some(u) = cfg.get(Directive::User)
+        {
+            self.user = u.to_string();
+        }
+        if !written.contains(':')
+            && let Some(p) = cfg.number(Directive::Port)
+        {
+            self.port = p;
+        }
     }
 
     fn display(&self) -> String {
@@ -343,22 +361,10 @@ pub(crate) async fn start(req: &Start<'_>, target: &str) -> Result<Link> {
     let tail = req.stderr_tail.clone();
     let mut t = Target::parse(target).map_err(Error::Unsupported)?;
     // ~/.ssh/config (or ssh_config=PATH): the spec's own values win
-    let config_path = expand_home(spec.ssh_config.as_deref().unwrap_or("~/.ssh/config"));
+    let config_path = expand_home(spec.ssh.config.as_deref().unwrap_or("~/.ssh/config"));
     let alias = t.host.clone();
     let cfg = ssh_config::load(&config_path, &alias);
-    if let Some(h) = &cfg.hostname {
-        t.host = h.clone();
-    }
-    if !target.contains('@')
-        && let Some(u) = &cfg.user
-    {
-        t.user = u.clone();
-    }
-    if !target.contains(':')
-        && let Some(p) = cfg.port
-    {
-        t.port = p;
-    }
+    t.apply_config(&cfg, target);
     if let Some(tx) = &events {
         for what in &cfg.unsupported {
             let text = format!("execdeck: ssh config directive not supported, ignored: {what}\n");
@@ -366,57 +372,51 @@ pub(crate) async fn start(req: &Start<'_>, target: &str) -> Result<Link> {
         }
     }
     let known_hosts = spec
+        .ssh
         .known_hosts
         .as_deref()
-        .or(cfg.known_hosts.as_deref())
+        .or(cfg.get(Directive::UserKnownHostsFile))
         .map(expand_home)
         .unwrap_or_else(|| expand_home("~/.ssh/known_hosts"));
-    let identities: Vec<PathBuf> = match (&spec.identity, cfg.identity_files.is_empty()) {
+    let configured: Vec<PathBuf> = cfg.identity_files().map(expand_home).collect();
+    let identities: Vec<PathBuf> = match (&spec.ssh.identity, configured.is_empty()) {
         (Some(p), _) => vec![expand_home(p)],
-        (None, false) => cfg.identity_files.iter().map(|p| expand_home(p)).collect(),
+        (None, false) => configured,
         (None, true) => ["~/.ssh/id_ed25519", "~/.ssh/id_ecdsa", "~/.ssh/id_rsa"]
             .iter()
             .map(|p| expand_home(p))
             .collect(),
     };
-    let use_agent = !cfg.identities_only && spec.identity.is_none();
+    let use_agent = !cfg.flag(Directive::IdentitiesOnly) && spec.ssh.identity.is_none();
     let command = remote_command(spec);
-    let alive_interval = spec.alive_interval.unwrap_or(Duration::from_secs(
-        cfg.server_alive_interval.filter(|s| *s > 0).unwrap_or(15),
+    let alive_interval = spec.ssh.alive_interval.unwrap_or(Duration::from_secs(
+        cfg.number::<u64>(Directive::ServerAliveInterval)
+            .filter(|s| *s > 0)
+            .unwrap_or(15),
     ));
-    let alive_count_max = cfg.server_alive_count_max.filter(|n| *n > 0).unwrap_or(3);
+    let alive_count_max = cfg
+        .number::<u32>(Directive::ServerAliveCountMax)
+        .filter(|n| *n > 0)
+        .unwrap_or(3);
     let timeout = cfg
-        .connect_timeout
+        .number::<u64>(Directive::ConnectTimeout)
         .map(Duration::from_secs)
         .filter(|_| spec.timeout.is_none())
         .unwrap_or(timeout);
     let id_s = id.to_string();
     let accept = accept_new
-        || spec.accept_new_host_key
+        || spec.ssh.accept_new_host_key
         || matches!(
-            cfg.strict_host_key_checking.as_deref(),
+            cfg.get(Directive::StrictHostKeyChecking),
             Some("accept-new" | "no")
         );
-    let hops: Vec<Target> = match spec.proxy_jump.as_deref().or(cfg.proxy_jump.as_deref()) {
+    let hops: Vec<Target> = match spec.proxy_jump.as_deref().or(cfg.get(Directive::ProxyJump)) {
         Some(list) if !list.eq_ignore_ascii_case("none") => list
             .split(',')
             .map(|h| {
                 let mut hop = Target::parse(h.trim()).map_err(Error::Unsupported)?;
                 // a hop may be an alias of the config file too
-                let hc = ssh_config::load(&config_path, &hop.host);
-                if let Some(name) = hc.hostname {
-                    hop.host = name;
-                }
-                if !h.contains('@')
-                    && let Some(u) = hc.user
-                {
-                    hop.user = u;
-                }
-                if !h.contains(':')
-                    && let Some(p) = hc.port
-                {
-                    hop.port = p;
-                }
+                hop.apply_config(&ssh_config::load(&config_path, &hop.host), h.trim());
                 Ok(hop)
             })
             .collect::<Result<Vec<_>>>()?,
