@@ -7,7 +7,7 @@ pub use state::Ending;
 
 use crate::codec::StrConfig;
 use crate::error::{Error, Result};
-use crate::gateway::handle::Gateway;
+use crate::gateway::handle::{Counts, Gateway};
 use crate::value::Value;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -48,11 +48,8 @@ impl Channel {
     }
 
     /// Items received / sent so far.
-    pub fn counts(&self) -> (u64, u64) {
-        (
-            self.state.items_in.load(Ordering::Relaxed),
-            self.state.items_out.load(Ordering::Relaxed),
-        )
+    pub fn counts(&self) -> Counts {
+        Counts::load(&self.state.items_in, &self.state.items_out)
     }
 
     /// Why the channel ended, if it has.

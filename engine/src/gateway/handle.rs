@@ -18,6 +18,22 @@ use std::time::{Duration, Instant};
 use tokio::io::AsyncWriteExt;
 use tokio::sync::mpsc;
 
+/// How many things (bytes, frames, items) went each way.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub received: u64,
+    pub sent: u64,
+}
+
+impl Counts {
+    pub(crate) fn load(received: &AtomicU64, sent: &AtomicU64) -> Counts {
+        Counts {
+            received: received.load(Ordering::Relaxed),
+            sent: sent.load(Ordering::Relaxed),
+        }
+    }
+}
+
 /// Where a gateway is in its life.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum GatewayState {
@@ -154,19 +170,13 @@ impl Gateway {
     }
 
     /// Bytes received from / sent to the worker so far.
-    pub fn byte_counts(&self) -> (u64, u64) {
-        (
-            self.inner.bytes_in.load(Ordering::Relaxed),
-            self.inner.bytes_out.load(Ordering::Relaxed),
-        )
+    pub fn byte_counts(&self) -> Counts {
+        Counts::load(&self.inner.bytes_in, &self.inner.bytes_out)
     }
 
     /// Frames received from / sent to the worker so far.
-    pub fn message_counts(&self) -> (u64, u64) {
-        (
-            self.inner.msgs_in.load(Ordering::Relaxed),
-            self.inner.msgs_out.load(Ordering::Relaxed),
-        )
+    pub fn message_counts(&self) -> Counts {
+        Counts::load(&self.inner.msgs_in, &self.inner.msgs_out)
     }
 
     /// The last few KiB the worker wrote to its stderr.

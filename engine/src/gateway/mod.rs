@@ -17,5 +17,5 @@ pub(crate) mod reader;
 pub use crate::process::TerminateOutcome;
 pub use exec::dedent;
 pub use facts::Facts;
-pub use handle::{Gateway, GatewayState};
+pub use handle::{Counts, Gateway, GatewayState};
 pub use lifecycle::GatewayOptions;

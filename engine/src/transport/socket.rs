@@ -20,8 +20,8 @@ pub const SOCKETSERVER_SOURCE: &str = include_str!("../../remote_stub/socketserv
 pub(crate) async fn start(req: &Start<'_>, addr: &str) -> Result<Link> {
     match (&req.spec.installvia, req.via) {
         (Some(_), Some(via)) => {
-            let (addr, token) = install_socketserver(via, req.id).await?;
-            connect(req, &addr, Some(token)).await
+            let server = install_socketserver(via, req.id).await?;
+            connect(req, &server.addr, Some(server.token)).await
         }
         _ => connect(req, addr, None).await,
     }
@@ -175,9 +175,16 @@ async fn connect(req: &Start<'_>, addr: &str, token: Option<Vec<u8>>) -> Result<
     ))
 }
 
-/// installvia=: starts a one-connection socket server through `via` and returns the
-/// address to connect to and the fresh token it expects.
-async fn install_socketserver(via: &Gateway, id: &str) -> Result<(String, Vec<u8>)> {
+/// A one-connection server started through another gateway.
+struct Installed {
+    /// `HOST:PORT` to connect to.
+    addr: String,
+    /// The fresh token it expects.
+    token: Vec<u8>,
+}
+
+/// installvia=: starts a one-connection socket server through `via`.
+async fn install_socketserver(via: &Gateway, id: &str) -> Result<Installed> {
     let hop =
         |e: Error| Error::Unsupported(format!("gateway {id}: installvia {} failed: {e}", via.id()));
     let token = random_token()?;
@@ -205,5 +212,8 @@ async fn install_socketserver(via: &Gateway, id: &str) -> Result<(String, Vec<u8
             .unwrap_or_else(|_| "127.0.0.1".into()),
         _ => "127.0.0.1".into(),
     };
-    Ok((format!("{host}:{port}"), token.into_bytes()))
+    Ok(Installed {
+        addr: format!("{host}:{port}"),
+        token: token.into_bytes(),
+    })
 }

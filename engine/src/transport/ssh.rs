@@ -470,7 +470,7 @@ pub(crate) async fn start(req: &Start<'_>, target: &str) -> Result<Link> {
                 }
                 session.set_timeout(timeout.as_millis().min(u32::MAX as u128) as u32);
                 session.handshake().map_err(|e| {
-                    if e.code() == ssh2::ErrorCode::Session(-9) {
+                    if e.code() == ssh2::ErrorCode::Session(LIBSSH2_ERROR_TIMEOUT) {
                         fail_here(format!(
                             "SSH handshake timed out after {:.1} s: the server did not answer",
                             timeout.as_secs_f64()
@@ -606,6 +606,11 @@ struct PumpIo {
     alive_max: u32,
     close_reason: CloseReason,
 }
+
+/// libssh2: a blocking call ran past the session's timeout.
+const LIBSSH2_ERROR_TIMEOUT: i32 = -9;
+/// libssh2's "would block" in non-blocking mode: try again.
+const LIBSSH2_ERROR_EAGAIN: i32 = -37;
 
 /// What a session runs over: TCP, or a local socket bridged to a jump host's channel.
 enum Carrier {
@@ -768,7 +773,7 @@ fn pump(session: ssh2::Session, mut channel: ssh2::Channel, tcp: Carrier, io: Pu
                     input_open = false;
                     // our side closed its input: the remote stub sees EOF and exits
                     while let Err(e) = channel.send_eof() {
-                        if e.code() != ssh2::ErrorCode::Session(-37) {
+                        if e.code() != ssh2::ErrorCode::Session(LIBSSH2_ERROR_EAGAIN) {
                             break;
                         }
                         wait_socket(&tcp, &input, 10);
