@@ -230,3 +230,20 @@ impl fmt::Display for Value {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn source_literal_is_ascii_with_u_prefix_when_needed() {
+        assert_eq!(source_literal("plain"), "'plain'");
+        assert_eq!(source_literal("it's\n"), "\"it's\\n\"");
+        // non-ASCII: escaped, and a u prefix so Python 2 reads characters
+        assert_eq!(source_literal("é\u{a0}😀"), "u'\\xe9\\xa0\\U0001f600'");
+        assert_eq!(source_literal("\u{2028}ü"), "u'\\u2028\\xfc'");
+        for s in ["", "a\\b", "\t\r\0", "ǅ — ünïcode 漢字"] {
+            assert!(source_literal(s).is_ascii(), "{s:?}");
+        }
+    }
+}
