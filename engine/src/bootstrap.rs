@@ -1,4 +1,4 @@
-//! Bootstrap, on top of a [transport](crate::transport): the worker source and the one
+//! Bootstrap, on top of a [`transport`]: the worker source and the one
 //! line that carries it (a Python string literal the interpreter started with execnet's
 //! one-liner reads and runs), the retry when a cached compiled stub is refused, and the
 //! compiled-stub cache itself. The transport sends the line and waits for the `1`

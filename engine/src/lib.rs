@@ -17,6 +17,23 @@
 //! assert_eq!(outcomes.len(), 2);
 //! # });
 //! ```
+//!
+//! ## Layout, bottom to top
+//!
+//! Each layer uses only the ones before it (`scripts/check_imports.py` checks that no
+//! two files import each other in a circle).
+//!
+//! - [`value`] (the Python values, their `repr`, the literal parser, the one escaper
+//!   for Python source), [`spec`] (spec strings and the table of their keys),
+//!   [`frame`] (the 9-byte header), [`process`] (child processes and their groups),
+//!   [`codec`] (execnet's serializer), [`error`], [`events`];
+//! - [`channel`] and [`gateway`]'s `handle` / `exec` / `facts`: the gateway handle, its
+//!   channel table and `remote_exec`;
+//! - [`transport`]: one file per way to reach an interpreter (`popen`, `ssh`,
+//!   `socket`, `via`), each giving the same [`transport::Link`];
+//! - [`bootstrap`]: the worker source, the bootstrap line, the compiled-stub cache;
+//! - [`gateway`]'s `reader` and `lifecycle`: the IO actor, open and terminate;
+//! - on top: [`group`], [`console`], [`monitor`], [`bridge`], [`rosetta`].
 
 pub mod bootstrap;
 pub mod bridge;

@@ -197,7 +197,7 @@ impl Gateway {
     }
 
     /// Like [`remote_exec`](Self::remote_exec), but the channel's items and its end
-    /// arrive as [`Event::Item`] / [`Event::ChannelEnded`] on the event sink, in wire
+    /// arrive as [`Event::Item`](crate::events::Event::Item) / [`Event::ChannelEnded`](crate::events::Event::ChannelEnded) on the event sink, in wire
     /// order with the output of the same gateway (needs `GatewayOptions::events`).
     pub async fn remote_exec_forwarded(&self, source: &str) -> Result<Channel> {
         if let Some(e) = self.closed_error() {

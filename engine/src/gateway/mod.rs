@@ -1,11 +1,11 @@
 //! One gateway: a bootstrapped interpreter driven over execnet's wire protocol.
 //!
-//! - [`handle`]: the cheap-to-clone [`Gateway`] handle and the state it shares with its
+//! - `handle.rs`: the cheap-to-clone [`Gateway`] handle and the state it shares with its
 //!   IO tasks (channel table, writer, counters, life state);
-//! - [`exec`]: channels and `remote_exec`, STATUS, reconfigure;
-//! - [`facts`]: interpreter facts (execnet's `rinfo`);
-//! - [`reader`]: the IO actor's reading side (frames in, dispatch, death);
-//! - [`lifecycle`]: open (through [`bootstrap`](crate::bootstrap) and a
+//! - `exec.rs`: channels and `remote_exec`, STATUS, reconfigure;
+//! - `facts.rs`: interpreter facts (execnet's `rinfo`);
+//! - `reader.rs`: the IO actor's reading side (frames in, dispatch, death);
+//! - `lifecycle.rs`: open (through [`bootstrap`](crate::bootstrap) and a
 //!   [transport](crate::transport)) and terminate.
 
 pub(crate) mod exec;

@@ -1,13 +1,15 @@
 //! Transports: how a gateway reaches its interpreter. Each one starts or connects to a
 //! worker, sends the bootstrap line it is given, waits for the `1` and hands back one
 //! shape, a [`Link`]: the byte stream (reader and writer), process control when the
-//! worker is a local child (wait, signal, kill), the stderr tail, and liveness (why
-//! the connection ended). [`bootstrap`](crate::bootstrap) builds the line on top of
-//! this; the gateway runs on top of the link.
+//! worker is a local child (wait, signal, kill), and liveness (a [`CloseReason`] the
+//! transport sets when it knows why the connection ended). The worker's stderr goes to
+//! the [`StderrTail`] passed in [`Start`], which the gateway keeps for its messages.
+//! [`bootstrap`](crate::bootstrap) builds the line and calls [`start()`]; the gateway
+//! runs on top of the link.
 //!
 //! A new transport (sudo, a container) is one new file here with a
-//! `start(&Start, …) -> Result<Link>` and one arm in [`start`], plus its spec key in
-//! [`spec`](crate::spec).
+//! `start(&Start, …) -> Result<Link>`, one arm in [`start()`], and its
+//! [`Transport`] variant and key in [`spec`](crate::spec).
 
 pub mod link;
 pub mod popen;
