@@ -2,32 +2,15 @@ use clap::{Parser, Subcommand};
 use execdeck::cli;
 use std::time::Duration;
 
-const SPEC_HELP: &str = "\
-GATEWAY SPECS (execnet's grammar: key[=value] items joined by //)
-  popen                         local subprocess (the transport)
-  python=CMD                    interpreter command, split like a shell:
-                                python=/opt/my\\ py/bin/python3, python=nice -n 5 python3
-                                (default: python3)
-  id=NAME                       gateway id (default gw0, gw1, ...)
-  chdir=PATH                    change directory after start (created if missing)
-  nice=N                        os.nice(N) after start
-  env:NAME=VALUE                set an environment variable after start
-  dont_write_bytecode           pass -B to the interpreter
-  execmodel=thread|main_thread_only
-                                run tasks on threads (default) or only on the main thread
-  timeout=SECONDS               bootstrap timeout (default 10; Jython needs several seconds)
-  socket=HOST:PORT              an execdeck socket server (execdeck socketserver)
-  token_file=PATH               its shared token (else EXECDECK_TOKEN)
-  ssh=[USER@]HOST[:PORT]        a remote host over SSH (agent, key files, EXECDECK_SSH_PASSWORD)
-  identity=PATH                 SSH private key (else ~/.ssh/id_ed25519, id_ecdsa, id_rsa)
-  known_hosts=PATH              SSH known hosts (else ~/.ssh/known_hosts)
-  accept_new_host_key           record an unknown host key (see --accept-new-host-keys)
-  proxy_jump=HOST[,HOST]        SSH jump hosts (like ProxyJump)
-  ssh_config=PATH               SSH config file (else ~/.ssh/config)
-  alive_interval=SECONDS        SSH keepalive; 3 silent intervals = connection lost
-  via=GWID                      start through another gateway of the group
-  installvia=GWID               with socket=: start a one-connection server through GWID
+/// The spec keys (one table in the engine) and examples, after the options.
+fn spec_help() -> String {
+    format!(
+        "GATEWAY SPECS (execnet's grammar: key[=value] items joined by //)\n{}\n{SPEC_EXAMPLES}",
+        execdeck::engine::spec::keys_help()
+    )
+}
 
+const SPEC_EXAMPLES: &str = "\
 EXAMPLES
   execdeck exec -g popen -c 'import sys; print(sys.version)'
   execdeck exec -g popen//python=python2.7 -g popen//python=pypy3 script.py
@@ -36,7 +19,7 @@ EXAMPLES
 
 /// execdeck: drive Python interpreters over execnet's wire protocol.
 #[derive(Parser)]
-#[command(version, about, after_help = SPEC_HELP)]
+#[command(version, about, after_help = spec_help())]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -115,7 +98,7 @@ type StartGateways = (
 #[derive(Subcommand)]
 enum Command {
     /// Run code on one or more gateways concurrently and stream their output.
-    #[command(after_help = SPEC_HELP)]
+    #[command(after_help = spec_help())]
     Exec {
         /// A gateway spec; repeat for several (default: popen//python=python3).
         #[arg(short = 'g', long = "gateway", value_name = "SPEC")]
@@ -161,7 +144,7 @@ enum Command {
     },
     /// Per-gateway metrics (RTT, remote CPU and RSS, channels, tasks, message and byte
     /// rates, uptime) every interval, as a table or JSON lines.
-    #[command(after_help = SPEC_HELP)]
+    #[command(after_help = spec_help())]
     Top {
         /// A gateway spec; repeat for several (default: popen//python=python3).
         #[arg(short = 'g', long = "gateway", value_name = "SPEC")]
@@ -178,7 +161,7 @@ enum Command {
     },
     /// Rosetta grid: run one snippet on every gateway and compare result, type,
     /// exception and time; rows that differ from the majority are marked *.
-    #[command(after_help = SPEC_HELP)]
+    #[command(after_help = spec_help())]
     Rosetta {
         /// A gateway spec; repeat for several.
         #[arg(short = 'g', long = "gateway", value_name = "SPEC")]
@@ -191,7 +174,7 @@ enum Command {
         json: bool,
     },
     /// Print interpreter facts (implementation, version, pid, executable, cwd).
-    #[command(after_help = SPEC_HELP)]
+    #[command(after_help = spec_help())]
     Info {
         /// A gateway spec; repeat for several (default: popen//python=python3).
         #[arg(short = 'g', long = "gateway", value_name = "SPEC")]

@@ -1,4 +1,8 @@
-//! execnet's serializer: a stack machine of one-byte opcodes (see the wire reference).
+//! execnet's serializer: a stack machine of one-byte opcodes, as `_Serializer` /
+//! `Unserializer` in execnet's `gateway_base.py` define it. Each opcode is one ASCII
+//! byte followed by its operands (4-byte big-endian ints and lengths, 8-byte big-endian
+//! IEEE floats, length-prefixed bytes and text); containers are built from what is on the stack,
+//! and `Q` ends a message.
 //!
 //! Decoding is hardened: any byte sequence yields either a value or a [`DecodeError`]
 //! naming what was wrong, within bounded time and memory set by [`Limits`].
@@ -11,12 +15,9 @@
 //! assert_eq!(back.to_string(), "(1, 'a')");
 //! ```
 
-use super::value::Value;
+pub use crate::value::MAX_INT_DIGITS;
+use crate::value::Value;
 use std::fmt;
-
-/// Python 3.11+'s default limit on decimal digits in an int conversion; more would make
-/// the remote `int()` raise, so we refuse both ways.
-pub const MAX_INT_DIGITS: usize = 4300;
 
 /// Hard bounds applied while decoding untrusted bytes.
 #[derive(Debug, Clone)]

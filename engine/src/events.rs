@@ -1,6 +1,7 @@
 //! Engine → observer notifications: small values, no UI types.
 
-use super::gateway::TerminateOutcome;
+use crate::process::TerminateOutcome;
+use crate::value::Value;
 
 /// Where a piece of remote output came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -60,7 +61,7 @@ pub enum Event {
     Item {
         gateway: String,
         channel: i32,
-        value: super::value::Value,
+        value: Value,
     },
     /// A forwarded channel ended; `error` is the remote traceback or why the gateway
     /// went away.

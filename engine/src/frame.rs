@@ -184,40 +184,21 @@ mod tests {
             Err(FrameError::Eof)
         ));
 
-        let mut r: &[u8] = b"\x09\0\0\0\x01\0\0\0\0";
-        let e = read_message(&mut r, 100).await.unwrap_err();
-        assert_eq!(e.to_string(), "malformed frame: unknown message code 9");
-        let mut r: &[u8] = b"\x04\0\0\0\x01\xff\xff\xff\xff";
-        assert!(
-            read_message(&mut r, 100)
-                .await
-                .unwrap_err()
-                .to_string()
-                .contains("negative")
-        );
-        let mut r: &[u8] = b"\x04\0\0\0\x01\x7f\xff\xff\xff";
-        assert!(
-            read_message(&mut r, 100)
-                .await
-                .unwrap_err()
-                .to_string()
-                .contains("exceeds")
-        );
-        let mut r: &[u8] = b"\x04\0\0";
-        assert!(
-            read_message(&mut r, 100)
-                .await
-                .unwrap_err()
-                .to_string()
-                .contains("expected 9 bytes, got 3")
-        );
-        let mut r: &[u8] = b"\x04\0\0\0\x01\0\0\0\x05ab";
-        assert!(
-            read_message(&mut r, 100)
-                .await
-                .unwrap_err()
-                .to_string()
-                .contains("expected 5 bytes, got 2")
-        );
+        // malformed input: each names what is wrong
+        let faults: &[(&[u8], &str)] = &[
+            (
+                b"\x09\0\0\0\x01\0\0\0\0",
+                "malformed frame: unknown message code 9",
+            ),
+            (b"\x04\0\0\0\x01\xff\xff\xff\xff", "negative"),
+            (b"\x04\0\0\0\x01\x7f\xff\xff\xff", "exceeds"),
+            (b"\x04\0\0", "expected 9 bytes, got 3"),
+            (b"\x04\0\0\0\x01\0\0\0\x05ab", "expected 5 bytes, got 2"),
+        ];
+        for (bytes, want) in faults {
+            let mut r: &[u8] = bytes;
+            let e = read_message(&mut r, 100).await.unwrap_err().to_string();
+            assert!(e.contains(want), "{bytes:?}: {e}");
+        }
     }
 }

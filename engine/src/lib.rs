@@ -17,6 +17,23 @@
 //! assert_eq!(outcomes.len(), 2);
 //! # });
 //! ```
+//!
+//! ## Layout, bottom to top
+//!
+//! Each layer uses only the ones before it (`scripts/check_imports.py` checks that no
+//! two files import each other in a circle).
+//!
+//! - [`value`] (the Python values, their `repr`, the literal parser, the one escaper
+//!   for Python source), [`spec`] (spec strings and the table of their keys),
+//!   [`frame`] (the 9-byte header), [`process`] (child processes and their groups),
+//!   [`codec`] (execnet's serializer), [`error`], [`events`];
+//! - [`channel`] and [`gateway`]'s `handle` / `exec` / `facts`: the gateway handle, its
+//!   channel table and `remote_exec`;
+//! - [`transport`]: one file per way to reach an interpreter (`popen`, `ssh`,
+//!   `socket`, `via`), each giving the same [`transport::Link`];
+//! - [`bootstrap`]: the worker source, the bootstrap line, the compiled-stub cache;
+//! - [`gateway`]'s `reader` and `lifecycle`: the IO actor, open and terminate;
+//! - on top: [`group`], [`console`], [`monitor`], [`bridge`], [`rosetta`].
 
 pub mod bootstrap;
 pub mod bridge;
@@ -32,9 +49,13 @@ pub mod monitor;
 pub mod process;
 pub mod rosetta;
 pub mod spec;
-pub mod ssh;
-pub mod ssh_config;
+pub mod transport;
 pub mod value;
+
+/// The SSH transport at its old path (`execdeck_engine::ssh::Prompter`, …).
+pub use transport::ssh;
+/// The `~/.ssh/config` reader at its old path.
+pub use transport::ssh_config;
 
 pub use bootstrap::Bootstrap;
 pub use channel::{Channel, Ending};
@@ -42,7 +63,8 @@ pub use codec::{Limits, StrConfig};
 pub use console::{Console, ConsoleEvent, InterruptMode};
 pub use error::{Error, RemoteError, Result};
 pub use events::{Event, Stream};
-pub use gateway::{Facts, Gateway, GatewayOptions, GatewayState, TerminateOutcome};
+pub use gateway::{Facts, Gateway, GatewayOptions, GatewayState};
 pub use group::Group;
+pub use process::TerminateOutcome;
 pub use spec::{ExecModel, Spec, SpecError, Transport};
 pub use value::Value;

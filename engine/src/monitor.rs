@@ -15,7 +15,7 @@
 //! ```
 
 use super::error::{Error, Result};
-use super::gateway::Gateway;
+use super::gateway::{Counts, Gateway};
 use super::value::Value;
 use std::time::{Duration, Instant};
 
@@ -53,9 +53,11 @@ pub struct Metrics {
     pub uptime: Duration,
 }
 
+/// The previous sample, for rates.
 struct Prev {
     at: Instant,
-    counts: (u64, u64, u64, u64),
+    messages: Counts,
+    bytes: Counts,
     cpu: Option<f64>,
 }
 
@@ -97,34 +99,33 @@ impl Sampler {
             }
         };
         let now = Instant::now();
-        let (bin, bout) = self.gw.byte_counts();
-        let (min, mout) = self.gw.message_counts();
-        let counts = (min, mout, bin, bout);
-        let rate = |prev: &Prev, a: u64, b: u64| {
-            let dt = now.duration_since(prev.at).as_secs_f64();
-            (dt > 0.0).then(|| a.saturating_sub(b) as f64 / dt)
-        };
-        let (mi, mo, bi, bo, cpu_percent) = match &self.prev {
-            Some(p) => {
-                let dt = now.duration_since(p.at).as_secs_f64();
-                (
-                    rate(p, counts.0, p.counts.0),
-                    rate(p, counts.1, p.counts.1),
-                    rate(p, counts.2, p.counts.2),
-                    rate(p, counts.3, p.counts.3),
-                    match (cpu, p.cpu) {
-                        (Some(c), Some(pc)) if dt > 0.0 => Some(100.0 * (c - pc).max(0.0) / dt),
-                        _ => None,
-                    },
-                )
-            }
-            None => (None, None, None, None, None),
-        };
-        self.prev = Some(Prev {
+        let messages = self.gw.message_counts();
+        let bytes = self.gw.byte_counts();
+        let prev = self.prev.replace(Prev {
             at: now,
-            counts,
+            messages,
+            bytes,
             cpu,
         });
+        let dt = prev
+            .as_ref()
+            .map(|p| now.duration_since(p.at).as_secs_f64())
+            .filter(|dt| *dt > 0.0);
+        // per second since the previous sample (none for the first one)
+        let rate = |pick: fn(&Prev) -> u64, now_value: u64| {
+            let (p, dt) = (prev.as_ref()?, dt?);
+            Some(now_value.saturating_sub(pick(p)) as f64 / dt)
+        };
+        let cpu_percent = match (cpu, prev.as_ref().and_then(|p| p.cpu), dt) {
+            (Some(c), Some(pc), Some(dt)) => Some(100.0 * (c - pc).max(0.0) / dt),
+            _ => None,
+        };
+        let (mi, mo, bi, bo) = (
+            rate(|p| p.messages.received, messages.received),
+            rate(|p| p.messages.sent, messages.sent),
+            rate(|p| p.bytes.received, bytes.received),
+            rate(|p| p.bytes.sent, bytes.sent),
+        );
         Ok(Metrics {
             gateway: self.gw.id().to_string(),
             rtt,

@@ -219,3 +219,33 @@ pub fn is_alive(pid: i32) -> bool {
 pub fn exists(pid: i32) -> bool {
     std::path::Path::new(&format!("/proc/{pid}")).exists()
 }
+
+/// What `terminate` found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TerminateOutcome {
+    /// The worker exited by itself after GATEWAY_TERMINATE.
+    Exited(ExitInfo),
+    /// It did not exit within the timeout and was killed.
+    Killed,
+    /// It was already gone.
+    AlreadyDead(Option<ExitInfo>),
+    /// A remote worker (socket) closed its connection after GATEWAY_TERMINATE.
+    Disconnected,
+    /// A remote worker kept its connection open past the timeout; we dropped it.
+    TimedOut,
+}
+
+impl fmt::Display for TerminateOutcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TerminateOutcome::Exited(e) => write!(f, "exited ({e})"),
+            TerminateOutcome::Killed => f.write_str("killed after timeout"),
+            TerminateOutcome::AlreadyDead(Some(e)) => write!(f, "already dead ({e})"),
+            TerminateOutcome::AlreadyDead(None) => f.write_str("already dead"),
+            TerminateOutcome::Disconnected => f.write_str("closed its connection"),
+            TerminateOutcome::TimedOut => {
+                f.write_str("no answer within the timeout; connection dropped")
+            }
+        }
+    }
+}

@@ -62,28 +62,53 @@ pub struct Spec {
     pub id: Option<String>,
     pub via: Option<String>,
     pub installvia: Option<String>,
-    pub chdir: Option<String>,
-    pub nice: Option<i32>,
-    /// `env:NAME=value` items in the order given.
-    pub env: Vec<(String, String)>,
+    /// `chdir=`, `nice=`, `env:`: applied in the worker after it started.
+    pub setup: WorkerSetup,
     pub dont_write_bytecode: bool,
     pub execmodel: Option<ExecModel>,
-    pub ssh_config: Option<String>,
     /// `timeout=SECONDS`: how long the bootstrap may take (our extension).
     pub timeout: Option<Duration>,
     /// `token_file=PATH`: the socket server's shared secret (else `EXECDECK_TOKEN`).
     pub token_file: Option<String>,
-    /// `identity=PATH`: the SSH private key to use (else ~/.ssh/id_ed25519, id_ecdsa, id_rsa).
-    pub identity: Option<String>,
-    /// `known_hosts=PATH`: SSH known hosts file (else ~/.ssh/known_hosts).
-    pub known_hosts: Option<String>,
-    /// `accept_new_host_key`: record an unknown SSH host key (never a changed one).
-    pub accept_new_host_key: bool,
-    /// `alive_interval=SECONDS`: SSH keepalive interval; the link counts as lost after
-    /// three intervals without any answer (ServerAliveInterval / CountMax 3).
-    pub alive_interval: Option<Duration>,
+    /// `identity=`, `known_hosts=`, `accept_new_host_key`, `alive_interval=`,
+    /// `ssh_config=`.
+    pub ssh: SshOptions,
     /// `proxy_jump=[user@]host[:port][,...]`: SSH jump hosts, in order (ProxyJump).
     pub proxy_jump: Option<String>,
+}
+
+/// What the worker does right after it started, in this order.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct WorkerSetup {
+    /// `chdir=PATH` (created if missing).
+    pub chdir: Option<String>,
+    /// `nice=N`: `os.nice(N)`.
+    pub nice: Option<i32>,
+    /// `env:NAME=value` items in the order given.
+    pub env: Vec<(String, String)>,
+}
+
+impl WorkerSetup {
+    /// True when there is nothing to do.
+    pub fn is_empty(&self) -> bool {
+        self.chdir.is_none() && self.nice.is_none() && self.env.is_empty()
+    }
+}
+
+/// How an SSH gateway logs in and watches its link.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SshOptions {
+    /// `identity=PATH`: the private key to use (else ~/.ssh/id_ed25519, id_ecdsa, id_rsa).
+    pub identity: Option<String>,
+    /// `known_hosts=PATH`: known hosts file (else ~/.ssh/known_hosts).
+    pub known_hosts: Option<String>,
+    /// `accept_new_host_key`: record an unknown host key (never a changed one).
+    pub accept_new_host_key: bool,
+    /// `alive_interval=SECONDS`: keepalive interval; the link counts as lost after
+    /// three intervals without any answer (ServerAliveInterval / CountMax 3).
+    pub alive_interval: Option<Duration>,
+    /// `ssh_config=PATH`: the config file (else ~/.ssh/config).
+    pub config: Option<String>,
 }
 
 /// A spec string that could not be parsed: names the spec, the item and the problem.
@@ -105,154 +130,166 @@ impl fmt::Display for SpecError {
 
 impl std::error::Error for SpecError {}
 
-/// Every key we understand, for "did you mean" hints and `--help`.
-pub const KEYS: &[(&str, &str)] = &[
-    ("popen", "local subprocess (transport)"),
-    (
-        "ssh=[user@]host[:port]",
-        "remote host over SSH (identity=, known_hosts=, accept_new_host_key)",
-    ),
-    (
-        "socket=host:port",
-        "execdeck socket server (transport; not available yet)",
-    ),
-    (
-        "python=CMD",
-        "interpreter command, split like a shell: python=nice -n 5 python3",
-    ),
-    ("id=NAME", "gateway id (default gw0, gw1, ...)"),
-    (
-        "chdir=PATH",
-        "change to PATH after start (created if missing)",
-    ),
-    ("nice=N", "os.nice(N) after start"),
-    ("env:NAME=VALUE", "set an environment variable after start"),
-    ("dont_write_bytecode", "pass -B to the interpreter"),
-    (
-        "execmodel=thread|main_thread_only",
-        "how the worker runs tasks",
-    ),
-    ("timeout=SECONDS", "bootstrap timeout (default 10)"),
-    (
-        "via=GWID",
-        "bootstrap through another gateway (not available yet)",
-    ),
-];
-
-const KNOWN: &[&str] = &[
-    "popen",
-    "ssh",
-    "socket",
-    "vagrant_ssh",
-    "python",
-    "id",
-    "via",
-    "installvia",
-    "chdir",
-    "nice",
-    "dont_write_bytecode",
-    "execmodel",
-    "ssh_config",
-    "timeout",
-    "token_file",
-    "identity",
-    "known_hosts",
-    "accept_new_host_key",
-    "alive_interval",
-    "proxy_jump",
-];
-
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut cur = vec![i + 1];
-        for (j, cb) in b.iter().enumerate() {
-            let sub = prev[j] + usize::from(ca != *cb);
-            cur.push(sub.min(prev[j + 1] + 1).min(cur[j] + 1));
-        }
-        prev = cur;
-    }
-    prev[b.len()]
+/// One spec key: its name, how it is written, and one line of help.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SpecKey {
+    /// The key as the parser matches it (`python`, `env:`).
+    pub name: &'static str,
+    /// How it is written (`python=CMD`).
+    pub usage: &'static str,
+    /// What it does; a `\n` continues the help on the next line.
+    pub help: &'static str,
 }
 
-/// Splits a command like a POSIX shell: quotes, backslashes, whitespace.
-pub fn shell_split(s: &str) -> Result<Vec<String>, String> {
-    let mut words = Vec::new();
-    let mut cur = String::new();
-    let mut in_word = false;
-    let mut chars = s.chars();
-    while let Some(c) = chars.next() {
-        match c {
-            '\'' => {
-                in_word = true;
-                loop {
-                    match chars.next() {
-                        Some('\'') => break,
-                        Some(c) => cur.push(c),
-                        None => return Err("unterminated single quote".into()),
-                    }
-                }
-            }
-            '"' => {
-                in_word = true;
-                loop {
-                    match chars.next() {
-                        Some('"') => break,
-                        Some('\\') => match chars.next() {
-                            Some(c @ ('"' | '\\' | '$' | '`')) => cur.push(c),
-                            Some(c) => {
-                                cur.push('\\');
-                                cur.push(c);
-                            }
-                            None => return Err("unterminated double quote".into()),
-                        },
-                        Some(c) => cur.push(c),
-                        None => return Err("unterminated double quote".into()),
-                    }
-                }
-            }
-            '\\' => {
-                in_word = true;
-                match chars.next() {
-                    Some(c) => cur.push(c),
-                    None => return Err("trailing backslash".into()),
-                }
-            }
-            c if c.is_whitespace() => {
-                if in_word {
-                    words.push(std::mem::take(&mut cur));
-                    in_word = false;
-                }
-            }
-            c => {
-                in_word = true;
-                cur.push(c);
-            }
+const fn key(name: &'static str, usage: &'static str, help: &'static str) -> SpecKey {
+    SpecKey { name, usage, help }
+}
+
+/// Every key the parser understands, in `--help` order: the one list that feeds
+/// validation ([`Spec::from_str`] matches these names), the "did you mean" hint and the
+/// command line's `--help` ([`keys_help`]).
+pub const KEYS: &[SpecKey] = &[
+    key("popen", "popen", "local subprocess (the transport)"),
+    key(
+        "python",
+        "python=CMD",
+        "interpreter command, split like a shell:\npython=/opt/my\\ py/bin/python3, python=nice -n 5 python3\n(default: python3)",
+    ),
+    key("id", "id=NAME", "gateway id (default gw0, gw1, ...)"),
+    key(
+        "chdir",
+        "chdir=PATH",
+        "change directory after start (created if missing)",
+    ),
+    key("nice", "nice=N", "os.nice(N) after start"),
+    key(
+        "env:",
+        "env:NAME=VALUE",
+        "set an environment variable after start",
+    ),
+    key(
+        "dont_write_bytecode",
+        "dont_write_bytecode",
+        "pass -B to the interpreter",
+    ),
+    key(
+        "execmodel",
+        "execmodel=thread|main_thread_only",
+        "run tasks on threads (default) or only on the main thread",
+    ),
+    key(
+        "timeout",
+        "timeout=SECONDS",
+        "bootstrap timeout (default 10; Jython needs several seconds)",
+    ),
+    key(
+        "socket",
+        "socket=HOST:PORT",
+        "an execdeck socket server (execdeck socketserver)",
+    ),
+    key(
+        "token_file",
+        "token_file=PATH",
+        "its shared token (else EXECDECK_TOKEN)",
+    ),
+    key(
+        "ssh",
+        "ssh=[USER@]HOST[:PORT]",
+        "a remote host over SSH (agent, key files, EXECDECK_SSH_PASSWORD)",
+    ),
+    key(
+        "identity",
+        "identity=PATH",
+        "SSH private key (else ~/.ssh/id_ed25519, id_ecdsa, id_rsa)",
+    ),
+    key(
+        "known_hosts",
+        "known_hosts=PATH",
+        "SSH known hosts (else ~/.ssh/known_hosts)",
+    ),
+    key(
+        "accept_new_host_key",
+        "accept_new_host_key",
+        "record an unknown host key (see --accept-new-host-keys)",
+    ),
+    key(
+        "proxy_jump",
+        "proxy_jump=HOST[,HOST]",
+        "SSH jump hosts (like ProxyJump)",
+    ),
+    key(
+        "ssh_config",
+        "ssh_config=PATH",
+        "SSH config file (else ~/.ssh/config)",
+    ),
+    key(
+        "alive_interval",
+        "alive_interval=SECONDS",
+        "SSH keepalive; 3 silent intervals = connection lost",
+    ),
+    key(
+        "via",
+        "via=GWID",
+        "start through another gateway of the group",
+    ),
+    key(
+        "installvia",
+        "installvia=GWID",
+        "with socket=: start a one-connection server through GWID",
+    ),
+    key(
+        "vagrant_ssh",
+        "vagrant_ssh=BOX",
+        "execnet's Vagrant transport: parsed, not supported yet",
+    ),
+];
+
+/// The spec keys as `--help` lists them: usage in a column, help beside it.
+pub fn keys_help() -> String {
+    const COLUMN: usize = 30;
+    let mut out = String::new();
+    for k in KEYS {
+        let mut lines = k.help.split('\n');
+        if k.usage.len() < COLUMN {
+            out.push_str(&format!(
+                "  {:<COLUMN$}{}\n",
+                k.usage,
+                lines.next().unwrap_or("")
+            ));
+        } else {
+            out.push_str(&format!("  {}\n", k.usage));
+        }
+        for l in lines {
+            out.push_str(&format!("  {:COLUMN$}{l}\n", ""));
         }
     }
-    if in_word {
-        words.push(cur);
+    out
+}
+
+/// The closest known key to a misspelt one, if it is close enough to be a typo.
+fn did_you_mean(unknown: &str) -> Option<&'static str> {
+    KEYS.iter()
+        .map(|k| k.name.trim_end_matches(':'))
+        .map(|k| (strsim::levenshtein(unknown, k), k))
+        .min()
+        .filter(|(d, _)| *d <= 2)
+        .map(|(_, k)| k)
+}
+
+/// Splits a command like a POSIX shell: quotes, backslashes, whitespace (the `shlex`
+/// crate). A NUL byte is refused: no program can take it as an argument.
+pub fn shell_split(s: &str) -> Result<Vec<String>, String> {
+    if s.contains('\0') {
+        return Err("a NUL byte cannot be part of a command".into());
     }
-    Ok(words)
+    shlex::split(s).ok_or_else(|| "unterminated quote or trailing backslash".into())
 }
 
 /// Joins words back into a command line a POSIX shell would split the same way.
 pub fn shell_join(words: &[String]) -> String {
-    words
-        .iter()
-        .map(|w| {
-            if !w.is_empty()
-                && w.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "-_./=:@%+,".contains(c))
-            {
-                w.clone()
-            } else {
-                format!("'{}'", w.replace('\'', "'\\''"))
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
+    // words come from shell_split or our own constants, so they hold no NUL byte;
+    // were one there, the plain join still names the command in a message
+    shlex::try_join(words.iter().map(String::as_str)).unwrap_or_else(|_| words.join(" "))
 }
 
 /// A positive number of seconds below a day.
@@ -282,18 +319,12 @@ impl FromStr for Spec {
             id: None,
             via: None,
             installvia: None,
-            chdir: None,
-            nice: None,
-            env: Vec::new(),
+            setup: WorkerSetup::default(),
             dont_write_bytecode: false,
             execmodel: None,
-            ssh_config: None,
             timeout: None,
             token_file: None,
-            identity: None,
-            known_hosts: None,
-            accept_new_host_key: false,
-            alive_interval: None,
+            ssh: SshOptions::default(),
             proxy_jump: None,
         };
         let mut transport: Option<Transport> = None;
@@ -340,7 +371,7 @@ impl FromStr for Spec {
                 let v = value.ok_or_else(|| {
                     fail(part, format!("env:{name} needs a value (env:{name}=VALUE)"))
                 })?;
-                spec.env.push((name.to_string(), v.to_string()));
+                spec.setup.env.push((name.to_string(), v.to_string()));
                 continue;
             }
             let set_transport =
@@ -387,15 +418,15 @@ impl FromStr for Spec {
                 }
                 "via" => spec.via = Some(need(value)?),
                 "installvia" => spec.installvia = Some(need(value)?),
-                "chdir" => spec.chdir = Some(need(value)?),
-                "ssh_config" => spec.ssh_config = Some(need(value)?),
+                "chdir" => spec.setup.chdir = Some(need(value)?),
+                "ssh_config" => spec.ssh.config = Some(need(value)?),
                 "token_file" => spec.token_file = Some(need(value)?),
-                "identity" => spec.identity = Some(need(value)?),
-                "known_hosts" => spec.known_hosts = Some(need(value)?),
-                "accept_new_host_key" => spec.accept_new_host_key = true,
+                "identity" => spec.ssh.identity = Some(need(value)?),
+                "known_hosts" => spec.ssh.known_hosts = Some(need(value)?),
+                "accept_new_host_key" => spec.ssh.accept_new_host_key = true,
                 "proxy_jump" => spec.proxy_jump = Some(need(value)?),
                 "alive_interval" => {
-                    spec.alive_interval = Some(seconds(&need(value)?).ok_or_else(|| {
+                    spec.ssh.alive_interval = Some(seconds(&need(value)?).ok_or_else(|| {
                         fail(
                             part,
                             "alive_interval must be a positive number of seconds".into(),
@@ -408,7 +439,7 @@ impl FromStr for Spec {
                         .trim()
                         .parse()
                         .map_err(|_| fail(part, "nice must be an integer".into()))?;
-                    spec.nice = Some(n);
+                    spec.setup.nice = Some(n);
                 }
                 "timeout" => {
                     spec.timeout = Some(seconds(&need(value)?).ok_or_else(|| {
@@ -431,12 +462,8 @@ impl FromStr for Spec {
                 }
                 "dont_write_bytecode" => spec.dont_write_bytecode = true,
                 other => {
-                    let hint = KNOWN
-                        .iter()
-                        .map(|k| (edit_distance(other, k), k))
-                        .min()
-                        .filter(|(d, _)| *d <= 2)
-                        .map(|(_, k)| format!(" (did you mean '{k}'?)"))
+                    let hint = did_you_mean(other)
+                        .map(|k| format!(" (did you mean '{k}'?)"))
                         .unwrap_or_default();
                     return Err(fail(part, format!("unknown key '{other}'{hint}")));
                 }
@@ -480,9 +507,9 @@ mod tests {
             s.python,
             Some(vec!["/opt/my".to_string(), "python/bin/python3".into()])
         );
-        assert_eq!(s.chdir.as_deref(), Some("x=y"));
-        assert_eq!(s.nice, Some(5));
-        assert_eq!(s.env, vec![("A".to_string(), "1=2".to_string())]);
+        assert_eq!(s.setup.chdir.as_deref(), Some("x=y"));
+        assert_eq!(s.setup.nice, Some(5));
+        assert_eq!(s.setup.env, vec![("A".to_string(), "1=2".to_string())]);
         assert!(s.dont_write_bytecode);
         assert_eq!(s.execmodel, Some(ExecModel::MainThreadOnly));
         let s: Spec = "popen//python='/opt/my python/bin/python3'"
@@ -544,7 +571,7 @@ mod tests {
         );
         assert_eq!(
             err("popen//python='a"),
-            "bad spec 'popen//python='a': in 'python='a': unterminated single quote"
+            "bad spec 'popen//python='a': in 'python='a': unterminated quote or trailing backslash"
         );
         assert_eq!(
             err("popen//ssh=h"),
@@ -571,5 +598,26 @@ mod tests {
         );
         assert_eq!(shell_split("").unwrap(), Vec::<String>::new());
         assert!(shell_split("\"x").is_err());
+        let words = vec!["a b".to_string(), "it's".into(), "plain".into()];
+        assert_eq!(shell_split(&shell_join(&words)).unwrap(), words);
+    }
+
+    #[test]
+    fn every_listed_key_is_parsed() {
+        for k in KEYS {
+            let item = match k.name {
+                "env:" => "env:A=1".to_string(),
+                name => format!("{name}=1"),
+            };
+            let text = if ["popen", "ssh", "socket", "vagrant_ssh"].contains(&k.name) {
+                item
+            } else {
+                format!("popen//{item}")
+            };
+            if let Err(e) = text.parse::<Spec>() {
+                assert!(!e.to_string().contains("unknown key"), "{k:?}: {e}");
+            }
+        }
+        assert!(keys_help().contains("\n  via=GWID"));
     }
 }

@@ -2,16 +2,21 @@
 //! dedicated thread, never on the async runtime's workers. The exec channel is bridged
 //! to the gateway through a pair of local sockets.
 
-use super::bootstrap::{ONE_LINER, Started, expand_home};
-use super::error::{Error, Result};
-use super::events::{Event, Stream as OutStream};
-use super::spec::{Spec, shell_join};
+use crate::error::{Error, Result};
+use crate::events::Event;
+use crate::spec::{Spec, shell_join};
+pub use crate::transport::link::Prompter;
+use crate::transport::link::{
+    CloseReason, Link, ONE_LINER, StderrTail, expand_home, report_stderr,
+};
+use crate::transport::ssh_config::{self, Directive, HostConfig};
+use crate::transport::start::Start;
+use base64::Engine as _;
 use std::io::{Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
@@ -49,6 +54,24 @@ impl Target {
         Ok(Target { user, host, port })
     }
 
+    /// Applies an alias's `HostName`, and its `User` and `Port` where `written` (the
+    /// target as the user wrote it) names none.
+    fn apply_config(&mut self, cfg: &HostConfig, written: &str) {
+        if let Some(h) = cfg.get(Directive::HostName) {
+            self.host = h.to_string();
+        }
+        if !written.contains('@')
+            && let Some(u) = cfg.get(Directive::User)
+        {
+            self.user = u.to_string();
+        }
+        if !written.contains(':')
+            && let Some(p) = cfg.number(Directive::Port)
+        {
+            self.port = p;
+        }
+    }
+
     fn display(&self) -> String {
         format!("{}@{}:{}", self.user, self.host, self.port)
     }
@@ -82,24 +105,12 @@ fn host_key_check(
         .ok_or_else(|| fail(id, t, "the server sent no host key"))?;
     let fingerprint = session
         .host_key_hash(ssh2::HashType::Sha256)
+        // OpenSSH prints SHA256 fingerprints as unpadded base64
         .map(|h| {
-            use std::fmt::Write as _;
-            // OpenSSH prints SHA256 fingerprints as unpadded base64
-            let mut out = String::from("SHA256:");
-            const T: &[u8; 64] =
-                b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-            for chunk in h.chunks(3) {
-                let b = [
-                    chunk[0],
-                    *chunk.get(1).unwrap_or(&0),
-                    *chunk.get(2).unwrap_or(&0),
-                ];
-                let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-                for i in 0..=chunk.len() {
-                    let _ = write!(out, "{}", T[((n >> (18 - 6 * i)) & 63) as usize] as char);
-                }
-            }
-            out
+            format!(
+                "SHA256:{}",
+                base64::engine::general_purpose::STANDARD_NO_PAD.encode(h)
+            )
         })
         .unwrap_or_else(|| "SHA256:?".into());
     let mut kh = session
@@ -178,11 +189,6 @@ fn host_key_check(
     }
 }
 
-/// Asks the user for a secret: the text is the question, the answer `None` when the
-/// user declines. Called from the SSH thread; it may block until the answer comes.
-/// The flag says whether the answer is a secret (not echoed, masked).
-pub type Prompter = Arc<dyn Fn(&str, bool) -> Option<String> + Send + Sync>;
-
 /// A secret that is wiped from memory when dropped.
 struct Secret(String);
 
@@ -231,28 +237,14 @@ fn key_is_encrypted(path: &std::path::Path) -> bool {
         .unwrap_or(false)
 }
 
+/// Base64 text as key files hold it: padded or not.
 fn decode_b64(s: &str) -> Option<Vec<u8>> {
-    let mut out = Vec::new();
-    let mut acc = 0u32;
-    let mut bits = 0;
-    for c in s.bytes() {
-        let v = match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'+' => 62,
-            b'/' => 63,
-            b'=' => break,
-            _ => continue,
-        };
-        acc = (acc << 6) | u32::from(v);
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((acc >> bits) as u8);
-        }
-    }
-    Some(out)
+    use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+    const LENIENT: GeneralPurpose = GeneralPurpose::new(
+        &base64::alphabet::STANDARD,
+        GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
+    );
+    LENIENT.decode(s.trim()).ok()
 }
 
 fn authenticate(
@@ -358,101 +350,73 @@ fn authenticate(
 /// Connects, checks the host key, authenticates, starts the interpreter and bootstraps
 /// it; then a pump thread carries bytes between the channel and the gateway.
 #[allow(clippy::too_many_arguments)]
-pub(crate) async fn ssh(
-    spec: &Spec,
-    target: &str,
-    id: &str,
-    line: Vec<u8>,
-    timeout: Duration,
-    accept_new: bool,
-    prompter: Option<Prompter>,
-    events: Option<mpsc::Sender<Event>>,
-    tail: Arc<Mutex<String>>,
-) -> Result<Started> {
+/// Logs in (through the jump hosts, if any), runs the interpreter, sends the bootstrap
+/// line and waits for the `1`; then a pump thread carries the bytes.
+pub(crate) async fn start(req: &Start<'_>, target: &str) -> Result<Link> {
+    let (spec, id, timeout) = (req.spec, req.id, req.timeout);
+    let line = req.line.to_vec();
+    let accept_new = req.accept_new_host_keys;
+    let prompter = req.prompter.clone();
+    let events = req.events.clone();
+    let tail = req.stderr_tail.clone();
     let mut t = Target::parse(target).map_err(Error::Unsupported)?;
     // ~/.ssh/config (or ssh_config=PATH): the spec's own values win
-    let config_path = expand_home(spec.ssh_config.as_deref().unwrap_or("~/.ssh/config"));
+    let config_path = expand_home(spec.ssh.config.as_deref().unwrap_or("~/.ssh/config"));
     let alias = t.host.clone();
-    let cfg = super::ssh_config::load(&config_path, &alias);
-    if let Some(h) = &cfg.hostname {
-        t.host = h.clone();
-    }
-    if !target.contains('@')
-        && let Some(u) = &cfg.user
-    {
-        t.user = u.clone();
-    }
-    if !target.contains(':')
-        && let Some(p) = cfg.port
-    {
-        t.port = p;
-    }
+    let cfg = ssh_config::load(&config_path, &alias);
+    t.apply_config(&cfg, target);
     if let Some(tx) = &events {
         for what in &cfg.unsupported {
-            let _ = tx
-                .send(Event::Output {
-                    gateway: id.to_string(),
-                    channel: None,
-                    stream: OutStream::Fd2,
-                    text: format!(
-                        "execdeck: ssh config directive not supported, ignored: {what}\n"
-                    ),
-                })
-                .await;
+            let text = format!("execdeck: ssh config directive not supported, ignored: {what}\n");
+            report_stderr(&StderrTail::default(), Some(tx), id, text).await;
         }
     }
     let known_hosts = spec
+        .ssh
         .known_hosts
         .as_deref()
-        .or(cfg.known_hosts.as_deref())
+        .or(cfg.get(Directive::UserKnownHostsFile))
         .map(expand_home)
         .unwrap_or_else(|| expand_home("~/.ssh/known_hosts"));
-    let identities: Vec<PathBuf> = match (&spec.identity, cfg.identity_files.is_empty()) {
+    let configured: Vec<PathBuf> = cfg.identity_files().map(expand_home).collect();
+    let identities: Vec<PathBuf> = match (&spec.ssh.identity, configured.is_empty()) {
         (Some(p), _) => vec![expand_home(p)],
-        (None, false) => cfg.identity_files.iter().map(|p| expand_home(p)).collect(),
+        (None, false) => configured,
         (None, true) => ["~/.ssh/id_ed25519", "~/.ssh/id_ecdsa", "~/.ssh/id_rsa"]
             .iter()
             .map(|p| expand_home(p))
             .collect(),
     };
-    let use_agent = !cfg.identities_only && spec.identity.is_none();
+    let use_agent = !cfg.flag(Directive::IdentitiesOnly) && spec.ssh.identity.is_none();
     let command = remote_command(spec);
-    let alive_interval = spec.alive_interval.unwrap_or(Duration::from_secs(
-        cfg.server_alive_interval.filter(|s| *s > 0).unwrap_or(15),
+    let alive_interval = spec.ssh.alive_interval.unwrap_or(Duration::from_secs(
+        cfg.number::<u64>(Directive::ServerAliveInterval)
+            .filter(|s| *s > 0)
+            .unwrap_or(15),
     ));
-    let alive_count_max = cfg.server_alive_count_max.filter(|n| *n > 0).unwrap_or(3);
+    let alive_count_max = cfg
+        .number::<u32>(Directive::ServerAliveCountMax)
+        .filter(|n| *n > 0)
+        .unwrap_or(3);
     let timeout = cfg
-        .connect_timeout
+        .number::<u64>(Directive::ConnectTimeout)
         .map(Duration::from_secs)
         .filter(|_| spec.timeout.is_none())
         .unwrap_or(timeout);
     let id_s = id.to_string();
     let accept = accept_new
-        || spec.accept_new_host_key
+        || spec.ssh.accept_new_host_key
         || matches!(
-            cfg.strict_host_key_checking.as_deref(),
+            cfg.get(Directive::StrictHostKeyChecking),
             Some("accept-new" | "no")
         );
-    let hops: Vec<Target> = match spec.proxy_jump.as_deref().or(cfg.proxy_jump.as_deref()) {
+    let hops: Vec<Target> = match spec.proxy_jump.as_deref().or(cfg.get(Directive::ProxyJump)) {
         Some(list) if !list.eq_ignore_ascii_case("none") => list
             .split(',')
             .map(|h| {
                 let mut hop = Target::parse(h.trim()).map_err(Error::Unsupported)?;
                 // a hop may be an alias of the config file too
-                let hc = super::ssh_config::load(&config_path, &hop.host);
-                if let Some(name) = hc.hostname {
-                    hop.host = name;
-                }
-                if !h.contains('@')
-                    && let Some(u) = hc.user
-                {
-                    hop.user = u;
-                }
-                if !h.contains(':')
-                    && let Some(p) = hc.port
-                {
-                    hop.port = p;
-                }
+                hop.apply_config(&ssh_config::load(&config_path, &hop.host), h.trim());
                 Ok(hop)
             })
             .collect::<Result<Vec<_>>>()?,
@@ -506,7 +470,7 @@ pub(crate) async fn ssh(
                 }
                 session.set_timeout(timeout.as_millis().min(u32::MAX as u128) as u32);
                 session.handshake().map_err(|e| {
-                    if e.code() == ssh2::ErrorCode::Session(-9) {
+                    if e.code() == ssh2::ErrorCode::Session(LIBSSH2_ERROR_TIMEOUT) {
                         fail_here(format!(
                             "SSH handshake timed out after {:.1} s: the server did not answer",
                             timeout.as_secs_f64()
@@ -603,7 +567,7 @@ pub(crate) async fn ssh(
     let (in_local, in_gw) = UnixStream::pair().map_err(Error::Io)?;
     let id_s = id.to_string();
     let handle = tokio::runtime::Handle::current();
-    let close_reason: Arc<Mutex<Option<String>>> = Arc::default();
+    let close_reason = CloseReason::default();
     let pump_io = PumpIo {
         out: out_local,
         input: in_local,
@@ -623,12 +587,11 @@ pub(crate) async fn ssh(
     in_gw.set_nonblocking(true).map_err(Error::Io)?;
     let reader = tokio::net::UnixStream::from_std(out_gw).map_err(Error::Io)?;
     let writer = tokio::net::UnixStream::from_std(in_gw).map_err(Error::Io)?;
-    Ok(Started {
-        writer: Box::new(writer),
-        reader: Box::new(reader),
-        process: None,
+    Ok(Link::remote(
+        Box::new(reader),
+        Box::new(writer),
         close_reason,
-    })
+    ))
 }
 
 struct PumpIo {
@@ -636,16 +599,19 @@ struct PumpIo {
     input: UnixStream,
     id: String,
     events: Option<mpsc::Sender<Event>>,
-    tail: Arc<Mutex<String>>,
+    tail: StderrTail,
     rt: tokio::runtime::Handle,
     alive: Duration,
     /// Intervals without an answer before the link counts as lost (ServerAliveCountMax).
     alive_max: u32,
-    close_reason: Arc<Mutex<Option<String>>>,
+    close_reason: CloseReason,
 }
 
-/// Moves bytes both ways in non-blocking mode until the channel or the gateway closes.
-#[allow(clippy::too_many_arguments)]
+/// libssh2: a blocking call ran past the session's timeout.
+const LIBSSH2_ERROR_TIMEOUT: i32 = -9;
+/// libssh2's "would block" in non-blocking mode: try again.
+const LIBSSH2_ERROR_EAGAIN: i32 = -37;
+
 /// What a session runs over: TCP, or a local socket bridged to a jump host's channel.
 enum Carrier {
     Tcp(TcpStream),
@@ -756,6 +722,7 @@ fn wait_fds(fds: &[std::os::fd::RawFd], events: i16, ms: i32) -> Vec<i16> {
     p.iter().map(|x| x.revents).collect()
 }
 
+/// Moves bytes both ways in non-blocking mode until the channel or the gateway closes.
 fn pump(session: ssh2::Session, mut channel: ssh2::Channel, tcp: Carrier, io: PumpIo) {
     let PumpIo {
         mut out,
@@ -795,26 +762,7 @@ fn pump(session: ssh2::Session, mut channel: ssh2::Channel, tcp: Carrier, io: Pu
         match channel.stderr().read(&mut buf) {
             Ok(n) if n > 0 => {
                 let text = String::from_utf8_lossy(&buf[..n]).into_owned();
-                if let Ok(mut t) = tail.lock() {
-                    t.push_str(&text);
-                    let len = t.len();
-                    if len > 8192 {
-                        let mut cut = len - 8192;
-                        while !t.is_char_boundary(cut) {
-                            cut += 1;
-                        }
-                        t.drain(..cut);
-                    }
-                }
-                if let Some(tx) = &events {
-                    let ev = Event::Output {
-                        gateway: id.clone(),
-                        channel: None,
-                        stream: OutStream::Fd2,
-                        text,
-                    };
-                    let _ = rt.block_on(tx.send(ev));
-                }
+                rt.block_on(report_stderr(&tail, events.as_ref(), &id, text));
                 progressed = true;
             }
             _ => {}
@@ -825,7 +773,7 @@ fn pump(session: ssh2::Session, mut channel: ssh2::Channel, tcp: Carrier, io: Pu
                     input_open = false;
                     // our side closed its input: the remote stub sees EOF and exits
                     while let Err(e) = channel.send_eof() {
-                        if e.code() != ssh2::ErrorCode::Session(-37) {
+                        if e.code() != ssh2::ErrorCode::Session(LIBSSH2_ERROR_EAGAIN) {
                             break;
                         }
                         wait_socket(&tcp, &input, 10);
@@ -856,12 +804,10 @@ fn pump(session: ssh2::Session, mut channel: ssh2::Channel, tcp: Carrier, io: Pu
             last_rx = Instant::now();
         }
         if last_rx.elapsed() > alive * alive_max {
-            if let Ok(mut r) = close_reason.lock() {
-                *r = Some(format!(
-                    "connection lost (no answer from the host for {:.0} s)",
-                    last_rx.elapsed().as_secs_f64()
-                ));
-            }
+            close_reason.set(format!(
+                "connection lost (no answer from the host for {:.0} s)",
+                last_rx.elapsed().as_secs_f64()
+            ));
             break;
         }
     }

@@ -1,376 +1,7 @@
-//! [`Value`]: the Python builtin values that cross the wire, printed as Python's
-//! `repr` and parsed from Python literal text.
-//!
-//! ```
-//! use execdeck_engine::Value;
-//! let v = Value::parse_literal("{'a': (1, 2.5, b'x', None)}").unwrap();
-//! assert_eq!(v.to_string(), "{'a': (1, 2.5, b'x', None)}");
-//! ```
+//! The Python literal parser: what a user types (`{'a': (1, 2.5)}`) into a [`Value`].
 
-use std::fmt::{self, Write as _};
-
-/// A channel reference as it travels inside data (serializer opcode `B`).
-pub type ChannelId = i32;
-
-/// A Python value of one of the builtin types execnet's serializer supports.
-///
-/// Integers that fit in `i64` are [`Value::Int`]; larger ones are [`Value::BigInt`]
-/// holding canonical decimal digits (optional leading `-`, no leading zeros), so
-/// structural equality matches Python equality for integers.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Value {
-    None,
-    Bool(bool),
-    Int(i64),
-    BigInt(String),
-    Float(f64),
-    Complex(f64, f64),
-    Bytes(Vec<u8>),
-    Str(String),
-    Tuple(Vec<Value>),
-    List(Vec<Value>),
-    /// Insertion-ordered, as Python's dict.
-    Dict(Vec<(Value, Value)>),
-    /// Kept in the order received (Python's hash order), so re-encoding is exact.
-    Set(Vec<Value>),
-    FrozenSet(Vec<Value>),
-    Channel(ChannelId),
-}
-
-impl Value {
-    /// Builds an integer value from decimal digits, choosing `Int` or `BigInt`.
-    /// Returns `None` if `digits` is not an optionally signed run of ASCII digits.
-    pub fn int_from_decimal(digits: &str) -> Option<Value> {
-        let (neg, body) = match digits.strip_prefix('-') {
-            Some(rest) => (true, rest),
-            None => (false, digits.strip_prefix('+').unwrap_or(digits)),
-        };
-        if body.is_empty() || !body.bytes().all(|b| b.is_ascii_digit()) {
-            return None;
-        }
-        let trimmed = body.trim_start_matches('0');
-        let trimmed = if trimmed.is_empty() { "0" } else { trimmed };
-        let canon = if neg && trimmed != "0" {
-            format!("-{trimmed}")
-        } else {
-            trimmed.to_string()
-        };
-        Some(match canon.parse::<i64>() {
-            Ok(i) => Value::Int(i),
-            Err(_) => Value::BigInt(canon),
-        })
-    }
-
-    /// Python's name of this value's type.
-    pub fn type_name(&self) -> &'static str {
-        match self {
-            Value::None => "NoneType",
-            Value::Bool(_) => "bool",
-            Value::Int(_) | Value::BigInt(_) => "int",
-            Value::Float(_) => "float",
-            Value::Complex(..) => "complex",
-            Value::Bytes(_) => "bytes",
-            Value::Str(_) => "str",
-            Value::Tuple(_) => "tuple",
-            Value::List(_) => "list",
-            Value::Dict(_) => "dict",
-            Value::Set(_) => "set",
-            Value::FrozenSet(_) => "frozenset",
-            Value::Channel(_) => "Channel",
-        }
-    }
-
-    /// Whether Python could use this value as a dict key or set member.
-    pub fn is_hashable(&self) -> bool {
-        match self {
-            Value::List(_) | Value::Dict(_) | Value::Set(_) => false,
-            Value::Tuple(items) => items.iter().all(Value::is_hashable),
-            _ => true,
-        }
-    }
-
-    /// The text if this is a `Str`.
-    pub fn as_str(&self) -> Option<&str> {
-        match self {
-            Value::Str(s) => Some(s),
-            _ => None,
-        }
-    }
-
-    /// The integer if this is an `Int`.
-    pub fn as_i64(&self) -> Option<i64> {
-        match self {
-            Value::Int(i) => Some(*i),
-            _ => None,
-        }
-    }
-
-    /// Looks up a `Str` key in a `Dict`.
-    pub fn get(&self, key: &str) -> Option<&Value> {
-        match self {
-            Value::Dict(items) => items
-                .iter()
-                .find(|(k, _)| k.as_str() == Some(key))
-                .map(|(_, v)| v),
-            _ => None,
-        }
-    }
-
-    /// Parses Python literal text (what a user types) into a value.
-    pub fn parse_literal(text: &str) -> Result<Value, LiteralError> {
-        let mut p = Parser {
-            src: text,
-            pos: 0,
-            depth: 0,
-        };
-        p.skip_ws();
-        let v = p.expr()?;
-        p.skip_ws();
-        if p.pos != p.src.len() {
-            return Err(p.err("unexpected text after the value"));
-        }
-        Ok(v)
-    }
-}
-
-impl From<&str> for Value {
-    fn from(s: &str) -> Self {
-        Value::Str(s.to_string())
-    }
-}
-impl From<String> for Value {
-    fn from(s: String) -> Self {
-        Value::Str(s)
-    }
-}
-impl From<i64> for Value {
-    fn from(i: i64) -> Self {
-        Value::Int(i)
-    }
-}
-impl From<i32> for Value {
-    fn from(i: i32) -> Self {
-        Value::Int(i64::from(i))
-    }
-}
-impl From<bool> for Value {
-    fn from(b: bool) -> Self {
-        Value::Bool(b)
-    }
-}
-impl From<f64> for Value {
-    fn from(f: f64) -> Self {
-        Value::Float(f)
-    }
-}
-impl From<Vec<u8>> for Value {
-    fn from(b: Vec<u8>) -> Self {
-        Value::Bytes(b)
-    }
-}
-
-// ---------------------------------------------------------------------------
-// repr
-
-/// Python's `repr` of a float (shortest round-trip digits, Python's exponent rules).
-pub fn float_repr(f: f64) -> String {
-    if f.is_nan() {
-        return "nan".into();
-    }
-    if f.is_infinite() {
-        return if f > 0.0 { "inf".into() } else { "-inf".into() };
-    }
-    // Rust's `{:e}` gives the shortest round-trip digits: "-1.2345e-7".
-    let sci = format!("{f:e}");
-    let (mant, exp) = match sci.split_once('e') {
-        Some(parts) => parts,
-        None => return sci,
-    };
-    let exp: i32 = exp.parse().unwrap_or(0);
-    let (neg, mant) = match mant.strip_prefix('-') {
-        Some(m) => (true, m),
-        None => (false, mant),
-    };
-    let digits: String = mant.chars().filter(|c| *c != '.').collect();
-    let mut out = String::new();
-    if neg {
-        out.push('-');
-    }
-    if (-4..16).contains(&exp) {
-        let n = digits.len() as i32;
-        if exp >= 0 {
-            let int_len = (exp + 1) as usize;
-            if digits.len() <= int_len {
-                out.push_str(&digits);
-                out.extend(std::iter::repeat_n('0', int_len - digits.len()));
-                out.push_str(".0");
-            } else {
-                out.push_str(&digits[..int_len]);
-                out.push('.');
-                out.push_str(&digits[int_len..]);
-            }
-        } else {
-            out.push_str("0.");
-            out.extend(std::iter::repeat_n('0', (-exp - 1) as usize));
-            out.push_str(&digits);
-        }
-        let _ = n;
-    } else {
-        out.push_str(&digits[..1]);
-        if digits.len() > 1 {
-            out.push('.');
-            out.push_str(&digits[1..]);
-        }
-        let _ = write!(out, "e{}{:02}", if exp < 0 { '-' } else { '+' }, exp.abs());
-    }
-    out
-}
-
-fn complex_part(f: f64) -> String {
-    // Python prints integral complex parts without ".0": (1+2j)
-    let r = float_repr(f);
-    r.strip_suffix(".0").map(str::to_string).unwrap_or(r)
-}
-
-/// Python's repr of a `str`.
-pub fn str_repr(s: &str) -> String {
-    let quote = if s.contains('\'') && !s.contains('"') {
-        '"'
-    } else {
-        '\''
-    };
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push(quote);
-    for c in s.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if c == quote => {
-                out.push('\\');
-                out.push(c);
-            }
-            c if is_printable(c) => out.push(c),
-            c => {
-                let cp = c as u32;
-                let _ = if cp < 0x100 {
-                    write!(out, "\\x{cp:02x}")
-                } else if cp < 0x10000 {
-                    write!(out, "\\u{cp:04x}")
-                } else {
-                    write!(out, "\\U{cp:08x}")
-                };
-            }
-        }
-    }
-    out.push(quote);
-    out
-}
-
-/// An approximation of Python's `str.isprintable` for repr: control characters,
-/// separators other than space, surrogates, private use and unassigned-looking
-/// code points are escaped.
-fn is_printable(c: char) -> bool {
-    let cp = c as u32;
-    if c == ' ' {
-        return true;
-    }
-    if cp < 0x20 || (0x7f..0xa1).contains(&cp) || cp == 0xad {
-        return false;
-    }
-    if c.is_whitespace() {
-        return false;
-    }
-    !matches!(cp,
-        0x2028..=0x202e | 0x2060..=0x206f | 0x200b..=0x200f | 0xfeff | 0xfff9..=0xfffb
-        | 0xe000..=0xf8ff | 0xf0000..=0x10ffff | 0xfffe | 0xffff)
-}
-
-/// Python's repr of a `bytes`.
-pub fn bytes_repr(b: &[u8]) -> String {
-    let quote = if b.contains(&b'\'') && !b.contains(&b'"') {
-        b'"'
-    } else {
-        b'\''
-    };
-    let mut out = String::with_capacity(b.len() + 3);
-    out.push('b');
-    out.push(quote as char);
-    for &c in b {
-        match c {
-            b'\\' => out.push_str("\\\\"),
-            b'\n' => out.push_str("\\n"),
-            b'\r' => out.push_str("\\r"),
-            b'\t' => out.push_str("\\t"),
-            c if c == quote => {
-                out.push('\\');
-                out.push(c as char);
-            }
-            0x20..=0x7e => out.push(c as char),
-            c => {
-                let _ = write!(out, "\\x{c:02x}");
-            }
-        }
-    }
-    out.push(quote as char);
-    out
-}
-
-fn write_seq(f: &mut fmt::Formatter<'_>, items: &[Value], open: &str, close: &str) -> fmt::Result {
-    f.write_str(open)?;
-    for (i, v) in items.iter().enumerate() {
-        if i > 0 {
-            f.write_str(", ")?;
-        }
-        write!(f, "{v}")?;
-    }
-    f.write_str(close)
-}
-
-impl fmt::Display for Value {
-    /// Formats the value exactly as Python's `repr` would.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Value::None => f.write_str("None"),
-            Value::Bool(true) => f.write_str("True"),
-            Value::Bool(false) => f.write_str("False"),
-            Value::Int(i) => write!(f, "{i}"),
-            Value::BigInt(s) => f.write_str(s),
-            Value::Float(x) => f.write_str(&float_repr(*x)),
-            Value::Complex(re, im) => {
-                let imag = complex_part(*im);
-                if *re == 0.0 && re.is_sign_positive() {
-                    write!(f, "{imag}j")
-                } else {
-                    let sign = if imag.starts_with('-') { "" } else { "+" };
-                    write!(f, "({}{sign}{imag}j)", complex_part(*re))
-                }
-            }
-            Value::Bytes(b) => f.write_str(&bytes_repr(b)),
-            Value::Str(s) => f.write_str(&str_repr(s)),
-            Value::Tuple(items) if items.len() == 1 => write!(f, "({},)", items[0]),
-            Value::Tuple(items) => write_seq(f, items, "(", ")"),
-            Value::List(items) => write_seq(f, items, "[", "]"),
-            Value::Dict(items) => {
-                f.write_str("{")?;
-                for (i, (k, v)) in items.iter().enumerate() {
-                    if i > 0 {
-                        f.write_str(", ")?;
-                    }
-                    write!(f, "{k}: {v}")?;
-                }
-                f.write_str("}")
-            }
-            Value::Set(items) if items.is_empty() => f.write_str("set()"),
-            Value::Set(items) => write_seq(f, items, "{", "}"),
-            Value::FrozenSet(items) if items.is_empty() => f.write_str("frozenset()"),
-            Value::FrozenSet(items) => write_seq(f, items, "frozenset({", "})"),
-            Value::Channel(id) => write!(f, "<Channel id={id} open>"),
-        }
-    }
-}
-
+use crate::value::data::{MAX_INT_DIGITS, Value};
+use std::fmt;
 // ---------------------------------------------------------------------------
 // literal parser
 
@@ -391,6 +22,28 @@ impl std::error::Error for LiteralError {}
 
 /// Deepest nesting the literal parser accepts (mirrors the codec's limit).
 pub const MAX_LITERAL_DEPTH: usize = 200;
+
+impl Value {
+    /// Parses Python literal text (what a user types) into a value.
+    pub fn parse_literal(text: &str) -> Result<Value, LiteralError> {
+        parse(text)
+    }
+}
+
+fn parse(text: &str) -> Result<Value, LiteralError> {
+    let mut p = Parser {
+        src: text,
+        pos: 0,
+        depth: 0,
+    };
+    p.skip_ws();
+    let v = p.expr()?;
+    p.skip_ws();
+    if p.pos != p.src.len() {
+        return Err(p.err("unexpected text after the value"));
+    }
+    Ok(v)
+}
 
 struct Parser<'a> {
     src: &'a str,
@@ -793,7 +446,7 @@ impl<'a> Parser<'a> {
                 message: "leading zeros in decimal integer literals are not permitted".into(),
             });
         }
-        if text.len() > crate::codec::MAX_INT_DIGITS {
+        if text.len() > MAX_INT_DIGITS {
             return Err(LiteralError {
                 offset: start,
                 message: "integer literal has too many digits".into(),

@@ -2,42 +2,78 @@
 //! `?` and `!`), first value wins, as OpenSSH does. Directives it does not support are
 //! reported, never silently ignored.
 
-use std::collections::HashMap;
 use std::path::Path;
 
-/// Directives applied to SSH gateways.
-pub const SUPPORTED: &[&str] = &[
-    "hostname",
-    "user",
-    "port",
-    "identityfile",
-    "identitiesonly",
-    "userknownhostsfile",
-    "stricthostkeychecking",
-    "serveraliveinterval",
-    "serveralivecountmax",
-    "connecttimeout",
-    "proxyjump",
+/// A directive execdeck applies to SSH gateways.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Directive {
+    HostName,
+    User,
+    Port,
+    /// Accumulates: every value counts, in order.
+    IdentityFile,
+    IdentitiesOnly,
+    UserKnownHostsFile,
+    /// yes / no / accept-new / ask
+    StrictHostKeyChecking,
+    ServerAliveInterval,
+    ServerAliveCountMax,
+    ConnectTimeout,
+    ProxyJump,
+}
+
+/// The supported directives by their lower-case name; anything else that applies to
+/// a host is reported in [`HostConfig::unsupported`].
+pub const SUPPORTED: &[(&str, Directive)] = &[
+    ("hostname", Directive::HostName),
+    ("user", Directive::User),
+    ("port", Directive::Port),
+    ("identityfile", Directive::IdentityFile),
+    ("identitiesonly", Directive::IdentitiesOnly),
+    ("userknownhostsfile", Directive::UserKnownHostsFile),
+    ("stricthostkeychecking", Directive::StrictHostKeyChecking),
+    ("serveraliveinterval", Directive::ServerAliveInterval),
+    ("serveralivecountmax", Directive::ServerAliveCountMax),
+    ("connecttimeout", Directive::ConnectTimeout),
+    ("proxyjump", Directive::ProxyJump),
 ];
 
-/// Settings for one host alias.
+/// Settings for one host alias: the values of the supported directives that applied
+/// (the first one of each; every `IdentityFile`), as written.
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct HostConfig {
-    pub hostname: Option<String>,
-    pub user: Option<String>,
-    pub port: Option<u16>,
-    pub identity_files: Vec<String>,
-    pub identities_only: bool,
-    pub known_hosts: Option<String>,
-    /// yes / no / accept-new / ask
-    pub strict_host_key_checking: Option<String>,
-    pub server_alive_interval: Option<u64>,
-    pub server_alive_count_max: Option<u32>,
-    pub connect_timeout: Option<u64>,
-    pub proxy_jump: Option<String>,
+    values: Vec<(Directive, String)>,
     /// "FILE line N: Directive" for everything that applied to this host but is not
-    /// supported (ProxyJump, Match, ...).
+    /// supported (Match, ProxyCommand, ...; ProxyJump is supported).
     pub unsupported: Vec<String>,
+}
+
+impl HostConfig {
+    /// The value of a directive (`HostName` with `%h` replaced by the alias).
+    pub fn get(&self, d: Directive) -> Option<&str> {
+        self.values
+            .iter()
+            .find(|(k, _)| *k == d)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// A numeric value; one that does not parse counts as absent.
+    pub fn number<T: std::str::FromStr>(&self, d: Directive) -> Option<T> {
+        self.get(d)?.parse().ok()
+    }
+
+    /// A yes/no value: true only for `yes`.
+    pub fn flag(&self, d: Directive) -> bool {
+        self.get(d).is_some_and(|v| v.eq_ignore_ascii_case("yes"))
+    }
+
+    /// Every `IdentityFile`, in order.
+    pub fn identity_files(&self) -> impl Iterator<Item = &str> {
+        self.values
+            .iter()
+            .filter(|(k, _)| *k == Directive::IdentityFile)
+            .map(|(_, v)| v.as_str())
+    }
 }
 
 /// `*` and `?` globbing.
@@ -84,7 +120,6 @@ fn host_matches(patterns: &[String], host: &str) -> bool {
 /// Applies the file's text to `alias`; `file` names it in messages.
 pub fn resolve(text: &str, file: &str, alias: &str) -> HostConfig {
     let mut c = HostConfig::default();
-    let mut seen: HashMap<String, ()> = HashMap::new();
     // before any Host line, directives apply to every host
     let mut active = true;
     for (n, raw) in text.lines().enumerate() {
@@ -117,33 +152,24 @@ pub fn resolve(text: &str, file: &str, alias: &str) -> HostConfig {
         if !active {
             continue;
         }
-        if !SUPPORTED.contains(&key.as_str()) {
+        let Some(&(_, d)) = SUPPORTED.iter().find(|(name, _)| *name == key) else {
             c.unsupported
                 .push(format!("{file} line {}: {}", n + 1, raw.trim()));
             continue;
-        }
+        };
         // first value wins, except IdentityFile which accumulates
-        if key != "identityfile" && seen.insert(key.clone(), ()).is_some() {
+        if d != Directive::IdentityFile && c.get(d).is_some() {
             continue;
         }
-        match key.as_str() {
-            "hostname" => c.hostname = Some(value.replace("%h", alias)),
-            "user" => c.user = Some(value.to_string()),
-            "port" => c.port = value.parse().ok(),
-            "identityfile" => c.identity_files.push(value.to_string()),
-            "identitiesonly" => c.identities_only = value.eq_ignore_ascii_case("yes"),
-            "userknownhostsfile" => {
-                c.known_hosts = value.split_whitespace().next().map(str::to_string)
+        let value = match d {
+            Directive::HostName => value.replace("%h", alias),
+            Directive::UserKnownHostsFile => {
+                value.split_whitespace().next().unwrap_or("").to_string()
             }
-            "stricthostkeychecking" => {
-                c.strict_host_key_checking = Some(value.to_ascii_lowercase())
-            }
-            "serveraliveinterval" => c.server_alive_interval = value.parse().ok(),
-            "serveralivecountmax" => c.server_alive_count_max = value.parse().ok(),
-            "connecttimeout" => c.connect_timeout = value.parse().ok(),
-            "proxyjump" => c.proxy_jump = Some(value.to_string()),
-            _ => {}
-        }
+            Directive::StrictHostKeyChecking => value.to_ascii_lowercase(),
+            _ => value.to_string(),
+        };
+        c.values.push((d, value));
     }
     c
 }
@@ -165,19 +191,25 @@ mod tests {
         let text = "# comment\nHost web* !web3\n  HostName 10.0.0.%h\n  User deploy\n  Port 2200\n  ForwardAgent yes\n\
                     Host *\n  User nobody\n  IdentityFile ~/.ssh/a\n  IdentityFile ~/.ssh/b\n  ServerAliveInterval 5\n  ProxyJump bastion\n";
         let c = resolve(text, "cfg", "web1");
-        assert_eq!(c.hostname.as_deref(), Some("10.0.0.web1"));
-        assert_eq!(c.user.as_deref(), Some("deploy"));
-        assert_eq!(c.port, Some(2200));
-        assert_eq!(c.identity_files, vec!["~/.ssh/a", "~/.ssh/b"]);
-        assert_eq!(c.server_alive_interval, Some(5));
+        assert_eq!(c.get(Directive::HostName), Some("10.0.0.web1"));
+        assert_eq!(c.get(Directive::User), Some("deploy"));
+        assert_eq!(c.number::<u16>(Directive::Port), Some(2200));
+        assert_eq!(
+            c.identity_files().collect::<Vec<_>>(),
+            vec!["~/.ssh/a", "~/.ssh/b"]
+        );
+        assert_eq!(c.number::<u64>(Directive::ServerAliveInterval), Some(5));
         assert_eq!(c.unsupported, vec!["cfg line 6: ForwardAgent yes"]);
-        assert_eq!(c.proxy_jump.as_deref(), Some("bastion"));
+        assert_eq!(c.get(Directive::ProxyJump), Some("bastion"));
         let c = resolve(text, "cfg", "web3");
-        assert_eq!(c.user.as_deref(), Some("nobody"));
-        assert_eq!(c.hostname, None);
+        assert_eq!(c.get(Directive::User), Some("nobody"));
+        assert_eq!(c.get(Directive::HostName), None);
         assert!(glob("a*b?c", "axxbyc"));
         assert!(!glob("a*b?c", "axxbc"));
         let c = resolve("Port=2222\nUser = x\n", "cfg", "any");
-        assert_eq!((c.port, c.user.as_deref()), (Some(2222), Some("x")));
+        assert_eq!(
+            (c.number::<u16>(Directive::Port), c.get(Directive::User)),
+            (Some(2222), Some("x"))
+        );
     }
 }

@@ -1,95 +1,16 @@
 //! Channels: bidirectional item streams multiplexed over one gateway.
 
-use super::codec::StrConfig;
-use super::error::{Error, RemoteError, Result};
-use super::gateway::Gateway;
-use super::value::Value;
-use std::collections::VecDeque;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+pub(crate) mod state;
+
+pub(crate) use state::ChanState;
+pub use state::Ending;
+
+use crate::codec::StrConfig;
+use crate::error::{Error, Result};
+use crate::gateway::handle::{Counts, Gateway};
+use crate::value::Value;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
-use tokio::sync::Notify;
-
-/// Why no more items will arrive on a channel.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Ending {
-    /// The peer closed the channel normally.
-    Closed,
-    /// The peer closed it with an error (a remote traceback).
-    Error(RemoteError),
-    /// The peer said it sends no more (CHANNEL_LAST_MESSAGE); we may still send.
-    LastMessage,
-    /// The gateway went away.
-    GatewayGone(String),
-}
-
-#[derive(Debug, Default)]
-pub(crate) struct ChanInner {
-    pub queue: VecDeque<Value>,
-    pub ending: Option<Ending>,
-    /// We closed it (or the peer did): sending is not allowed any more.
-    pub send_closed: bool,
-    pub strconfig: Option<StrConfig>,
-}
-
-/// Shared state of one channel, owned by the gateway's table and by handles.
-#[derive(Debug)]
-pub(crate) struct ChanState {
-    pub id: i32,
-    pub inner: Mutex<ChanInner>,
-    /// Wakes a receiver: an item arrived or the channel ended.
-    pub notify: Notify,
-    /// Wakes every `wait_closed`: the channel ended.
-    pub ended: Notify,
-    pub items_in: AtomicU64,
-    pub items_out: AtomicU64,
-    /// Items and the end go to the gateway's event sink (in wire order with output)
-    /// instead of this channel's queue.
-    pub forward: std::sync::atomic::AtomicBool,
-}
-
-impl ChanState {
-    pub fn new(id: i32, strconfig: StrConfig) -> Self {
-        ChanState {
-            id,
-            inner: Mutex::new(ChanInner {
-                strconfig: Some(strconfig),
-                ..ChanInner::default()
-            }),
-            notify: Notify::new(),
-            ended: Notify::new(),
-            items_in: AtomicU64::new(0),
-            items_out: AtomicU64::new(0),
-            forward: std::sync::atomic::AtomicBool::new(false),
-        }
-    }
-
-    pub fn lock(&self) -> std::sync::MutexGuard<'_, ChanInner> {
-        self.inner.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    pub fn push(&self, v: Value) {
-        self.items_in.fetch_add(1, Ordering::Relaxed);
-        self.lock().queue.push_back(v);
-        self.notify.notify_one();
-    }
-
-    pub fn end(&self, ending: Ending) {
-        {
-            let mut g = self.lock();
-            if g.ending.is_some() && !matches!(g.ending, Some(Ending::LastMessage)) {
-                return;
-            }
-            if !matches!(ending, Ending::LastMessage) {
-                g.send_closed = true;
-            }
-            g.ending = Some(ending);
-        }
-        self.notify.notify_waiters();
-        self.notify.notify_one();
-        self.ended.notify_waiters();
-    }
-}
 
 /// A channel to remote code. Cheap to clone; clones share one queue.
 ///
@@ -127,11 +48,8 @@ impl Channel {
     }
 
     /// Items received / sent so far.
-    pub fn counts(&self) -> (u64, u64) {
-        (
-            self.state.items_in.load(Ordering::Relaxed),
-            self.state.items_out.load(Ordering::Relaxed),
-        )
+    pub fn counts(&self) -> Counts {
+        Counts::load(&self.state.items_in, &self.state.items_out)
     }
 
     /// Why the channel ended, if it has.

@@ -1,0 +1,214 @@
+//! The popen transport: a local interpreter as a child process in its own session
+//! (so terminate can signal everything it starts), talking over its stdin/stdout.
+
+use crate::error::{Error, Result};
+use crate::events::Event;
+use crate::process::{ProcessHandle, become_subreaper};
+use crate::spec::Spec;
+use crate::transport::link::{
+    CloseReason, Link, ONE_LINER, StderrTail, python_label, report_stderr,
+};
+use crate::transport::start::Start;
+use std::process::Stdio;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::mpsc;
+
+/// The argv for a popen worker: `python -u [-B] -c ONE_LINER`.
+pub fn popen_argv(spec: &Spec) -> Vec<String> {
+    let mut argv = spec
+        .python
+        .clone()
+        .unwrap_or_else(|| vec!["python3".to_string()]);
+    // `python=~/.pyenv/...`: the home directory, as a shell would expand it
+    if let Some(first) = argv.first_mut()
+        && let Some(rest) = first.strip_prefix("~/")
+        && let Some(home) = std::env::var_os("HOME").filter(|h| !h.is_empty())
+    {
+        *first = std::path::Path::new(&home)
+            .join(rest)
+            .to_string_lossy()
+            .into_owned();
+    }
+    argv.push("-u".into());
+    if spec.dont_write_bytecode {
+        argv.push("-B".into());
+    }
+    argv.push("-c".into());
+    argv.push(ONE_LINER.into());
+    argv
+}
+
+/// Starts `python -u -c ONE_LINER` as a child in its own session, sends the bootstrap
+/// line and waits for the `1`. A failure says what the interpreter printed to stderr.
+pub(crate) async fn start(req: &Start<'_>) -> Result<Link> {
+    let (spec, id, line, timeout) = (req.spec, req.id, req.line, req.timeout);
+    become_subreaper();
+    let argv = popen_argv(spec);
+    let command = python_label(spec);
+    let mut cmd = tokio::process::Command::new(&argv[0]);
+    cmd.args(&argv[1..])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(false);
+    // SAFETY: setsid() is async-signal-safe; the child leads a new session and process
+    // group so that terminate can signal everything it starts.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::setsid();
+            Ok(())
+        });
+    }
+    let mut child = match cmd.spawn() {
+        Ok(c) => c,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(Error::InterpreterNotFound {
+                path: argv[0].clone(),
+            });
+        }
+        Err(e) => return Err(Error::Spawn { command, error: e }),
+    };
+    let (Some(mut stdin), Some(mut stdout), Some(stderr)) =
+        (child.stdin.take(), child.stdout.take(), child.stderr.take())
+    else {
+        return Err(Error::Protocol("child pipes missing".into()));
+    };
+    enlarge_pipes(&stdin, &stdout);
+    let process = ProcessHandle::watch(child);
+    // If this future is dropped half-way (e.g. Ctrl+C while starting), kill the worker.
+    let mut guard = KillOnDrop(Some(process.clone()));
+    let tail = req.stderr_tail.clone();
+    tokio::spawn(stderr_task(
+        stderr,
+        id.to_string(),
+        req.events.clone(),
+        tail.clone(),
+    ));
+    let handshake = async {
+        stdin.write_all(line).await?;
+        stdin.flush().await?;
+        let mut ack = [0u8; 1];
+        let n = stdout.read(&mut ack).await?;
+        Ok::<_, std::io::Error>((n, ack[0]))
+    };
+    match tokio::time::timeout(timeout, handshake).await {
+        Ok(Ok((1, b'1'))) => {
+            guard.0 = None;
+            Ok(Link {
+                writer: Box::new(stdin),
+                reader: Box::new(stdout),
+                process: Some(process),
+                close_reason: CloseReason::default(),
+            })
+        }
+        Ok(Ok((1, b'2'))) => {
+            process.wait(Some(Duration::from_secs(2))).await;
+            process.signal_group(libc::SIGKILL);
+            Err(Error::StaleStubCache)
+        }
+        Ok(Ok((1, other))) => {
+            process.signal_group(libc::SIGKILL);
+            let mut rest = vec![other];
+            let mut more = [0u8; 200];
+            if let Ok(Ok(n)) =
+                tokio::time::timeout(Duration::from_millis(200), stdout.read(&mut more)).await
+            {
+                rest.extend_from_slice(&more[..n]);
+            }
+            process.wait(Some(Duration::from_secs(2))).await;
+            Err(Error::BootstrapBadAck {
+                gateway: id.to_string(),
+                got: rest,
+                stderr: tail.text(),
+            })
+        }
+        Ok(_) => {
+            // EOF or a broken pipe: the interpreter died.
+            let exit = process.wait(Some(Duration::from_secs(2))).await;
+            // give the stderr reader a moment to collect the last words
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            process.signal_group(libc::SIGKILL);
+            process.clear_group(Duration::from_secs(1)).await;
+            Err(Error::BootstrapDied {
+                gateway: id.to_string(),
+                command,
+                exit,
+                stderr: tail.text(),
+            })
+        }
+        Err(_) => {
+            process.signal_group(libc::SIGKILL);
+            process.wait(Some(Duration::from_secs(2))).await;
+            process.clear_group(Duration::from_secs(1)).await;
+            Err(Error::BootstrapTimeout {
+                gateway: id.to_string(),
+                command,
+                timeout,
+                stderr: tail.text(),
+            })
+        }
+    }
+}
+
+/// Larger pipe buffers (Linux) mean fewer wake-ups per megabyte moved.
+fn enlarge_pipes(stdin: &tokio::process::ChildStdin, stdout: &tokio::process::ChildStdout) {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::AsRawFd;
+        for fd in [stdin.as_raw_fd(), stdout.as_raw_fd()] {
+            // SAFETY: fcntl on a pipe we own; failure (e.g. a low pipe-max-size) is harmless.
+            unsafe {
+                libc::fcntl(fd, libc::F_SETPIPE_SZ, 1 << 20);
+            }
+        }
+    }
+}
+
+/// Kills a half-started worker's process group when dropped while armed.
+struct KillOnDrop(Option<ProcessHandle>);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let Some(p) = &self.0
+            && p.exit_info().is_none()
+        {
+            p.signal_group(libc::SIGKILL);
+        }
+    }
+}
+
+/// Forwards the worker's fd 2 as `Fd2` output and keeps the last few KiB.
+async fn stderr_task(
+    mut stderr: tokio::process::ChildStderr,
+    id: String,
+    events: Option<mpsc::Sender<Event>>,
+    tail: StderrTail,
+) {
+    let mut buf = vec![0u8; 8192];
+    let mut pending: Vec<u8> = Vec::new();
+    loop {
+        let n = match stderr.read(&mut buf).await {
+            Ok(0) | Err(_) => 0,
+            Ok(n) => n,
+        };
+        let eof = n == 0;
+        if eof && pending.is_empty() {
+            break;
+        }
+        pending.extend_from_slice(&buf[..n]);
+        // keep incomplete UTF-8 sequences for the next read
+        let valid = match std::str::from_utf8(&pending) {
+            Ok(_) => pending.len(),
+            // at EOF an incomplete sequence is shown (replaced), not dropped
+            Err(e) if e.error_len().is_none() && !eof => e.valid_up_to(),
+            Err(_) => pending.len(),
+        };
+        let text = String::from_utf8_lossy(&pending[..valid]).into_owned();
+        pending.drain(..valid);
+        if text.is_empty() {
+            continue;
+        }
+        report_stderr(&tail, events.as_ref(), &id, text).await;
+    }
+}
