@@ -377,6 +377,11 @@ impl Keymap {
 mod tests {
     use super::*;
 
+    /// What `key` runs in normal mode.
+    fn normal(km: &Keymap, key: &str) -> Option<Command> {
+        km.lookup(Mode::Normal, Key::parse(key).unwrap())
+    }
+
     #[test]
     fn defaults_parse_and_look_up() {
         let parsed = parse_file(DEFAULT_KEYMAP, "assets/keymap.toml");
@@ -384,15 +389,9 @@ mod tests {
         let km = Keymap::defaults();
         let f5 = Key::parse("F5").unwrap();
         assert_eq!(km.lookup(Mode::Editor, f5), Some(Command::Run));
-        assert_eq!(
-            km.lookup(Mode::Normal, Key::parse("j").unwrap()),
-            Some(Command::SelectNext)
-        );
+        assert_eq!(normal(&km, "j"), Some(Command::SelectNext));
         assert_eq!(km.lookup(Mode::Editor, Key::parse("j").unwrap()), None);
-        assert_eq!(
-            km.lookup(Mode::Normal, Key::parse("ctrl+q").unwrap()),
-            Some(Command::Quit)
-        );
+        assert_eq!(normal(&km, "ctrl+q"), Some(Command::Quit));
         let ev = KeyEvent::new(KeyCode::Char('X'), KeyModifiers::SHIFT);
         assert_eq!(
             km.lookup(Mode::Normal, Key::from_event(&ev)),
@@ -407,15 +406,9 @@ mod tests {
             "keymap.toml",
         )
         .unwrap();
-        assert_eq!(
-            km.lookup(Mode::Normal, Key::parse("n").unwrap()),
-            Some(Command::SelectNext)
-        );
-        assert_eq!(km.lookup(Mode::Normal, Key::parse("j").unwrap()), None);
-        assert_eq!(
-            km.lookup(Mode::Normal, Key::parse("k").unwrap()),
-            Some(Command::SelectPrev)
-        );
+        assert_eq!(normal(&km, "n"), Some(Command::SelectNext));
+        assert_eq!(normal(&km, "j"), None);
+        assert_eq!(normal(&km, "k"), Some(Command::SelectPrev));
     }
 
     #[test]
@@ -430,10 +423,7 @@ mod tests {
             "k.toml",
         )
         .unwrap();
-        assert_eq!(
-            km.lookup(Mode::Normal, Key::parse("q").unwrap()),
-            Some(Command::Search)
-        );
+        assert_eq!(normal(&km, "q"), Some(Command::Search));
     }
 
     #[test]

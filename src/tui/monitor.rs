@@ -297,10 +297,10 @@ impl TailFilter {
 pub struct Tail {
     /// Shown lines; lines pushed out by newer ones are counted in `lines.dropped`.
     pub lines: LineBuf<TailLine>,
-    pub paused: bool,
     /// Lines that arrived while paused, shown on resume; `pending.dropped` counts the
     /// ones lost while paused because it was full.
     pub pending: LineBuf<TailLine>,
+    pub paused: bool,
     pub filter: TailFilter,
     /// Visible lines scrolled up from the newest; 0 follows.
     pub scroll: usize,

@@ -29,6 +29,8 @@ impl ChannelState {
 #[derive(Debug, Clone)]
 pub struct ChannelRow {
     pub id: i32,
+    /// The name a session file gave it.
+    pub name: Option<String>,
     /// "here" (we opened it) or "remote" (the worker made it).
     pub opener: String,
     pub state: ChannelState,
@@ -36,8 +38,6 @@ pub struct ChannelRow {
     pub items_out: u64,
     /// Items received (repr) and sent, and the end.
     pub log: Ring,
-    /// The name a session file gave it.
-    pub name: Option<String>,
     /// A bridge from or to this channel.
     pub link: Option<Link>,
 }

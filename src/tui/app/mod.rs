@@ -91,20 +91,22 @@ pub enum Focus {
     Editor,
 }
 
+/// A gateway in the tree, with its console, channels and metrics.
 pub struct GatewayView {
     pub key: usize,
     pub group: String,
     pub id: String,
     pub spec: String,
-    pub state: GwState,
     pub interpreter: Option<String>,
     pub pid: Option<u32>,
+    pub state: GwState,
+    /// Where it runs ("local", "ssh host", "via gw0", …).
     pub host: String,
     pub console: ConsoleView,
     pub channels: Channels,
-    pub metrics: GwMetrics,
     /// The user asked to terminate it: its channels ending is no error to log.
     pub terminating: bool,
+    pub metrics: GwMetrics,
 }
 
 /// A screen row of the tree that selects a gateway, set when drawing (mouse clicks).
@@ -131,28 +133,31 @@ pub struct Counts {
 pub struct App {
     pub keymap: Keymap,
     pub gateways: Vec<GatewayView>,
-    pub groups: Vec<String>,
     pub selected: usize,
+    pub groups: Vec<String>,
     pub focus: Focus,
     pub view: View,
-    pub current_group: String,
-    pub scrollback: usize,
     pub toast: Option<String>,
+    /// The group new gateways join.
+    pub current_group: String,
+    /// Screen rows of the tree, set when drawing (mouse clicks).
+    pub tree_rows: Vec<TreeRow>,
+    pub broadcast: Option<Broadcast>,
+    pub rosetta: Option<RosettaGrid>,
+    /// Lines kept per console.
+    pub scrollback: usize,
     pub quitting: bool,
-    /// Set when the screen must be redrawn.
-    pub dirty: bool,
     /// The wall-clock time for the log and the tail ("HH:MM:SS"); tests fix it.
     pub clock: fn() -> String,
-    pub tree_rows: Vec<TreeRow>,
+    /// Set when the screen must be redrawn.
+    pub dirty: bool,
     pub prompts: Prompts,
     /// The channels view replaces the console output pane.
     pub channels_shown: bool,
-    pub broadcast: Option<Broadcast>,
+    next_key: usize,
     pub monitor: Monitor,
     pub tail: Tail,
-    pub rosetta: Option<RosettaGrid>,
     pub setup: Setup,
-    next_key: usize,
 }
 
 impl App {

@@ -79,7 +79,7 @@ pub struct Help {
 }
 
 /// The prompt line, the dialog and the overlay, and the `:` history.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Prompts {
     pub line: Option<Prompt>,
     pub confirm: Option<Confirm>,

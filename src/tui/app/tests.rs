@@ -36,6 +36,14 @@ fn app_with_gateway() -> App {
     app
 }
 
+/// A ready gateway whose editor has focus and holds `code`.
+fn app_editing(code: &str) -> App {
+    let mut app = app_with_gateway();
+    app.update(key(KeyCode::Enter));
+    typed(&mut app, code);
+    app
+}
+
 #[test]
 fn run_snippet_flow() {
     let mut app = app_with_gateway();
@@ -99,9 +107,7 @@ fn run_snippet_flow() {
 
 #[test]
 fn auto_indent_after_colon() {
-    let mut app = app_with_gateway();
-    app.update(key(KeyCode::Enter));
-    typed(&mut app, "for i in range(3):");
+    let mut app = app_editing("for i in range(3):");
     app.update(key(KeyCode::Enter));
     typed(&mut app, "print(i)");
     assert_eq!(
@@ -112,9 +118,7 @@ fn auto_indent_after_colon() {
 
 #[test]
 fn interrupt_ladder() {
-    let mut app = app_with_gateway();
-    app.update(key(KeyCode::Enter));
-    typed(&mut app, "while True: pass");
+    let mut app = app_editing("while True: pass");
     assert_eq!(app.update(key(KeyCode::F(5))).len(), 2);
     assert_eq!(app.update(ctrl('c')), vec![Effect::Interrupt { key: 0 }]);
     assert_eq!(app.update(ctrl('c')), vec![Effect::Signal { key: 0 }]);
@@ -327,9 +331,7 @@ fn search_scrolls_to_matches_and_save_writes_the_pane() {
 
 #[test]
 fn channels_view_flow() {
-    let mut app = app_with_gateway();
-    app.update(key(KeyCode::Enter));
-    typed(&mut app, "for x in channel: channel.send(x)");
+    let mut app = app_editing("for x in channel: channel.send(x)");
     app.update(key(KeyCode::Esc));
     let eff = app.update(Action::Key(KeyEvent::new(
         KeyCode::Char('E'),
