@@ -74,20 +74,11 @@ impl<T: Weigh> LineBuf<T> {
         self.lines.iter()
     }
 
-    pub fn cap(&self) -> usize {
-        self.cap
-    }
-
     /// Changes the line bound (the byte bound follows); trims at once.
     pub fn set_cap(&mut self, cap: usize) {
         self.cap = cap.max(1);
         self.max_bytes = self.cap.saturating_mul(BYTES_PER_LINE);
         self.trim();
-    }
-
-    /// The buffer is full: the next line pushes one out.
-    pub fn is_full(&self) -> bool {
-        self.lines.len() >= self.cap
     }
 
     /// Appends one whole line.
