@@ -334,9 +334,12 @@ pub fn draw_tail(f: &mut Frame, app: &App, area: Rect) {
 
 pub fn draw_rosetta(f: &mut Frame, app: &App, area: Rect) {
     let Some(r) = &app.rosetta else {
+        let keys = app.key_label(super::keymap::Command::Rosetta);
         f.render_widget(
-            Paragraph::new("no Rosetta grid yet: write a snippet in the editor, then R")
-                .block(Block::default().borders(Borders::ALL).title(" rosetta ")),
+            Paragraph::new(format!(
+                "no Rosetta grid yet: write a snippet in the editor, then {keys}"
+            ))
+            .block(Block::default().borders(Borders::ALL).title(" rosetta ")),
             area,
         );
         return;
