@@ -275,7 +275,7 @@ fn monitor_screen_rows_sparklines_thresholds_and_sort() {
     for _ in 0..4 {
         app.update(key(KeyCode::Char('S')));
     }
-    assert_eq!(app.sort.name(), "cpu");
+    assert_eq!(app.monitor.sort.name(), "cpu");
     let order: Vec<String> = app
         .monitor_rows()
         .iter()
@@ -294,7 +294,7 @@ fn monitor_screen_rows_sparklines_thresholds_and_sort() {
         app.update(key(KeyCode::Char(c)));
     }
     app.update(key(KeyCode::Enter));
-    let err = app.prompt.as_ref().and_then(|p| p.error.clone());
+    let err = app.prompts.line.as_ref().and_then(|p| p.error.clone());
     assert!(err.is_some_and(|e| e.contains("rtt|cpu|rss")));
 }
 
@@ -323,6 +323,7 @@ fn event_log_records_start_death_channel_errors_and_termination() {
         ),
     }));
     let kinds: Vec<(String, &str, String)> = app
+        .monitor
         .log
         .iter()
         .map(|e| (e.gateway.clone(), e.kind.name(), e.text.clone()))
@@ -360,7 +361,7 @@ fn event_log_records_start_death_channel_errors_and_termination() {
 #[test]
 fn tail_merges_filters_and_pauses_without_silent_loss() {
     let mut app = watch_app();
-    app.tail.cap = 5;
+    app.tail.set_cap(5);
     let out = |app: &mut App, key: usize, text: &str| {
         app.update(Action::Engine(EngineMsg::Output {
             key,
@@ -413,7 +414,8 @@ fn tail_merges_filters_and_pauses_without_silent_loss() {
     app.update(key(KeyCode::Char('(')));
     app.update(key(KeyCode::Enter));
     assert!(
-        app.prompt
+        app.prompts
+            .line
             .as_ref()
             .and_then(|p| p.error.clone())
             .is_some_and(|e| e.contains("bad regex"))
@@ -461,7 +463,10 @@ fn tail_merges_filters_and_pauses_without_silent_loss() {
         .map(|l| l.text.as_str())
         .collect();
     assert_eq!(kept, ["line 4", "line 5", "line 6", "line 7"]);
-    assert!(app.tail.dropped > 0, "the scrollback limit counts too");
+    assert!(
+        app.tail.lines.dropped > 0,
+        "the scrollback limit counts too"
+    );
 }
 
 #[test]
@@ -532,7 +537,8 @@ fn rosetta_grid_runs_on_the_group_and_highlights_the_odd_ones() {
     let eff = app.update(key(KeyCode::Enter));
     assert!(eff.is_empty());
     assert!(
-        app.prompt
+        app.prompts
+            .line
             .as_ref()
             .and_then(|p| p.error.clone())
             .is_some_and(|e| e.contains("no gateway 'nope'"))
@@ -643,6 +649,7 @@ code = "1 + 1"
     assert!(text.contains("⇒ b#3  12 items  12 conv  2/s"), "{text}");
     bridge_ended_twice(&mut app, (0, 3), (1, 3), 13, "destination b#3 closed");
     let bridge_log: Vec<&str> = app
+        .monitor
         .log
         .iter()
         .filter(|e| e.kind.name() == "bridge")
@@ -691,7 +698,7 @@ fn bridge_command_checks_its_channels() {
             app.update(key(KeyCode::Char(c)));
         }
         let eff = app.update(key(KeyCode::Enter));
-        let err = app.prompt.take().and_then(|p| p.error);
+        let err = app.prompts.line.take().and_then(|p| p.error);
         (eff, err)
     };
     let (_, err) = run(&mut app, "bridge py27#3");
@@ -720,7 +727,7 @@ fn bridge_command_checks_its_channels() {
     // B on a selected channel pre-fills the command line with it
     app.update(key(KeyCode::Char('B')));
     assert_eq!(
-        app.prompt.as_ref().map(|p| p.text.as_str()),
+        app.prompts.line.as_ref().map(|p| p.text.as_str()),
         Some("bridge py27#3 ")
     );
 }
@@ -741,7 +748,7 @@ fn sampling_interval_command() {
         app.update(key(KeyCode::Char(c)));
     }
     assert!(app.update(key(KeyCode::Enter)).is_empty());
-    assert!(app.prompt.is_some_and(|p| p.error.is_some()));
+    assert!(app.prompts.line.is_some_and(|p| p.error.is_some()));
 }
 
 // ---- regressions found in review ----
@@ -752,7 +759,7 @@ fn command(app: &mut App, line: &str) -> (Vec<Effect>, Option<String>) {
         app.update(key(KeyCode::Char(c)));
     }
     let eff = app.update(key(KeyCode::Enter));
-    let err = app.prompt.take().and_then(|p| p.error);
+    let err = app.prompts.line.take().and_then(|p| p.error);
     (eff, err)
 }
 
@@ -848,7 +855,7 @@ fn a_bridge_whose_consumer_never_comes_up_releases_its_producer() {
             .any(|e| matches!(e, Effect::Rosetta { keys, .. } if keys == &vec![0])),
         "the grid runs on what came up: {eff:?}"
     );
-    let logged: Vec<&str> = app.log.iter().map(|e| e.text.as_str()).collect();
+    let logged: Vec<&str> = app.monitor.log.iter().map(|e| e.text.as_str()).collect();
     assert!(
         logged.contains(&"producer → consumer not made: channel 'consumer' did not open"),
         "{logged:?}"
@@ -894,6 +901,7 @@ fn session_setup_completes_when_a_gateway_is_terminated_while_connecting() {
         ),
     }));
     let terminated = app
+        .monitor
         .log
         .iter()
         .filter(|e| e.kind.name() == "terminated")
@@ -959,6 +967,7 @@ fn bridge_ends_are_logged_once_per_bridge_even_with_repeated_ids() {
         bridge_ended_twice(&mut app, src, dst, 5, "source closed");
     }
     let ends: Vec<&str> = app
+        .monitor
         .log
         .iter()
         .filter(|e| e.kind.name() == "bridge")
@@ -1052,8 +1061,11 @@ fn a_terminated_gateway_s_channels_are_no_errors_in_the_log() {
         error: Some("gateway py27 is closed: gateway terminated".into()),
     }));
     assert!(
-        !app.log.iter().any(|e| e.kind.name() == "channel error"),
+        !app.monitor
+            .log
+            .iter()
+            .any(|e| e.kind.name() == "channel error"),
         "{:?}",
-        app.log
+        app.monitor.log
     );
 }

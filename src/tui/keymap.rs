@@ -1,5 +1,7 @@
-//! Key bindings as data: defaults in `assets/keymap.toml`, a user file overrides only
-//! the entries it names. Help and footer hints are generated from the same list.
+//! Key bindings as data: defaults in `assets/keymap.toml`, a user `keymap.toml` in the
+//! config directory overrides only the entries it names. The keymap binds keys to
+//! actions; what an action does, and its help and footer text, is declared in the
+//! cockpit's command table (`app::commands`), which reads its keys from here.
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use serde::Deserialize;
@@ -230,13 +232,12 @@ impl Key {
     }
 }
 
-/// One binding: keys, command, description, mode.
+/// One binding: keys, command, mode.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Binding {
     pub mode: Mode,
     pub keys: Vec<Key>,
     pub command: Command,
-    pub desc: String,
 }
 
 #[derive(Deserialize)]
@@ -244,8 +245,6 @@ struct FileEntry {
     mode: String,
     on: Vec<String>,
     run: String,
-    #[serde(default)]
-    desc: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -309,7 +308,6 @@ fn parse_file(text: &str, name: &str) -> Result<Vec<Binding>, String> {
             mode,
             keys,
             command,
-            desc: e.desc.clone().unwrap_or_else(|| e.run.replace('_', " ")),
         });
     }
     Ok(out)
@@ -358,36 +356,31 @@ impl Keymap {
         find(mode).or_else(|| find(Mode::Global))
     }
 
-    /// Bindings active in a mode (its own and the global ones).
-    pub fn for_mode(&self, mode: Mode) -> Vec<&Binding> {
+    /// The keys of `cmd` bound in exactly `mode`.
+    pub fn keys_in(&self, mode: Mode, cmd: Command) -> Vec<Key> {
         self.bindings
             .iter()
-            .filter(|b| b.mode == mode || b.mode == Mode::Global)
+            .filter(|b| b.mode == mode && b.command == cmd)
+            .flat_map(|b| b.keys.iter().copied())
             .collect()
     }
 
-    /// "F5 run · Ctrl+C interrupt …" for the footer.
-    pub fn hints(&self, mode: Mode) -> Vec<(String, String)> {
-        self.for_mode(mode)
-            .into_iter()
-            .map(|b| {
-                let keys: Vec<String> = b.keys.iter().take(2).map(Key::label).collect();
-                (keys.join("/"), short(&b.desc))
-            })
-            .collect()
+    /// The keys that run `cmd` in `mode`: its own bindings, then the global ones.
+    pub fn keys_for(&self, mode: Mode, cmd: Command) -> Vec<Key> {
+        let mut keys = self.keys_in(mode, cmd);
+        keys.extend(self.keys_in(Mode::Global, cmd));
+        keys
     }
-}
-
-fn short(desc: &str) -> String {
-    desc.split([' ', '(', ':'])
-        .next()
-        .unwrap_or(desc)
-        .to_string()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What `key` runs in normal mode.
+    fn normal(km: &Keymap, key: &str) -> Option<Command> {
+        km.lookup(Mode::Normal, Key::parse(key).unwrap())
+    }
 
     #[test]
     fn defaults_parse_and_look_up() {
@@ -396,15 +389,9 @@ mod tests {
         let km = Keymap::defaults();
         let f5 = Key::parse("F5").unwrap();
         assert_eq!(km.lookup(Mode::Editor, f5), Some(Command::Run));
-        assert_eq!(
-            km.lookup(Mode::Normal, Key::parse("j").unwrap()),
-            Some(Command::SelectNext)
-        );
+        assert_eq!(normal(&km, "j"), Some(Command::SelectNext));
         assert_eq!(km.lookup(Mode::Editor, Key::parse("j").unwrap()), None);
-        assert_eq!(
-            km.lookup(Mode::Normal, Key::parse("ctrl+q").unwrap()),
-            Some(Command::Quit)
-        );
+        assert_eq!(normal(&km, "ctrl+q"), Some(Command::Quit));
         let ev = KeyEvent::new(KeyCode::Char('X'), KeyModifiers::SHIFT);
         assert_eq!(
             km.lookup(Mode::Normal, Key::from_event(&ev)),
@@ -419,15 +406,9 @@ mod tests {
             "keymap.toml",
         )
         .unwrap();
-        assert_eq!(
-            km.lookup(Mode::Normal, Key::parse("n").unwrap()),
-            Some(Command::SelectNext)
-        );
-        assert_eq!(km.lookup(Mode::Normal, Key::parse("j").unwrap()), None);
-        assert_eq!(
-            km.lookup(Mode::Normal, Key::parse("k").unwrap()),
-            Some(Command::SelectPrev)
-        );
+        assert_eq!(normal(&km, "n"), Some(Command::SelectNext));
+        assert_eq!(normal(&km, "j"), None);
+        assert_eq!(normal(&km, "k"), Some(Command::SelectPrev));
     }
 
     #[test]
@@ -442,10 +423,7 @@ mod tests {
             "k.toml",
         )
         .unwrap();
-        assert_eq!(
-            km.lookup(Mode::Normal, Key::parse("q").unwrap()),
-            Some(Command::Search)
-        );
+        assert_eq!(normal(&km, "q"), Some(Command::Search));
     }
 
     #[test]

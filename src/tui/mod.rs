@@ -248,7 +248,7 @@ async fn event_loop(terminal: &mut Terminal<CrosstermBackend<Stdout>>, startup: 
     let mut app = App::new(startup.keymap);
     app.scrollback = startup.scrollback;
     interval_watch().send_replace(startup.monitor.interval);
-    app.monitor = startup.monitor;
+    app.monitor.config = startup.monitor;
     app.toast = startup.notice;
     let (tx, mut rx) = mpsc::channel::<EngineMsg>(4096);
     let handles: Handles = Arc::new(Mutex::new(HashMap::new()));

@@ -1,11 +1,12 @@
 //! State of the cockpit's watching views: per-gateway metric history, thresholds, the
-//! event log, the merged tail and the Rosetta grid. Pure data; `app.rs` feeds it and
-//! `views.rs` draws it.
+//! event log, the merged tail and the Rosetta grid. Pure data; `app/` feeds it and
+//! `panels.rs` draws it.
 
+use super::app::lines::{LineBuf, Partials, Weigh};
 use crate::config::MonitorConfig;
 use crate::engine::monitor::Metrics;
 use crate::engine::rosetta::Cell;
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 
 /// Samples kept per gateway for the sparklines.
 pub const HISTORY: usize = 120;
@@ -292,59 +293,64 @@ impl TailFilter {
 }
 
 /// The merged output of every gateway: bounded, pausable, never silently lossy.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Tail {
-    pub lines: VecDeque<TailLine>,
-    /// Lines pushed out of `lines` by newer ones (the scrollback limit).
-    pub dropped: u64,
+    /// Shown lines; lines pushed out by newer ones are counted in `lines.dropped`.
+    pub lines: LineBuf<TailLine>,
+    /// Lines that arrived while paused, shown on resume; `pending.dropped` counts the
+    /// ones lost while paused because it was full.
+    pub pending: LineBuf<TailLine>,
     pub paused: bool,
-    /// Lines that arrived while paused, shown on resume.
-    pub pending: VecDeque<TailLine>,
-    /// Lines lost while paused because `pending` was full.
-    pub pending_dropped: u64,
     pub filter: TailFilter,
     /// Visible lines scrolled up from the newest; 0 follows.
     pub scroll: usize,
     /// Only this group (None: every group).
     pub group: Option<String>,
     /// Each gateway's unfinished line per stream.
-    partial: HashMap<(String, String, TailStream), String>,
-    pub cap: usize,
+    partial: Partials<(String, String, TailStream), ()>,
+}
+
+impl Weigh for TailLine {
+    fn weight(&self) -> usize {
+        self.text.len() + self.group.len() + self.gateway.len()
+    }
 }
 
 impl Tail {
     pub fn new(cap: usize) -> Tail {
-        Tail {
-            cap: cap.max(1),
-            ..Tail::default()
-        }
+        let mut t = Tail {
+            lines: LineBuf::new(cap),
+            paused: false,
+            pending: LineBuf::new(1),
+            filter: TailFilter::default(),
+            scroll: 0,
+            group: None,
+            partial: Partials::default(),
+        };
+        t.set_cap(cap);
+        t
+    }
+
+    /// Lines kept (and, while paused, waiting).
+    pub fn set_cap(&mut self, cap: usize) {
+        self.lines.set_cap(cap);
+        // one slot stays free for the "dropped while paused" marker
+        self.pending.set_cap(cap.saturating_sub(1).max(1));
     }
 
     /// Adds output text (possibly several or partial lines).
     pub fn push_text(&mut self, time: &str, group: &str, gw: &str, stream: TailStream, text: &str) {
         let key = (group.to_string(), gw.to_string(), stream);
-        let mut pending = self.partial.remove(&key).unwrap_or_default();
-        pending.push_str(text);
-        let line = |text: String| TailLine::output(time, group, gw, stream, text);
-        while let Some(nl) = pending.find('\n') {
-            let one: String = pending.drain(..=nl).collect();
-            self.push(line(one.trim_end_matches(['\n', '\r']).to_string()));
-        }
-        if pending.len() > 4096 {
-            // a very long line without newline: show it in pieces
-            self.push(line(std::mem::take(&mut pending)));
-        } else if !pending.is_empty() {
-            self.partial.insert(key, pending);
+        for ((), line) in self.partial.feed(key, (), text) {
+            self.push(TailLine::output(time, group, gw, stream, line));
         }
     }
 
     /// Shows a gateway's unfinished lines (it ended, or its snippet is done).
     pub fn flush(&mut self, group: &str, gw: &str, time: &str) {
         for stream in [TailStream::Out, TailStream::Err] {
-            if let Some(text) = self
-                .partial
-                .remove(&(group.to_string(), gw.to_string(), stream))
-            {
+            let key = (group.to_string(), gw.to_string(), stream);
+            if let Some(((), text)) = self.partial.take(&key) {
                 self.push(TailLine::output(time, group, gw, stream, text));
             }
         }
@@ -352,19 +358,10 @@ impl Tail {
 
     pub fn push(&mut self, line: TailLine) {
         if self.paused {
-            // one slot stays free for the "dropped while paused" marker
-            if self.pending.len() >= self.cap.saturating_sub(1).max(1) {
-                self.pending.pop_front();
-                self.pending_dropped += 1;
-            }
-            self.pending.push_back(line);
-            return;
+            self.pending.push_line(line);
+        } else {
+            self.lines.push_line(line);
         }
-        if self.lines.len() >= self.cap {
-            self.lines.pop_front();
-            self.dropped += 1;
-        }
-        self.lines.push_back(line);
     }
 
     /// Pauses or resumes; resuming shows what arrived meanwhile, after a marker line
@@ -375,9 +372,8 @@ impl Tail {
             return;
         }
         self.paused = false;
-        if self.pending_dropped > 0 {
-            let n = self.pending_dropped;
-            self.pending_dropped = 0;
+        if self.pending.dropped > 0 {
+            let n = std::mem::take(&mut self.pending.dropped);
             self.push(TailLine {
                 time: time.to_string(),
                 group: String::new(),
@@ -388,15 +384,14 @@ impl Tail {
                 marker: true,
             });
         }
-        let pending = std::mem::take(&mut self.pending);
-        for l in pending {
+        for l in self.pending.take_all() {
             self.push(l);
         }
     }
 
     /// The lines the filter (and group) let through, oldest first.
     pub fn visible(&self) -> impl DoubleEndedIterator<Item = &TailLine> {
-        self.lines.iter().filter(move |l| {
+        self.lines.lines.iter().filter(move |l| {
             self.filter.matches(l)
                 && (l.marker || self.group.as_ref().is_none_or(|g| g == &l.group))
         })

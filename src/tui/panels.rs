@@ -75,7 +75,7 @@ pub fn tree_metrics(app: &App, g: &GatewayView) -> Option<(String, Style)> {
         .unwrap_or_else(|| "n/a".into());
     Some((
         format!("{} {cpu} {rss}", fmt_rtt(m.rtt)),
-        level_style(level(&app.monitor, m)),
+        level_style(level(&app.monitor.config, m)),
     ))
 }
 
@@ -86,26 +86,31 @@ pub fn draw_monitor(f: &mut Frame, app: &App, area: Rect) {
         .selected_gateway()
         .map(|g| g.group.clone())
         .unwrap_or_default();
-    let interval = if app.monitor.interval > 0.0 {
-        format!("every {} s", app.monitor.interval)
+    let interval = if app.monitor.config.interval > 0.0 {
+        format!("every {} s", app.monitor.config.interval)
     } else {
-        "sampling off (:interval S)".into()
+        "sampling off (:interval SECONDS)".into()
     };
-    let arrow = match app.sort {
+    let arrow = match app.monitor.sort {
         SortBy::Added | SortBy::Id | SortBy::State => "▲",
         _ => "▼",
     };
     let block = Block::default()
         .borders(Borders::ALL)
         .title(format!(
-            " monitor · group '{group}' · {interval} · sort: {} {arrow} (S) · M/o: back ",
-            app.sort.name()
+            " monitor · group '{group}' · {interval} · sort: {} {arrow} ",
+            app.monitor.sort.name()
         ))
         .border_style(Style::default().fg(Color::Green));
     let inner = block.inner(area);
     f.render_widget(block, area);
     let rows = app.monitor_rows();
-    let log: Vec<_> = app.log.iter().filter(|e| e.group == group).collect();
+    let log: Vec<_> = app
+        .monitor
+        .log
+        .iter()
+        .filter(|e| e.group == group)
+        .collect();
     let table_h = (rows.len() as u16 + 1).min(inner.height.saturating_sub(4).max(2));
     let parts = Layout::default()
         .direction(Direction::Vertical)
@@ -155,7 +160,7 @@ pub fn draw_monitor(f: &mut Frame, app: &App, area: Rect) {
         let mut st = match (m, &g.state) {
             (_, GwState::Dead(_) | GwState::Failed(_)) => Style::default().fg(Color::Red),
             (_, GwState::Terminated(_)) => Style::default().fg(Color::DarkGray),
-            (Some(m), _) => level_style(level(&app.monitor, m)),
+            (Some(m), _) => level_style(level(&app.monitor.config, m)),
             (None, _) => Style::default(),
         };
         if Some(g.key) == selected {
@@ -270,18 +275,18 @@ pub fn draw_tail(f: &mut Frame, app: &App, area: Rect) {
         title.push_str(&format!("· filter: {} ", t.filter.text));
     }
     if t.paused {
-        title.push_str(&format!("· PAUSED, {} waiting ", t.pending.len()));
-        if t.pending_dropped > 0 {
-            title.push_str(&format!("({} dropped) ", t.pending_dropped));
+        title.push_str(&format!("· PAUSED, {} waiting ", t.pending.lines.len()));
+        if t.pending.dropped > 0 {
+            title.push_str(&format!("({} dropped) ", t.pending.dropped));
         }
     }
-    if t.dropped > 0 {
-        title.push_str(&format!("· {} old lines dropped ", t.dropped));
+    if t.lines.dropped > 0 {
+        title.push_str(&format!("· {} old lines dropped ", t.lines.dropped));
     }
     if t.scroll > 0 {
-        title.push_str(&format!("· scrolled {} (PgDn to follow) ", t.scroll));
+        let follow = app.key_label(super::keymap::Command::ScrollDown);
+        title.push_str(&format!("· scrolled {} ({follow} to follow) ", t.scroll));
     }
-    title.push_str("· p pause · f filter · T/o back ");
     let block = Block::default()
         .borders(Borders::ALL)
         .title(title)
@@ -329,9 +334,12 @@ pub fn draw_tail(f: &mut Frame, app: &App, area: Rect) {
 
 pub fn draw_rosetta(f: &mut Frame, app: &App, area: Rect) {
     let Some(r) = &app.rosetta else {
+        let keys = app.key_label(super::keymap::Command::Rosetta);
         f.render_widget(
-            Paragraph::new("no Rosetta grid yet: write a snippet in the editor, then R")
-                .block(Block::default().borders(Borders::ALL).title(" rosetta ")),
+            Paragraph::new(format!(
+                "no Rosetta grid yet: write a snippet in the editor, then {keys}"
+            ))
+            .block(Block::default().borders(Borders::ALL).title(" rosetta ")),
             area,
         );
         return;
@@ -352,7 +360,7 @@ pub fn draw_rosetta(f: &mut Frame, app: &App, area: Rect) {
     let block = Block::default()
         .borders(Borders::ALL)
         .title(format!(
-            " rosetta · {code}{more} · {} gateways · R/o back ",
+            " rosetta · {code}{more} · {} gateways ",
             r.keys.len()
         ))
         .border_style(Style::default().fg(Color::Magenta));

@@ -1,7 +1,9 @@
 //! Drawing: header, gateway tree, console (output + editor), footer, dialogs, help.
 
-use super::app::{App, Focus, GwState, LineKind, PromptKind, View};
-use super::keymap::{Key, Mode};
+use super::app::{
+    App, ChannelState, Focus, GwState, Interrupt, LineKind, PromptKind, TreeRow, View,
+};
+use super::keymap::Command;
 use ratatui::Frame;
 use ratatui::layout::{Alignment, Constraint, Direction, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style};
@@ -39,10 +41,10 @@ pub fn draw(f: &mut Frame, app: &mut App) {
     if app.view != View::Console {
         app.tree_rows.clear();
         draw_footer(f, app, rows[2]);
-        if app.help.is_some() {
+        if app.prompts.help.is_some() {
             draw_help(f, app, area);
         }
-        if app.confirm.is_some() {
+        if app.prompts.confirm.is_some() {
             draw_confirm(f, app, area);
         }
         return;
@@ -57,16 +59,16 @@ pub fn draw(f: &mut Frame, app: &mut App) {
     draw_tree(f, app, cols[0]);
     draw_console(f, app, cols[1]);
     draw_footer(f, app, rows[2]);
-    if app.help.is_some() {
+    if app.prompts.help.is_some() {
         draw_help(f, app, area);
     }
-    if app.confirm.is_some() {
+    if app.prompts.confirm.is_some() {
         draw_confirm(f, app, area);
     }
 }
 
 fn draw_header(f: &mut Frame, app: &App, area: Rect) {
-    let (groups, alive, all, busy, channels) = app.counts();
+    let n = app.counts();
     let line = Line::from(vec![
         Span::styled(
             " execdeck ",
@@ -76,8 +78,8 @@ fn draw_header(f: &mut Frame, app: &App, area: Rect) {
                 .add_modifier(Modifier::BOLD),
         ),
         Span::raw(format!(
-            "  groups {groups}  gateways alive {alive}/{all}  busy {busy}  channels open {channels}  group for new gateways: {}",
-            app.current_group
+            "  groups {}  gateways alive {}/{}  busy {}  channels open {}  group for new gateways: {}",
+            n.groups, n.alive, n.all, n.busy, n.channels, app.current_group
         )),
     ]);
     f.render_widget(Paragraph::new(line), area);
@@ -94,7 +96,7 @@ fn state_style(s: &GwState) -> Style {
 }
 
 fn draw_tree(f: &mut Frame, app: &mut App, area: Rect) {
-    let focused = app.focus == Focus::Tree && app.prompt.is_none();
+    let focused = app.focus == Focus::Tree && app.prompts.line.is_none();
     let block = Block::default()
         .borders(Borders::ALL)
         .title(" gateways ")
@@ -104,7 +106,7 @@ fn draw_tree(f: &mut Frame, app: &mut App, area: Rect) {
             Style::default()
         });
     let mut lines: Vec<Line> = Vec::new();
-    let mut rows: Vec<(u16, u16, u16, usize)> = Vec::new();
+    let mut rows: Vec<TreeRow> = Vec::new();
     let order = app.ordered();
     for group in &app.groups {
         lines.push(Line::from(Span::styled(
@@ -117,8 +119,10 @@ fn draw_tree(f: &mut Frame, app: &mut App, area: Rect) {
                 continue;
             }
             let sel = pos == app.selected;
-            rows.push((lines.len() as u16, area.x, area.x + area.width, pos));
-            rows.push((lines.len() as u16 + 1, area.x, area.x + area.width, pos));
+            for y in [lines.len() as u16, lines.len() as u16 + 1] {
+                let (x0, x1) = (area.x, area.x + area.width);
+                rows.push(TreeRow { y, x0, x1, pos });
+            }
             let marker = if sel { "›" } else { " " };
             let base = if sel {
                 Style::default().add_modifier(Modifier::REVERSED)
@@ -149,22 +153,26 @@ fn draw_tree(f: &mut Frame, app: &mut App, area: Rect) {
         }
     }
     if app.gateways.is_empty() {
-        lines.push(Line::from("no gateways: press a to add one"));
+        let add = app.key_label(Command::AddGateway);
+        lines.push(Line::from(format!("no gateways: press {add} to add one")));
     }
     // scroll so that the selected gateway (and its detail line) stays visible
     let inner_h = area.height.saturating_sub(2);
     let sel_line = rows
         .iter()
-        .filter(|r| r.3 == app.selected)
-        .map(|r| r.0)
+        .filter(|r| r.pos == app.selected)
+        .map(|r| r.y)
         .max()
         .unwrap_or(0);
     let offset = (sel_line + 1).saturating_sub(inner_h);
     f.render_widget(Paragraph::new(lines).block(block).scroll((offset, 0)), area);
     app.tree_rows = rows
         .into_iter()
-        .filter(|r| r.0 >= offset && r.0 - offset < inner_h)
-        .map(|(l, x0, x1, pos)| (area.y + 1 + l - offset, x0, x1, pos))
+        .filter(|r| r.y >= offset && r.y - offset < inner_h)
+        .map(|r| TreeRow {
+            y: area.y + 1 + r.y - offset,
+            ..r
+        })
         .collect();
 }
 
@@ -182,7 +190,15 @@ fn kind_style(k: LineKind) -> Style {
 }
 
 fn draw_console(f: &mut Frame, app: &mut App, area: Rect) {
-    let editor_focused = app.focus == Focus::Editor && app.prompt.is_none();
+    let editor_focused = app.focus == Focus::Editor && app.prompts.line.is_none();
+    let label = |cmd| app.key_label(cmd);
+    let (run, interrupt, terminate) = (
+        label(Command::Run),
+        label(Command::Interrupt),
+        label(Command::Terminate),
+    );
+    let follow = label(Command::ScrollDown);
+    let open = label(Command::OpenChannel);
     let Some(&i) = app.ordered().get(app.selected) else {
         f.render_widget(
             Block::default().borders(Borders::ALL).title(" console "),
@@ -216,10 +232,10 @@ fn draw_console(f: &mut Frame, app: &mut App, area: Rect) {
         title.push_str(&format!("· {} lines dropped ", c.output.dropped));
     }
     if c.scroll > 0 {
-        title.push_str(&format!("· scrolled {} (PgDn to follow) ", c.scroll));
+        title.push_str(&format!("· scrolled {} ({follow} to follow) ", c.scroll));
     }
     if app.channels_shown {
-        draw_channels(f, &app.gateways[i], parts[0]);
+        draw_channels(f, &app.gateways[i], &open, parts[0]);
     } else if let Some(b) = app.broadcast.as_ref().filter(|b| b.shown) {
         draw_broadcast(f, b, &app.gateways, parts[0]);
     } else {
@@ -230,12 +246,18 @@ fn draw_console(f: &mut Frame, app: &mut App, area: Rect) {
     }
     let g = &mut app.gateways[i];
     let c = &mut g.console;
-    let status = match (c.running, c.interrupt_step) {
-        (None, _) => " editor · F5/Ctrl+R run ".to_string(),
-        (Some(_), 0) => " running… · Ctrl+C interrupts ".to_string(),
-        (Some(_), 1) => " running · interrupt sent · Ctrl+C again: SIGINT ".to_string(),
-        (Some(_), 2) => " running · SIGINT sent · Ctrl+C again: terminate? ".to_string(),
-        (Some(_), _) => " running · cannot interrupt · X terminates ".to_string(),
+    let status = match (c.running, c.interrupt) {
+        (None, _) => format!(" editor · {run} run "),
+        (Some(_), Interrupt::None) => format!(" running… · {interrupt} interrupts "),
+        (Some(_), Interrupt::InBandSent) => {
+            format!(" running · interrupt sent · {interrupt} again: SIGINT ")
+        }
+        (Some(_), Interrupt::SignalSent) => {
+            format!(" running · SIGINT sent · {interrupt} again: terminate? ")
+        }
+        (Some(_), Interrupt::TerminateOffered) => {
+            format!(" running · cannot interrupt · {terminate} terminates ")
+        }
     };
     let block = Block::default()
         .borders(Borders::ALL)
@@ -250,18 +272,15 @@ fn draw_console(f: &mut Frame, app: &mut App, area: Rect) {
     f.render_widget(&c.editor, parts[1]);
 }
 
-fn draw_channels(f: &mut Frame, g: &super::app::GatewayView, area: Rect) {
+fn draw_channels(f: &mut Frame, g: &super::app::GatewayView, open: &str, area: Rect) {
     let block = Block::default()
         .borders(Borders::ALL)
-        .title(format!(
-            " channels of {} · E open · s send · x close · [ ] select · C console ",
-            g.id
-        ))
+        .title(format!(" channels of {} ", g.id))
         .border_style(Style::default().fg(Color::Blue));
     let inner = block.inner(area);
     f.render_widget(block, area);
-    let c = &g.console;
-    let table_h = (c.channels.len() as u16 + 1).min(inner.height / 2).max(2);
+    let c = &g.channels;
+    let table_h = (c.rows.len() as u16 + 1).min(inner.height / 2).max(2);
     let parts = Layout::default()
         .direction(Direction::Vertical)
         .constraints([Constraint::Length(table_h), Constraint::Min(1)])
@@ -273,13 +292,13 @@ fn draw_channels(f: &mut Frame, g: &super::app::GatewayView, area: Rect) {
         ),
         Style::default().add_modifier(Modifier::BOLD),
     ))];
-    for (n, ch) in c.channels.iter().enumerate() {
-        let st = match ch.state.as_str() {
-            "open" => Style::default().fg(Color::Green),
-            "error" => Style::default().fg(Color::Red),
-            _ => Style::default().fg(Color::DarkGray),
+    for (n, ch) in c.rows.iter().enumerate() {
+        let st = match ch.state {
+            ChannelState::Open => Style::default().fg(Color::Green),
+            ChannelState::Error => Style::default().fg(Color::Red),
+            ChannelState::Closed => Style::default().fg(Color::DarkGray),
         };
-        let st = if n == c.channel_selected {
+        let st = if n == c.selected {
             st.add_modifier(Modifier::REVERSED)
         } else {
             st
@@ -295,7 +314,7 @@ fn draw_channels(f: &mut Frame, g: &super::app::GatewayView, area: Rect) {
                     .take(10)
                     .collect::<String>(),
                 ch.opener,
-                ch.state,
+                ch.state.name(),
                 ch.items_in,
                 ch.items_out
             ),
@@ -321,14 +340,14 @@ fn draw_channels(f: &mut Frame, g: &super::app::GatewayView, area: Rect) {
         }
         rows.push(Line::from(spans));
     }
-    if c.channels.is_empty() {
+    if c.rows.is_empty() {
         rows.push(Line::from(Span::styled(
-            "no channels yet: write code in the editor (it sees `channel`), then E",
+            format!("no channels yet: write code in the editor (it sees `channel`), then {open}"),
             Style::default().fg(Color::DarkGray),
         )));
     }
     f.render_widget(Paragraph::new(rows), parts[0]);
-    if let Some(ch) = c.channels.get(c.channel_selected) {
+    if let Some(ch) = c.rows.get(c.selected) {
         let h = parts[1].height as usize;
         let n = ch.log.lines.len();
         let lines: Vec<Line> = ch
@@ -355,13 +374,13 @@ fn draw_broadcast(
     area: Rect,
 ) {
     let title = format!(
-        " broadcast to group '{}' · {} gateways · v: {} · o: console ",
+        " broadcast to group '{}' · {} gateways · {} ",
         b.group,
         b.keys.len(),
         if b.side_by_side {
-            "interleave"
-        } else {
             "side by side"
+        } else {
+            "interleaved"
         }
     );
     let block = Block::default()
@@ -436,7 +455,7 @@ fn draw_broadcast(
 }
 
 fn draw_footer(f: &mut Frame, app: &App, area: Rect) {
-    if let Some(p) = &app.prompt {
+    if let Some(p) = &app.prompts.line {
         let label = match p.kind {
             PromptKind::Command => ":",
             PromptKind::AddSpec => "add spec: ",
@@ -483,52 +502,15 @@ fn draw_footer(f: &mut Frame, app: &App, area: Rect) {
         );
         return;
     }
-    let view_keys: &[(&str, &str)] = match app.view {
-        View::Console => &[],
-        View::Monitor => &[
-            ("j/k", "select"),
-            ("S", "sort"),
-            (":interval S", "sampling"),
-            ("X", "terminate"),
-            ("T", "tail"),
-            ("M/o", "back"),
-        ],
-        View::Tail => &[
-            ("p", "pause/resume"),
-            ("f", "filter"),
-            (":tail FILTER", ""),
-            ("M", "monitor"),
-            ("T/o", "back"),
-        ],
-        View::Rosetta => &[
-            ("R", "back"),
-            ("o", "console"),
-            (":rosetta ID,ID", "run the editor's snippet on these"),
-        ],
-    };
-    if !view_keys.is_empty() {
-        let mut spans = Vec::new();
-        for (keys, desc) in view_keys {
-            spans.push(Span::styled(
-                *keys,
-                Style::default()
-                    .fg(Color::Cyan)
-                    .add_modifier(Modifier::BOLD),
-            ));
-            spans.push(Span::raw(format!(" {desc}  ")));
-        }
-        f.render_widget(Paragraph::new(Line::from(spans)), area);
-        return;
-    }
     let mut spans = Vec::new();
-    for (keys, desc) in app.keymap.hints(app.mode()) {
+    for (keys, hint) in app.footer_hints(app.scope()) {
         spans.push(Span::styled(
             keys,
             Style::default()
                 .fg(Color::Cyan)
                 .add_modifier(Modifier::BOLD),
         ));
-        spans.push(Span::raw(format!(" {desc}  ")));
+        spans.push(Span::raw(format!(" {hint}  ")));
     }
     f.render_widget(Paragraph::new(Line::from(spans)), area);
 }
@@ -545,7 +527,9 @@ fn centered(area: Rect, w: u16, h: u16) -> Rect {
 }
 
 fn draw_confirm(f: &mut Frame, app: &App, area: Rect) {
-    let Some(c) = &app.confirm else { return };
+    let Some(c) = &app.prompts.confirm else {
+        return;
+    };
     let width = (c.title.chars().count().min(200) as u16 + 6).max(44);
     let r = centered(area, width, if c.only.is_some() { 8 } else { 7 });
     f.render_widget(Clear, r);
@@ -590,28 +574,12 @@ fn draw_confirm(f: &mut Frame, app: &App, area: Rect) {
     );
 }
 
-/// The help text: every binding of the current mode, filtered.
-pub fn help_lines(app: &App) -> Vec<(String, String, String)> {
-    let filter = app.help.clone().unwrap_or_default().to_lowercase();
-    let mode = app.mode();
-    let mut rows = Vec::new();
-    for m in [mode, Mode::Global] {
-        for b in app.keymap.bindings.iter().filter(|b| b.mode == m) {
-            let keys = b.keys.iter().map(Key::label).collect::<Vec<_>>().join(", ");
-            let row = (m.name().to_string(), keys, b.desc.clone());
-            if filter.is_empty()
-                || row.1.to_lowercase().contains(&filter)
-                || row.2.to_lowercase().contains(&filter)
-            {
-                rows.push(row);
-            }
-        }
-    }
-    rows
-}
-
 fn draw_help(f: &mut Frame, app: &App, area: Rect) {
-    let rows = help_lines(app);
+    let Some(help) = &app.prompts.help else {
+        return;
+    };
+    let scope = app.scope();
+    let rows = app.help_rows(scope, &help.filter);
     let r = centered(
         area,
         110.min(area.width.saturating_sub(2)),
@@ -621,11 +589,11 @@ fn draw_help(f: &mut Frame, app: &App, area: Rect) {
     // rows that fit under the filter line and the blank line, inside the borders
     let fit = (r.height as usize).saturating_sub(4).max(1);
     let total = rows.len();
-    let skip = app.help_scroll.min(total.saturating_sub(fit));
+    let skip = help.scroll.min(total.saturating_sub(fit));
     let more = total.saturating_sub(skip + fit);
     let mut lines = vec![Line::from(vec![
         Span::styled("filter: ", Style::default().fg(Color::Cyan)),
-        Span::raw(app.help.clone().unwrap_or_default()),
+        Span::raw(help.filter.clone()),
         Span::raw("▏  (type to filter · ↑/↓ PgUp/PgDn scroll · Esc closes)"),
     ])];
     lines.push(Line::from(if more > 0 || skip > 0 {
@@ -636,20 +604,24 @@ fn draw_help(f: &mut Frame, app: &App, area: Rect) {
     } else {
         Span::raw("")
     }));
-    for (mode, keys, desc) in rows.into_iter().skip(skip).take(fit) {
+    for row in rows.into_iter().skip(skip).take(fit) {
         lines.push(Line::from(vec![
-            Span::styled(format!("{mode:<7}"), Style::default().fg(Color::DarkGray)),
             Span::styled(
-                format!("{keys:<28}"),
+                format!("{:<8}", row.mode),
+                Style::default().fg(Color::DarkGray),
+            ),
+            Span::styled(
+                format!("{:<28}", row.keys),
                 Style::default()
                     .fg(Color::Cyan)
                     .add_modifier(Modifier::BOLD),
             ),
-            Span::raw(desc),
+            Span::raw(row.help),
         ]));
     }
+    let title = format!(" help · {} ", scope.name());
     f.render_widget(
-        Paragraph::new(lines).block(Block::default().borders(Borders::ALL).title(" help ")),
+        Paragraph::new(lines).block(Block::default().borders(Borders::ALL).title(title)),
         r,
     );
 }
