@@ -220,16 +220,18 @@ def _dump(obj, w):
         w(op + _pack_int4(len(obj)))
     elif t is list:
         w(opcode.NEWLIST + _pack_int4(len(obj)))
+        index, setitem = opcode.INT, opcode.SETITEM
         for i, item in enumerate(obj):
-            w(opcode.INT + _pack_int4(i))
+            w(index + _pack_int4(i))
             _dump(item, w)
-            w(opcode.SETITEM)
+            w(setitem)
     elif t is dict:
         w(opcode.NEWDICT)
+        setitem = opcode.SETITEM
         for k, v in obj.items():
             _dump(k, w)
             _dump(v, w)
-            w(opcode.SETITEM)
+            w(setitem)
     elif t is Channel:
         w(opcode.CHANNEL + _pack_int4(obj.id))
     else:
