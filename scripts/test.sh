@@ -1,22 +1,12 @@
 #!/usr/bin/env bash
-# The whole test suite on a fresh machine: installs what the tests need, then runs them.
+# The whole test suite: installs the packages and tools the tests need, then runs them.
 # In this mode a test whose dependency is missing fails instead of skipping.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-need_pkgs=()
-for pair in "sshd:openssh-server" "pypy3:pypy3" "jython:jython" "tmux:tmux" "pkg-config:pkg-config"; do
-  bin=${pair%%:*}; pkg=${pair#*:}
-  command -v "$bin" >/dev/null 2>&1 || [ -x "/usr/sbin/$bin" ] || need_pkgs+=("$pkg")
-done
-[ -f /usr/include/openssl/ssl.h ] || need_pkgs+=(libssl-dev)
-if [ ${#need_pkgs[@]} -gt 0 ]; then
-  echo "== installing: ${need_pkgs[*]}"
-  export DEBIAN_FRONTEND=noninteractive
-  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO=sudo
-  $SUDO apt-get update -qq
-  $SUDO apt-get install -y -qq --no-install-recommends "${need_pkgs[@]}" >/dev/null
-fi
+# System packages and cargo-nextest (the one list is in scripts/setup.sh). The pyenv
+# interpreters are not installed here: docs/fresh-machine.md says how to get them.
+bash scripts/setup.sh --tests
 
 # A venv with execnet for the interop tests (and benchmarks).
 VENV=.venv-test

@@ -330,21 +330,17 @@ impl Session {
     }
 }
 
-fn fnv64(s: &str) -> u64 {
-    let mut h: u64 = 0xcbf29ce484222325;
-    for b in s.bytes() {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x100000001b3);
-    }
-    h
-}
-
-/// Console history per gateway spec: one JSON string per line, newest last.
+/// Console history per gateway spec: one JSON string per line, newest last. The file
+/// is named after the spec's 64-bit FNV-1a hash (the names of existing files depend on
+/// it: keep the hash).
 pub fn history_path(spec: &str) -> Option<PathBuf> {
+    use std::hash::Hasher as _;
+    let mut h = fnv::FnvHasher::default();
+    h.write(spec.as_bytes());
     Some(
         data_dir()?
             .join("history")
-            .join(format!("{:016x}.jsonl", fnv64(spec))),
+            .join(format!("{:016x}.jsonl", h.finish())),
     )
 }
 
@@ -476,6 +472,18 @@ mod tests {
         ];
         for (text, want) in bad {
             assert_eq!(Session::parse(&text, "s.toml").unwrap_err(), want);
+        }
+    }
+
+    #[test]
+    fn history_file_names_stay_fnv1a_64() {
+        // names of files written by earlier versions (FNV-1a 64 of the spec, hex)
+        let name = |spec: &str| {
+            history_path(spec).map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+        };
+        if data_dir().is_some() {
+            assert_eq!(name("").as_deref(), Some("cbf29ce484222325.jsonl"));
+            assert_eq!(name("a").as_deref(), Some("af63dc4c8601ec8c.jsonl"));
         }
     }
 

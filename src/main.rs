@@ -212,164 +212,137 @@ fn main() {
         }
     };
     cli::set_accept_new_host_keys(cli.accept_new_host_keys);
-    let code = rt.block_on(async {
-        match cli.command {
-            Some(Command::Exec {
-                gateways,
-                code,
-                file,
-                json,
-                bootstrap_timeout,
-                terminate_timeout,
-            }) => {
-                let code = match (code, file) {
-                    (Some(c), _) => cli::Code::Inline(c),
-                    (None, Some(f)) if f == "-" => cli::Code::Stdin,
-                    (None, Some(f)) => cli::Code::File(f),
-                    (None, None) => {
-                        eprintln!("execdeck exec: give code with -c CODE, a FILE, or - for stdin");
-                        return 2;
-                    }
-                };
-                let (bt, tt) = match (
-                    seconds("bootstrap-timeout", bootstrap_timeout),
-                    seconds("terminate-timeout", terminate_timeout),
-                ) {
-                    (Ok(a), Ok(b)) => (a, b),
-                    (Err(e), _) | (_, Err(e)) => {
-                        eprintln!("execdeck: {e}");
-                        return 2;
-                    }
-                };
-                cli::exec(cli::ExecArgs {
-                    specs: gateways,
-                    code,
-                    json,
-                    bootstrap_timeout: bt,
-                    terminate_timeout: tt,
-                })
-                .await
-            }
-            Some(Command::Socketserver {
-                listen,
-                token_file,
-                python,
-                print,
-            }) => {
-                if print {
-                    print!("{}", execdeck::engine::bootstrap::SOCKETSERVER_SOURCE);
-                    return 0;
-                }
-                use std::os::unix::process::CommandExt;
-                let mut cmd = std::process::Command::new(&python);
-                cmd.arg("-u")
-                    .arg("-c")
-                    .arg(execdeck::engine::bootstrap::SOCKETSERVER_SOURCE)
-                    .arg(&listen);
-                if let Some(t) = &token_file {
-                    cmd.arg("--token-file").arg(t);
-                }
-                let err = cmd.exec();
-                eprintln!("execdeck: cannot run `{python}`: {err}");
-                1
-            }
-            Some(Command::Top {
-                gateways,
-                interval,
-                once,
-                json,
-            }) => {
-                let interval = match seconds("interval", interval) {
-                    Ok(i) => i,
-                    Err(e) => {
-                        eprintln!("execdeck: {e}");
-                        return 2;
-                    }
-                };
-                cli::top(cli::TopArgs {
-                    specs: gateways,
-                    interval,
-                    once,
-                    json,
-                    bootstrap_timeout: Duration::from_secs(10),
-                })
-                .await
-            }
-            Some(Command::Rosetta {
-                gateways,
-                code,
-                json,
-            }) => {
-                let Some(code) = code else {
-                    eprintln!("execdeck rosetta: give the snippet with -c CODE");
-                    return 2;
-                };
-                cli::rosetta(cli::RosettaArgs {
-                    specs: gateways,
-                    code: cli::Code::Inline(code),
-                    json,
-                    bootstrap_timeout: Duration::from_secs(30),
-                })
-                .await
-            }
-            Some(Command::Info {
-                gateways,
-                json,
-                bootstrap_timeout,
-            }) => {
-                let bt = match seconds("bootstrap-timeout", bootstrap_timeout) {
-                    Ok(b) => b,
-                    Err(e) => {
-                        eprintln!("execdeck: {e}");
-                        return 2;
-                    }
-                };
-                cli::info(cli::InfoArgs {
-                    specs: gateways,
-                    json,
-                    bootstrap_timeout: bt,
-                })
-                .await
-            }
-            None => {
-                let (config, config_notice) = execdeck::config::Config::load();
-                let (gateways, setup) = match cockpit_gateways(
-                    &cli.gateways,
-                    &cli.groups,
-                    cli.session.as_deref(),
-                    &config.default_spec,
-                ) {
-                    Ok(g) => g,
-                    Err(e) => {
-                        eprintln!("execdeck: {e}");
-                        return 2;
-                    }
-                };
-                let (keymap, keymap_notice) = execdeck::tui::load_keymap();
-                let notice = match (config_notice, keymap_notice) {
-                    (Some(a), Some(b)) => Some(format!("{a}; {b}")),
-                    (a, b) => a.or(b),
-                };
-                let mut monitor = config.monitor.clone();
-                if let Some(secs) = cli.monitor_interval {
-                    monitor.interval = secs;
-                    if let Err(e) = monitor.check("--monitor-interval") {
-                        eprintln!("execdeck: {e}");
-                        return 2;
-                    }
-                }
-                execdeck::tui::run(execdeck::tui::Startup {
-                    gateways,
-                    setup,
-                    monitor,
-                    scrollback: config.scrollback,
-                    notice,
-                    keymap,
-                })
-                .await
-            }
-        }
+    let code = rt.block_on(run(cli)).unwrap_or_else(|e| {
+        eprintln!("execdeck: {e}");
+        2
     });
     drop(rt);
     std::process::exit(code);
+}
+
+/// Runs what the command line asks for: the exit code, or a usage error (exit code 2).
+async fn run(cli: Cli) -> Result<i32, String> {
+    Ok(match cli.command {
+        Some(Command::Exec {
+            gateways,
+            code,
+            file,
+            json,
+            bootstrap_timeout,
+            terminate_timeout,
+        }) => {
+            let code = match (code, file) {
+                (Some(c), _) => cli::Code::Inline(c),
+                (None, Some(f)) if f == "-" => cli::Code::Stdin,
+                (None, Some(f)) => cli::Code::File(f),
+                (None, None) => {
+                    eprintln!("execdeck exec: give code with -c CODE, a FILE, or - for stdin");
+                    return Ok(2);
+                }
+            };
+            cli::exec(cli::ExecArgs {
+                specs: gateways,
+                code,
+                json,
+                bootstrap_timeout: seconds("bootstrap-timeout", bootstrap_timeout)?,
+                terminate_timeout: seconds("terminate-timeout", terminate_timeout)?,
+            })
+            .await?
+        }
+        Some(Command::Socketserver {
+            listen,
+            token_file,
+            python,
+            print,
+        }) => {
+            if print {
+                print!("{}", execdeck::engine::bootstrap::SOCKETSERVER_SOURCE);
+                return Ok(0);
+            }
+            use std::os::unix::process::CommandExt;
+            let mut cmd = std::process::Command::new(&python);
+            cmd.arg("-u")
+                .arg("-c")
+                .arg(execdeck::engine::bootstrap::SOCKETSERVER_SOURCE)
+                .arg(&listen);
+            if let Some(t) = &token_file {
+                cmd.arg("--token-file").arg(t);
+            }
+            let err = cmd.exec();
+            eprintln!("execdeck: cannot run `{python}`: {err}");
+            1
+        }
+        Some(Command::Top {
+            gateways,
+            interval,
+            once,
+            json,
+        }) => {
+            cli::top(cli::TopArgs {
+                specs: gateways,
+                interval: seconds("interval", interval)?,
+                once,
+                json,
+                bootstrap_timeout: Duration::from_secs(10),
+            })
+            .await?
+        }
+        Some(Command::Rosetta {
+            gateways,
+            code,
+            json,
+        }) => {
+            let Some(code) = code else {
+                eprintln!("execdeck rosetta: give the snippet with -c CODE");
+                return Ok(2);
+            };
+            cli::rosetta(cli::RosettaArgs {
+                specs: gateways,
+                code: cli::Code::Inline(code),
+                json,
+                bootstrap_timeout: Duration::from_secs(30),
+            })
+            .await?
+        }
+        Some(Command::Info {
+            gateways,
+            json,
+            bootstrap_timeout,
+        }) => {
+            cli::info(cli::InfoArgs {
+                specs: gateways,
+                json,
+                bootstrap_timeout: seconds("bootstrap-timeout", bootstrap_timeout)?,
+            })
+            .await?
+        }
+        None => {
+            let (config, config_notice) = execdeck::config::Config::load();
+            let (gateways, setup) = cockpit_gateways(
+                &cli.gateways,
+                &cli.groups,
+                cli.session.as_deref(),
+                &config.default_spec,
+            )?;
+            let (keymap, keymap_notice) = execdeck::tui::load_keymap();
+            let notice = match (config_notice, keymap_notice) {
+                (Some(a), Some(b)) => Some(format!("{a}; {b}")),
+                (a, b) => a.or(b),
+            };
+            let mut monitor = config.monitor.clone();
+            if let Some(secs) = cli.monitor_interval {
+                monitor.interval = secs;
+                monitor.check("--monitor-interval")?;
+            }
+            execdeck::tui::run(execdeck::tui::Startup {
+                gateways,
+                setup,
+                monitor,
+                scrollback: config.scrollback,
+                notice,
+                keymap,
+            })
+            .await
+        }
+    })
 }

@@ -38,11 +38,9 @@ class _ConsoleWriter(object):
         c = self._console
         if c.current is None or _th.get_ident() != c.thread:
             return self._orig.write(s)
-        if not isinstance(s, _text):
-            if isinstance(s, bytes):
-                s = s.decode("utf-8", "replace")
-            else:
-                raise TypeError("write() argument must be str, not %s" % type(s).__name__)
+        if not isinstance(s, (_text, bytes)):
+            raise TypeError("write() argument must be str, not %s" % type(s).__name__)
+        s = _as_text(s)
         if s:
             # line buffered, like a terminal: one item per line, not per write
             self._buf.append(s)

@@ -92,8 +92,6 @@ else:
     _RLock = threading.RLock
     _Event = threading.Event
 
-_pack = struct.pack
-_unpack = struct.unpack
 _get_ident = _thread.get_ident
 
 
@@ -126,7 +124,52 @@ class TimeoutError(IOError):
 
 
 # ---------------------------------------------------------------------------
-# serializer
+# wire protocol: message codes and serializer opcodes (execnet's names)
+
+
+class Message(object):
+    """Message codes: the first byte of a frame's 9-byte header."""
+    STATUS = 0
+    RECONFIGURE = 1
+    GATEWAY_TERMINATE = 2
+    CHANNEL_EXEC = 3
+    CHANNEL_DATA = 4
+    CHANNEL_CLOSE = 5
+    CHANNEL_CLOSE_ERROR = 6
+    CHANNEL_LAST_MESSAGE = 7
+
+
+class opcode(object):
+    """Serializer opcodes: a stack machine; int4 = signed 32-bit big-endian."""
+    BUILDTUPLE = b"@"   # int4 n: the last n items become a tuple
+    BYTES = b"A"        # int4 len + bytes
+    CHANNEL = b"B"      # int4 channel id
+    FALSE = b"C"
+    FLOAT = b"D"        # 8-byte double
+    FROZENSET = b"E"    # int4 n
+    INT = b"F"          # int4
+    LONG = b"G"         # int4 (Python 2 long)
+    LONGINT = b"H"      # int4 len + ASCII digits
+    LONGLONG = b"I"     # as LONGINT (Python 2)
+    NEWDICT = b"J"
+    NEWLIST = b"K"      # int4 n: [None] * n, filled by SETITEM
+    NONE = b"L"
+    PY2STRING = b"M"    # int4 len + bytes (Python 2 str)
+    PY3STRING = b"N"    # int4 len + UTF-8
+    SET = b"O"          # int4 n
+    SETITEM = b"P"      # pops value and key into the container below them
+    STOP = b"Q"         # end: exactly one item is left
+    TRUE = b"R"
+    UNICODE = b"S"      # int4 len + UTF-8 (Python 2 unicode)
+    COMPLEX = b"T"      # two doubles
+
+
+_int4 = struct.Struct("!i")
+_float = struct.Struct("!d")
+_complex = struct.Struct("!dd")
+_header = struct.Struct("!bii")  # message code, channel id, payload length
+_pack_int4 = _int4.pack
+_unpack_int4 = _int4.unpack_from
 
 
 def dumps(obj):
@@ -136,16 +179,16 @@ def dumps(obj):
 def _chunks(obj):
     out = []
     _dump(obj, out.append)
-    out.append(b"Q")
+    out.append(opcode.STOP)
     return out
 
 
 def _dump_int(x, w):
     if -2147483648 <= x <= 2147483647:
-        w(b"F" + _pack("!i", x))
+        w(opcode.INT + _pack_int4(x))
     else:
         s = str(x).encode("ascii")
-        w(b"H" + _pack("!i", len(s)) + s)
+        w(opcode.LONGINT + _pack_int4(len(s)) + s)
 
 
 def _dump(obj, w):
@@ -155,138 +198,188 @@ def _dump(obj, w):
             b = obj.encode("utf-8")
         except UnicodeError:
             raise DumpError("strings must be utf-8 encodable")
-        w((b"N" if PY3 else b"S") + _pack("!i", len(b)))
+        w((opcode.PY3STRING if PY3 else opcode.UNICODE) + _pack_int4(len(b)))
         w(b)
     elif t is _bytes:
-        w((b"A" if PY3 else b"M") + _pack("!i", len(obj)))
+        w((opcode.BYTES if PY3 else opcode.PY2STRING) + _pack_int4(len(obj)))
         w(obj)
     elif t is bool:
-        w(b"R" if obj else b"C")
+        w(opcode.TRUE if obj else opcode.FALSE)
     elif t in _ints:
         _dump_int(obj, w)
     elif obj is None:
-        w(b"L")
+        w(opcode.NONE)
     elif t is float:
-        w(b"D" + _pack("!d", obj))
+        w(opcode.FLOAT + _float.pack(obj))
     elif t is complex:
-        w(b"T" + _pack("!dd", obj.real, obj.imag))
+        w(opcode.COMPLEX + _complex.pack(obj.real, obj.imag))
     elif t is tuple or t is set or t is frozenset:
         for item in obj:
             _dump(item, w)
-        op = b"@" if t is tuple else (b"O" if t is set else b"E")
-        w(op + _pack("!i", len(obj)))
+        op = opcode.BUILDTUPLE if t is tuple else (opcode.SET if t is set else opcode.FROZENSET)
+        w(op + _pack_int4(len(obj)))
     elif t is list:
-        w(b"K" + _pack("!i", len(obj)))
+        w(opcode.NEWLIST + _pack_int4(len(obj)))
+        index, setitem = opcode.INT, opcode.SETITEM
         for i, item in enumerate(obj):
-            w(b"F" + _pack("!i", i))
+            w(index + _pack_int4(i))
             _dump(item, w)
-            w(b"P")
+            w(setitem)
     elif t is dict:
-        w(b"J")
+        w(opcode.NEWDICT)
+        setitem = opcode.SETITEM
         for k, v in obj.items():
             _dump(k, w)
             _dump(v, w)
-            w(b"P")
+            w(setitem)
     elif t is Channel:
-        w(b"B" + _pack("!i", obj.id))
-    elif PY3 and t is bytearray:
-        raise DumpError("can't serialize %s" % (t,))
+        w(opcode.CHANNEL + _pack_int4(obj.id))
     else:
         raise DumpError("can't serialize %s" % (t,))
 
 
-def loads(data, gateway=None, strconfig=(True, False)):
-    py2str_as_py3str, py3str_as_py2str = strconfig
-    stack = []
-    push = stack.append
-    pos = 0
-    n = len(data)
-    while True:
-        if pos >= n:
-            raise LoadError("payload ended without STOP")
-        op = data[pos:pos + 1]
-        pos += 1
-        if op == b"F" or op == b"G":
-            push(_unpack("!i", data[pos:pos + 4])[0])
-            pos += 4
-        elif op == b"N" or op == b"S" or op == b"A" or op == b"M" or op == b"H" or op == b"I":
-            ln = _unpack("!i", data[pos:pos + 4])[0]
-            pos += 4
-            raw = data[pos:pos + ln]
-            if len(raw) != ln:
-                raise LoadError("truncated string")
-            pos += ln
-            if op == b"N":
-                if py3str_as_py2str:
-                    push(raw)
-                else:
-                    push(raw.decode("utf-8"))
-            elif op == b"A":
-                push(raw)
-            elif op == b"S":
-                push(raw.decode("utf-8"))
-            elif op == b"M":
-                if PY3 and py2str_as_py3str:
-                    push(raw.decode("latin-1"))
-                else:
-                    push(raw)
-            else:
-                push(int(raw))
-        elif op == b"Q":
-            if len(stack) != 1:
-                raise LoadError("internal unserialization error")
-            return stack[0]
-        elif op == b"L":
-            push(None)
-        elif op == b"R":
-            push(True)
-        elif op == b"C":
-            push(False)
-        elif op == b"D":
-            push(_unpack("!d", data[pos:pos + 8])[0])
-            pos += 8
-        elif op == b"T":
-            re_, im = _unpack("!dd", data[pos:pos + 16])
-            push(complex(re_, im))
-            pos += 16
-        elif op == b"@" or op == b"O" or op == b"E":
-            cnt = _unpack("!i", data[pos:pos + 4])[0]
-            pos += 4
-            if cnt > len(stack) or cnt < 0:
-                raise LoadError("not enough items on the stack")
-            if cnt:
-                items = stack[-cnt:]
-                del stack[-cnt:]
-            else:
-                items = []
-            if op == b"@":
-                push(tuple(items))
-            elif op == b"O":
-                push(set(items))
-            else:
-                push(frozenset(items))
-        elif op == b"J":
-            push({})
-        elif op == b"K":
-            cnt = _unpack("!i", data[pos:pos + 4])[0]
-            pos += 4
-            if cnt < 0 or cnt > n:
-                raise LoadError("bad list length")
-            push([None] * cnt)
-        elif op == b"P":
-            if len(stack) < 3:
-                raise LoadError("not enough items for setitem")
-            value = stack.pop()
-            key = stack.pop()
-            stack[-1][key] = value
-        elif op == b"B":
-            cid = _unpack("!i", data[pos:pos + 4])[0]
-            pos += 4
-            if gateway is None:
-                raise LoadError("channel reference outside a gateway")
-            push(gateway._channel_for(cid))
+# Loading: one function per opcode, `load(data, pos, stack, gateway) -> next pos`, where
+# pos is just past the opcode byte. loads() looks each opcode up in a table; STOP, the
+# end of the data and unknown opcodes end its loop.
+
+
+def _load_int(data, pos, stack, gateway):
+    stack.append(_unpack_int4(data, pos)[0])
+    return pos + 4
+
+
+def _load_float(data, pos, stack, gateway):
+    stack.append(_float.unpack_from(data, pos)[0])
+    return pos + 8
+
+
+def _load_complex(data, pos, stack, gateway):
+    re_, im = _complex.unpack_from(data, pos)
+    stack.append(complex(re_, im))
+    return pos + 16
+
+
+def _load_newdict(data, pos, stack, gateway):
+    stack.append({})
+    return pos
+
+
+def _load_newlist(data, pos, stack, gateway):
+    cnt = _unpack_int4(data, pos)[0]
+    if cnt < 0 or cnt > len(data):
+        raise LoadError("bad list length")
+    stack.append([None] * cnt)
+    return pos + 4
+
+
+def _load_setitem(data, pos, stack, gateway):
+    if len(stack) < 3:
+        raise LoadError("not enough items for setitem")
+    value = stack.pop()
+    key = stack.pop()
+    stack[-1][key] = value
+    return pos
+
+
+def _load_channel(data, pos, stack, gateway):
+    if gateway is None:
+        raise LoadError("channel reference outside a gateway")
+    stack.append(gateway._channel_for(_unpack_int4(data, pos)[0]))
+    return pos + 4
+
+
+def _loads_constant(value):
+    def load(data, pos, stack, gateway):
+        stack.append(value)
+        return pos
+    return load
+
+
+def _loads_sized(convert):
+    """Opcodes followed by int4 len and len bytes, which `convert` turns into the value."""
+    def load(data, pos, stack, gateway):
+        ln = _unpack_int4(data, pos)[0]
+        pos += 4
+        raw = data[pos:pos + ln]
+        if len(raw) != ln:
+            raise LoadError("truncated string")
+        stack.append(convert(raw))
+        return pos + ln
+    return load
+
+
+def _loads_collection(build):
+    """Opcodes followed by int4 n: the last n items on the stack become one."""
+    def load(data, pos, stack, gateway):
+        cnt = _unpack_int4(data, pos)[0]
+        if cnt > len(stack) or cnt < 0:
+            raise LoadError("not enough items on the stack")
+        if cnt:
+            items = stack[-cnt:]
+            del stack[-cnt:]
         else:
-            raise LoadError("unknown opcode %r - wire protocol corruption?" % (op,))
+            items = ()
+        stack.append(build(items))
+        return pos + 4
+    return load
+
+
+def _utf8(raw):
+    return raw.decode("utf-8")
+
+
+def _latin1(raw):
+    return raw.decode("latin-1")
+
+
+def _load_table(py2str_as_py3str, py3str_as_py2str):
+    """The opcode -> load function table for one strconfig."""
+    return {
+        opcode.BUILDTUPLE: _loads_collection(tuple),
+        opcode.BYTES: _loads_sized(_bytes),
+        opcode.CHANNEL: _load_channel,
+        opcode.FALSE: _loads_constant(False),
+        opcode.FLOAT: _load_float,
+        opcode.FROZENSET: _loads_collection(frozenset),
+        opcode.INT: _load_int,
+        opcode.LONG: _load_int,
+        opcode.LONGINT: _loads_sized(int),
+        opcode.LONGLONG: _loads_sized(int),
+        opcode.NEWDICT: _load_newdict,
+        opcode.NEWLIST: _load_newlist,
+        opcode.NONE: _loads_constant(None),
+        opcode.PY2STRING: _loads_sized(_latin1 if PY3 and py2str_as_py3str else _bytes),
+        opcode.PY3STRING: _loads_sized(_bytes if py3str_as_py2str else _utf8),
+        opcode.SET: _loads_collection(set),
+        opcode.SETITEM: _load_setitem,
+        opcode.TRUE: _loads_constant(True),
+        opcode.UNICODE: _loads_sized(_utf8),
+        opcode.COMPLEX: _load_complex,
+    }
+
+
+# one table per strconfig (py2str_as_py3str, py3str_as_py2str)
+_LOAD_TABLES = dict(((a, b), _load_table(a, b)) for a in (False, True) for b in (False, True))
+
+
+def loads(data, gateway=None, strconfig=(True, False)):
+    table = _LOAD_TABLES[bool(strconfig[0]), bool(strconfig[1])]
+    stack = []
+    pos = 0
+    while True:
+        op = data[pos:pos + 1]
+        try:
+            load = table[op]
+        except KeyError:
+            break
+        pos = load(data, pos + 1, stack, gateway)
+    if op == opcode.STOP:
+        if len(stack) != 1:
+            raise LoadError("internal unserialization error")
+        return stack[0]
+    if not op:
+        raise LoadError("payload ended without STOP")
+    raise LoadError("unknown opcode %r - wire protocol corruption?" % (op,))
 
 
 # ---------------------------------------------------------------------------
@@ -382,9 +475,9 @@ class Channel(object):
         self._closed = True
         if not self._peerclosed:
             if error is not None:
-                self.gateway._send(6, self.id, dumps(_text(error)))
+                self.gateway._send(Message.CHANNEL_CLOSE_ERROR, self.id, dumps(_text(error)))
             else:
-                self.gateway._send(5, self.id, b"")
+                self.gateway._send(Message.CHANNEL_CLOSE, self.id, b"")
         self.gateway._forget(self)
 
     def waitclose(self, timeout=None):
@@ -396,7 +489,7 @@ class Channel(object):
 
     def reconfigure(self, py2str_as_py3str=True, py3str_as_py2str=False):
         self._strconfig = (py2str_as_py3str, py3str_as_py2str)
-        self.gateway._send(1, self.id, dumps(self._strconfig))
+        self.gateway._send(Message.RECONFIGURE, self.id, dumps(self._strconfig))
 
     # called by the receiver
     def _deliver(self, item):
@@ -543,7 +636,7 @@ class WorkerGateway(object):
 
     # -- sending
     def _send(self, code, cid, payload):
-        data = _pack("!bii", code, cid, len(payload)) + payload
+        data = _header.pack(code, cid, len(payload)) + payload
         self._sendlock.acquire()
         try:
             self._write(data)
@@ -556,7 +649,7 @@ class WorkerGateway(object):
         size = 0
         for c in chunks:
             size += len(c)
-        chunks.insert(0, _pack("!bii", 4, cid, size))
+        chunks.insert(0, _header.pack(Message.CHANNEL_DATA, cid, size))
         data = b"".join(chunks)
         self._sendlock.acquire()
         try:
@@ -613,7 +706,7 @@ class WorkerGateway(object):
             # lone surrogates (e.g. surrogateescape'd file names): replace, never drop
             payload = dumps((cid, _text(stream), _clean_text(text)))
         try:
-            self._send(4, 0, payload)
+            self._send(Message.CHANNEL_DATA, 0, payload)
         except Exception:
             pass
 
@@ -689,7 +782,7 @@ class WorkerGateway(object):
         try:
             while True:
                 header = self._readexact(9)
-                code, cid, ln = _unpack("!bii", header)
+                code, cid, ln = _header.unpack(header)
                 payload = self._readexact(ln) if ln else b""
                 self._recvlock.acquire()
                 try:
@@ -709,39 +802,66 @@ class WorkerGateway(object):
         self._shutdown(reason)
 
     def _dispatch(self, code, cid, payload):
-        if code == 4:
-            ch = self._channels.get(cid)
-            if ch is not None:
-                ch._deliver(loads(payload, self, ch._strconfig))
-        elif code == 3:
-            source, filename, callname, kwargs = loads(payload, self)
-            ch = self._channel_for(cid)
-            self._schedule(ch, source, filename, callname, kwargs)
-        elif code == 5 or code == 6 or code == 7:
-            ch = self._channels.get(cid)
-            if ch is not None:
-                err = loads(payload, self) if code == 6 else None
-                ch._remote_closed(err, sendonly=(code == 7))
-        elif code == 0:
-            cpu, rss = _self_usage()
-            status = {"numchannels": len(self._channels),
-                      "numexecuting": self._numexecuting,
-                      "execmodel": self.execmodel,
-                      "cpu": cpu, "rss": rss}
-            self._send(4, cid, dumps(status))
-            self._send(5, cid, b"")
-        elif code == 1:
-            cfg = loads(payload, self)
-            cfg = (bool(cfg[0]), bool(cfg[1]))
-            if cid == 0:
-                self._strconfig = cfg
-            else:
-                self._channel_for(cid)._strconfig = cfg
-        elif code == 2:
-            return True
-        else:
+        """Handles one message; True when the receiver should stop (GATEWAY_TERMINATE)."""
+        handler = self._handlers.get(code)
+        if handler is None:
             raise LoadError("unknown message code %d" % code)
-        return False
+        return handler(self, cid, payload)
+
+    def _on_status(self, cid, payload):
+        cpu, rss = _self_usage()
+        status = {"numchannels": len(self._channels),
+                  "numexecuting": self._numexecuting,
+                  "execmodel": self.execmodel,
+                  "cpu": cpu, "rss": rss}
+        self._send(Message.CHANNEL_DATA, cid, dumps(status))
+        self._send(Message.CHANNEL_CLOSE, cid, b"")
+
+    def _on_reconfigure(self, cid, payload):
+        cfg = loads(payload, self)
+        cfg = (bool(cfg[0]), bool(cfg[1]))
+        if cid == 0:
+            self._strconfig = cfg
+        else:
+            self._channel_for(cid)._strconfig = cfg
+
+    def _on_terminate(self, cid, payload):
+        return True
+
+    def _on_exec(self, cid, payload):
+        source, filename, callname, kwargs = loads(payload, self)
+        self._schedule(self._channel_for(cid), source, filename, callname, kwargs)
+
+    def _on_data(self, cid, payload):
+        ch = self._channels.get(cid)
+        if ch is not None:
+            ch._deliver(loads(payload, self, ch._strconfig))
+
+    def _on_close(self, cid, payload):
+        ch = self._channels.get(cid)
+        if ch is not None:
+            ch._remote_closed()
+
+    def _on_close_error(self, cid, payload):
+        ch = self._channels.get(cid)
+        if ch is not None:
+            ch._remote_closed(loads(payload, self))
+
+    def _on_last_message(self, cid, payload):
+        ch = self._channels.get(cid)
+        if ch is not None:
+            ch._remote_closed(sendonly=True)
+
+    _handlers = {
+        Message.STATUS: _on_status,
+        Message.RECONFIGURE: _on_reconfigure,
+        Message.GATEWAY_TERMINATE: _on_terminate,
+        Message.CHANNEL_EXEC: _on_exec,
+        Message.CHANNEL_DATA: _on_data,
+        Message.CHANNEL_CLOSE: _on_close,
+        Message.CHANNEL_CLOSE_ERROR: _on_close_error,
+        Message.CHANNEL_LAST_MESSAGE: _on_last_message,
+    }
 
     # -- execution
     def _schedule(self, ch, source, filename, callname, kwargs):
@@ -1009,7 +1129,7 @@ def _send_code_for_cache(gw):
             import imp
             magic = imp.get_magic()
         data = marshal.dumps(code)
-        gw._send(4, 0, dumps((_text("stubcode"), _bytes(magic), data)))
+        gw._send(Message.CHANNEL_DATA, 0, dumps((_text("stubcode"), _bytes(magic), data)))
     except Exception:
         pass
 

@@ -1,4 +1,6 @@
-//! Headless subcommands: `exec`, `info`, `top` and `rosetta`.
+//! Headless subcommands: `exec`, `info`, `top` and `rosetta`. Each returns the process
+//! exit code, or `Err` with a message when its input is bad (bad spec, unreadable code)
+//! and nothing has started yet; `main` prints it and exits with 2.
 
 use crate::engine::{
     Event, Facts, Gateway, GatewayOptions, Group, Spec, Stream, TerminateOutcome, Transport, Value,
@@ -63,6 +65,13 @@ struct Printer {
 }
 
 impl Printer {
+    fn new(json: bool) -> Printer {
+        Printer {
+            json,
+            at_line_start: HashMap::new(),
+        }
+    }
+
     fn json_line(&self, gateway: &str, stream: &str, text: &str) {
         let obj = json!({"event": "output", "gateway": gateway, "stream": stream, "text": text});
         write_out(&format!("{obj}\n"), false);
@@ -257,6 +266,28 @@ async fn open_group(
     (group, ok, failed)
 }
 
+/// Aborts a task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Opens the gateways of a command that shows no worker output (`info`, `top`,
+/// `rosetta`): a task drops their events until the returned guard goes.
+async fn open_quiet(
+    specs: Vec<Spec>,
+    timeout: Duration,
+    p: &mut Printer,
+) -> (Group, bool, AbortOnDrop) {
+    let (tx, mut rx) = mpsc::channel::<Event>(1024);
+    let drain = tokio::spawn(async move { while rx.recv().await.is_some() {} });
+    let (group, ok, _) = open_group(specs, timeout, tx, p).await;
+    (group, ok, AbortOnDrop(drain))
+}
+
 /// What the JSON output says about a gateway. `exec --json` (its `"event":"gateway"`
 /// lines), `top --json` and `info --json` all build it here, so their keys cannot
 /// drift apart. The keys that come from the interpreter's facts are null when the
@@ -326,43 +357,11 @@ fn event_gateway(ev: &Event) -> &str {
     }
 }
 
-/// Parses every spec (a bad one is reported and gives exit code 2) and makes the printer.
-fn prepare(specs: &[String], json: bool) -> Result<(Vec<Spec>, Printer), i32> {
-    match parse_specs(specs) {
-        Ok(s) => Ok((
-            s,
-            Printer {
-                json,
-                at_line_start: HashMap::new(),
-            },
-        )),
-        Err(e) => {
-            eprintln!("execdeck: {e}");
-            Err(2)
-        }
-    }
-}
-
 /// `execdeck exec`: returns the process exit code.
-pub async fn exec(args: ExecArgs) -> i32 {
-    let specs = match parse_specs(&args.specs) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("execdeck: {e}");
-            return 2;
-        }
-    };
-    let code = match read_code(&args.code) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("execdeck: {e}");
-            return 2;
-        }
-    };
-    let mut p = Printer {
-        json: args.json,
-        at_line_start: HashMap::new(),
-    };
+pub async fn exec(args: ExecArgs) -> Result<i32, String> {
+    let specs = parse_specs(&args.specs)?;
+    let code = read_code(&args.code)?;
+    let mut p = Printer::new(args.json);
     let (tx, mut rx) = mpsc::channel::<Event>(1024);
     let json = args.json;
     let opening = async {
@@ -391,7 +390,7 @@ pub async fn exec(args: ExecArgs) -> i32 {
         r = opening => r,
         _ = wait_for_signal() => {
             eprintln!("execdeck: interrupted while starting gateways");
-            return 130;
+            return Ok(130);
         }
     };
     if json {
@@ -448,14 +447,14 @@ pub async fn exec(args: ExecArgs) -> i32 {
             write_out(&format!("{}\n", exit_line(id, ok, t)), false);
         }
     }
-    match outcome {
+    Ok(match outcome {
         Some(ok) if ok && opened_ok => 0,
         Some(_) => 1,
         None => {
             eprintln!("execdeck: interrupted; all gateways terminated");
             130
         }
-    }
+    })
 }
 
 /// `exec --json`'s last line for a gateway: whether its code ran to the end without an
@@ -524,16 +523,11 @@ pub struct InfoArgs {
 }
 
 /// `execdeck info`: interpreter facts as a table or JSON lines.
-pub async fn info(args: InfoArgs) -> i32 {
-    let (specs, mut p) = match prepare(&args.specs, args.json) {
-        Ok(v) => v,
-        Err(code) => return code,
-    };
-    let (tx, mut rx) = mpsc::channel::<Event>(1024);
-    // worker output is not part of `info`; keep the sink drained
-    let drain = tokio::spawn(async move { while rx.recv().await.is_some() {} });
+pub async fn info(args: InfoArgs) -> Result<i32, String> {
+    let specs = parse_specs(&args.specs)?;
+    let mut p = Printer::new(args.json);
     let run = async {
-        let (mut group, mut ok, _) = open_group(specs, args.bootstrap_timeout, tx, &mut p).await;
+        let (mut group, mut ok, _drain) = open_quiet(specs, args.bootstrap_timeout, &mut p).await;
         let mut rows = Vec::new();
         let facts = facts_all(group.gateways()).await;
         for (gw, f) in group.gateways().iter().zip(facts) {
@@ -551,10 +545,9 @@ pub async fn info(args: InfoArgs) -> i32 {
     };
     let ok = tokio::select! {
         ok = run => ok,
-        _ = wait_for_signal() => { eprintln!("execdeck: interrupted"); return 130; }
+        _ = wait_for_signal() => { eprintln!("execdeck: interrupted"); return Ok(130); }
     };
-    drain.abort();
-    if ok { 0 } else { 1 }
+    Ok(if ok { 0 } else { 1 })
 }
 
 fn print_facts(rows: &[(Gateway, Facts)], json: bool) {
@@ -643,15 +636,11 @@ fn opt(v: Option<f64>, digits: usize) -> String {
 }
 
 /// `execdeck top`: per-gateway metrics every interval (or once), as a table or JSON lines.
-pub async fn top(args: TopArgs) -> i32 {
+pub async fn top(args: TopArgs) -> Result<i32, String> {
     use crate::engine::monitor::{Metrics, Sampler};
-    let (specs, mut p) = match prepare(&args.specs, args.json) {
-        Ok(v) => v,
-        Err(code) => return code,
-    };
-    let (tx, mut rx) = mpsc::channel::<Event>(1024);
-    let drain = tokio::spawn(async move { while rx.recv().await.is_some() {} });
-    let (mut group, mut ok, _) = open_group(specs, args.bootstrap_timeout, tx, &mut p).await;
+    let specs = parse_specs(&args.specs)?;
+    let mut p = Printer::new(args.json);
+    let (mut group, mut ok, _drain) = open_quiet(specs, args.bootstrap_timeout, &mut p).await;
     let facts = facts_all(group.gateways()).await;
     let mut samplers: Vec<(Sampler, Map<String, Json>)> = group
         .gateways()
@@ -713,14 +702,13 @@ pub async fn top(args: TopArgs) -> i32 {
         _ = wait_for_signal() => true,
     };
     group.terminate(Duration::from_secs(5)).await;
-    drain.abort();
-    if interrupted {
+    Ok(if interrupted {
         130
     } else if ok {
         0
     } else {
         1
-    }
+    })
 }
 
 fn print_metrics(rows: &[(crate::engine::monitor::Metrics, Map<String, Json>)], json: bool) {
@@ -806,21 +794,11 @@ pub struct RosettaArgs {
 
 /// `execdeck rosetta`: one snippet on every gateway; a row per gateway with result,
 /// type, exception and time; rows that differ from the majority are marked `*`.
-pub async fn rosetta(args: RosettaArgs) -> i32 {
-    let (specs, mut p) = match prepare(&args.specs, args.json) {
-        Ok(v) => v,
-        Err(code) => return code,
-    };
-    let code = match read_code(&args.code) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("execdeck: {e}");
-            return 2;
-        }
-    };
-    let (tx, mut rx) = mpsc::channel::<Event>(1024);
-    let drain = tokio::spawn(async move { while rx.recv().await.is_some() {} });
-    let (mut group, ok, _) = open_group(specs, args.bootstrap_timeout, tx, &mut p).await;
+pub async fn rosetta(args: RosettaArgs) -> Result<i32, String> {
+    let specs = parse_specs(&args.specs)?;
+    let code = read_code(&args.code)?;
+    let mut p = Printer::new(args.json);
+    let (mut group, ok, _drain) = open_quiet(specs, args.bootstrap_timeout, &mut p).await;
     let mut interp = Vec::new();
     for gw in group.gateways() {
         interp.push(
@@ -858,8 +836,7 @@ pub async fn rosetta(args: RosettaArgs) -> i32 {
         }
     }
     group.terminate(Duration::from_secs(5)).await;
-    drain.abort();
-    if ok { 0 } else { 1 }
+    Ok(if ok { 0 } else { 1 })
 }
 
 #[cfg(test)]

@@ -10,16 +10,40 @@ pub fn strict() -> bool {
 }
 
 /// Returns the path if it exists; otherwise panics in strict mode, or prints a notice
-/// and returns None.
+/// and returns None. Either way the text says what is missing, where the test looked
+/// and how to get it.
 pub fn require(path: &str, what: &str) -> Option<String> {
     if std::path::Path::new(path).exists() {
         return Some(path.to_string());
     }
+    let how = how_to_get(path);
     if strict() {
-        panic!("missing test dependency: {what} ({path}); the test command installs it");
+        panic!("missing test dependency: {what}: there is no {path}; {how}");
     }
-    eprintln!("SKIPPED (not strict): missing {what} at {path}");
+    eprintln!("SKIPPED (not strict): missing {what}: there is no {path}; {how}");
     None
+}
+
+/// How to get a missing test dependency (docs/fresh-machine.md has the details).
+fn how_to_get(path: &str) -> String {
+    let root = pyenv_root();
+    let version = path
+        .strip_prefix(&format!("{root}/versions/"))
+        .and_then(|rest| rest.split('/').next());
+    if let Some(version) = version {
+        return format!(
+            "pyenv interpreters are not installed by the test command: run `pyenv install {version}` \
+             (PYENV_ROOT, else ~/.pyenv, is where the tests look; see docs/fresh-machine.md)"
+        );
+    }
+    if path.starts_with("/usr/") {
+        return "`bash scripts/setup.sh --tests` installs the Debian packages the tests use \
+                (scripts/test.sh runs it)"
+            .into();
+    }
+    "`bash scripts/test.sh` creates .venv-test with execnet 2.1.2; or set \
+     EXECDECK_EXECNET_PYTHON to a Python that has execnet"
+        .into()
 }
 
 pub fn pyenv_root() -> String {
