@@ -228,7 +228,7 @@ fn main() {
             std::process::exit(1);
         }
     };
-    cli::set_accept_new_host_keys(cli.accept_new_host_keys);
+    let accept_new_host_keys = cli.accept_new_host_keys;
     let code = rt.block_on(async {
         match cli.command {
             Some(Command::Exec {
@@ -264,6 +264,7 @@ fn main() {
                     json,
                     bootstrap_timeout: bt,
                     terminate_timeout: tt,
+                    accept_new_host_keys,
                 })
                 .await
             }
@@ -309,6 +310,7 @@ fn main() {
                     once,
                     json,
                     bootstrap_timeout: Duration::from_secs(10),
+                    accept_new_host_keys,
                 })
                 .await
             }
@@ -326,6 +328,7 @@ fn main() {
                     code: cli::Code::Inline(code),
                     json,
                     bootstrap_timeout: Duration::from_secs(30),
+                    accept_new_host_keys,
                 })
                 .await
             }
@@ -345,6 +348,7 @@ fn main() {
                     specs: gateways,
                     json,
                     bootstrap_timeout: bt,
+                    accept_new_host_keys,
                 })
                 .await
             }
@@ -382,6 +386,7 @@ fn main() {
                     scrollback: config.scrollback,
                     notice,
                     keymap,
+                    accept_new_host_keys,
                 })
                 .await
             }

@@ -22,6 +22,8 @@ pub struct ExecArgs {
     pub json: bool,
     pub bootstrap_timeout: Duration,
     pub terminate_timeout: Duration,
+    /// `--accept-new-host-keys`: record unknown SSH host keys (never changed ones).
+    pub accept_new_host_keys: bool,
 }
 
 /// Parses every spec first, so that one bad spec stops everything before anything starts.
@@ -168,18 +170,6 @@ async fn wait_for_signal() {
     }
 }
 
-static ACCEPT_NEW_HOST_KEYS: std::sync::atomic::AtomicBool =
-    std::sync::atomic::AtomicBool::new(false);
-
-/// `--accept-new-host-keys`: record unknown SSH host keys (never changed ones).
-pub fn set_accept_new_host_keys(on: bool) {
-    ACCEPT_NEW_HOST_KEYS.store(on, std::sync::atomic::Ordering::Relaxed);
-}
-
-pub fn accept_new_host_keys() -> bool {
-    ACCEPT_NEW_HOST_KEYS.load(std::sync::atomic::Ordering::Relaxed)
-}
-
 /// Asks on the controlling terminal with echo off (SSH passwords and passphrases);
 /// `None` without a terminal. One question at a time.
 pub fn tty_prompter() -> crate::engine::ssh::Prompter {
@@ -224,11 +214,15 @@ pub fn tty_prompter() -> crate::engine::ssh::Prompter {
     })
 }
 
-fn opts(timeout: Duration, events: mpsc::Sender<Event>) -> GatewayOptions {
+fn opts(
+    timeout: Duration,
+    events: mpsc::Sender<Event>,
+    accept_new_host_keys: bool,
+) -> GatewayOptions {
     GatewayOptions {
         bootstrap_timeout: timeout,
         events: Some(events),
-        accept_new_host_keys: accept_new_host_keys(),
+        accept_new_host_keys,
         prompter: Some(tty_prompter()),
         ..GatewayOptions::default()
     }
@@ -240,10 +234,11 @@ fn opts(timeout: Duration, events: mpsc::Sender<Event>) -> GatewayOptions {
 async fn open_group(
     specs: Vec<Spec>,
     timeout: Duration,
+    accept_new_host_keys: bool,
     events: mpsc::Sender<Event>,
     p: &mut Printer,
 ) -> (Group, bool, Vec<String>) {
-    let mut group = Group::with_options(opts(timeout, events));
+    let mut group = Group::with_options(opts(timeout, events, accept_new_host_keys));
     let results = group.make_gateways(&specs).await;
     let mut ok = true;
     let mut failed = Vec::new();
@@ -369,7 +364,14 @@ pub async fn exec(args: ExecArgs) -> i32 {
         // keep the sink drained while gateways start, so a chatty bootstrap cannot block
         let mut early: Vec<Event> = Vec::new();
         let fut = async {
-            let (group, ok, failed) = open_group(specs, args.bootstrap_timeout, tx, &mut p).await;
+            let (group, ok, failed) = open_group(
+                specs,
+                args.bootstrap_timeout,
+                args.accept_new_host_keys,
+                tx,
+                &mut p,
+            )
+            .await;
             // the metadata of `--json`'s gateway lines (one round trip, all at once)
             let facts = if json {
                 facts_all(group.gateways()).await
@@ -521,6 +523,8 @@ pub struct InfoArgs {
     pub specs: Vec<String>,
     pub json: bool,
     pub bootstrap_timeout: Duration,
+    /// `--accept-new-host-keys`: record unknown SSH host keys (never changed ones).
+    pub accept_new_host_keys: bool,
 }
 
 /// `execdeck info`: interpreter facts as a table or JSON lines.
@@ -533,7 +537,14 @@ pub async fn info(args: InfoArgs) -> i32 {
     // worker output is not part of `info`; keep the sink drained
     let drain = tokio::spawn(async move { while rx.recv().await.is_some() {} });
     let run = async {
-        let (mut group, mut ok, _) = open_group(specs, args.bootstrap_timeout, tx, &mut p).await;
+        let (mut group, mut ok, _) = open_group(
+            specs,
+            args.bootstrap_timeout,
+            args.accept_new_host_keys,
+            tx,
+            &mut p,
+        )
+        .await;
         let mut rows = Vec::new();
         let facts = facts_all(group.gateways()).await;
         for (gw, f) in group.gateways().iter().zip(facts) {
@@ -635,6 +646,8 @@ pub struct TopArgs {
     pub once: bool,
     pub json: bool,
     pub bootstrap_timeout: Duration,
+    /// `--accept-new-host-keys`: record unknown SSH host keys (never changed ones).
+    pub accept_new_host_keys: bool,
 }
 
 fn opt(v: Option<f64>, digits: usize) -> String {
@@ -651,7 +664,14 @@ pub async fn top(args: TopArgs) -> i32 {
     };
     let (tx, mut rx) = mpsc::channel::<Event>(1024);
     let drain = tokio::spawn(async move { while rx.recv().await.is_some() {} });
-    let (mut group, mut ok, _) = open_group(specs, args.bootstrap_timeout, tx, &mut p).await;
+    let (mut group, mut ok, _) = open_group(
+        specs,
+        args.bootstrap_timeout,
+        args.accept_new_host_keys,
+        tx,
+        &mut p,
+    )
+    .await;
     let facts = facts_all(group.gateways()).await;
     let mut samplers: Vec<(Sampler, Map<String, Json>)> = group
         .gateways()
@@ -802,6 +822,8 @@ pub struct RosettaArgs {
     pub code: Code,
     pub json: bool,
     pub bootstrap_timeout: Duration,
+    /// `--accept-new-host-keys`: record unknown SSH host keys (never changed ones).
+    pub accept_new_host_keys: bool,
 }
 
 /// `execdeck rosetta`: one snippet on every gateway; a row per gateway with result,
@@ -820,7 +842,14 @@ pub async fn rosetta(args: RosettaArgs) -> i32 {
     };
     let (tx, mut rx) = mpsc::channel::<Event>(1024);
     let drain = tokio::spawn(async move { while rx.recv().await.is_some() {} });
-    let (mut group, ok, _) = open_group(specs, args.bootstrap_timeout, tx, &mut p).await;
+    let (mut group, ok, _) = open_group(
+        specs,
+        args.bootstrap_timeout,
+        args.accept_new_host_keys,
+        tx,
+        &mut p,
+    )
+    .await;
     let mut interp = Vec::new();
     for gw in group.gateways() {
         interp.push(
