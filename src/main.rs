@@ -262,9 +262,11 @@ fn main() {
                     specs: gateways,
                     code,
                     json,
-                    bootstrap_timeout: bt,
+                    connect: cli::Connect {
+                        bootstrap_timeout: bt,
+                        accept_new_host_keys,
+                    },
                     terminate_timeout: tt,
-                    accept_new_host_keys,
                 })
                 .await
             }
@@ -309,8 +311,10 @@ fn main() {
                     interval,
                     once,
                     json,
-                    bootstrap_timeout: Duration::from_secs(10),
-                    accept_new_host_keys,
+                    connect: cli::Connect {
+                        bootstrap_timeout: Duration::from_secs(10),
+                        accept_new_host_keys,
+                    },
                 })
                 .await
             }
@@ -327,8 +331,10 @@ fn main() {
                     specs: gateways,
                     code: cli::Code::Inline(code),
                     json,
-                    bootstrap_timeout: Duration::from_secs(30),
-                    accept_new_host_keys,
+                    connect: cli::Connect {
+                        bootstrap_timeout: Duration::from_secs(30),
+                        accept_new_host_keys,
+                    },
                 })
                 .await
             }
@@ -347,8 +353,10 @@ fn main() {
                 cli::info(cli::InfoArgs {
                     specs: gateways,
                     json,
-                    bootstrap_timeout: bt,
-                    accept_new_host_keys,
+                    connect: cli::Connect {
+                        bootstrap_timeout: bt,
+                        accept_new_host_keys,
+                    },
                 })
                 .await
             }

@@ -51,7 +51,9 @@ fn installvia_group_runs_a_snippet_on_the_socket_gateway() {
 
     // select sock (the second gateway of the tree) and run a snippet there
     tmux.keys(&["j"]);
-    tmux.wait(10, "sock selected", |s| s.contains("sock · socket=ignored:0"));
+    tmux.wait(10, "sock selected", |s| {
+        s.contains("sock · socket=ignored:0")
+    });
     tmux.keys(&["Enter"]);
     tmux.wait(10, "editor focus", |s| s.contains("Esc/BackTab back"));
     tmux.text("print(6*7)");

@@ -16,14 +16,20 @@ pub enum Code {
     Stdin,
 }
 
+/// How the subcommands open gateways.
+#[derive(Clone, Copy)]
+pub struct Connect {
+    pub bootstrap_timeout: Duration,
+    /// `--accept-new-host-keys`: record unknown SSH host keys (never changed ones).
+    pub accept_new_host_keys: bool,
+}
+
 pub struct ExecArgs {
     pub specs: Vec<String>,
     pub code: Code,
     pub json: bool,
-    pub bootstrap_timeout: Duration,
+    pub connect: Connect,
     pub terminate_timeout: Duration,
-    /// `--accept-new-host-keys`: record unknown SSH host keys (never changed ones).
-    pub accept_new_host_keys: bool,
 }
 
 /// Parses every spec first, so that one bad spec stops everything before anything starts.
@@ -214,15 +220,11 @@ pub fn tty_prompter() -> crate::engine::ssh::Prompter {
     })
 }
 
-fn opts(
-    timeout: Duration,
-    events: mpsc::Sender<Event>,
-    accept_new_host_keys: bool,
-) -> GatewayOptions {
+fn opts(connect: Connect, events: mpsc::Sender<Event>) -> GatewayOptions {
     GatewayOptions {
-        bootstrap_timeout: timeout,
+        bootstrap_timeout: connect.bootstrap_timeout,
         events: Some(events),
-        accept_new_host_keys,
+        accept_new_host_keys: connect.accept_new_host_keys,
         prompter: Some(tty_prompter()),
         ..GatewayOptions::default()
     }
@@ -233,12 +235,11 @@ fn opts(
 /// carries the interpreter's stderr.
 async fn open_group(
     specs: Vec<Spec>,
-    timeout: Duration,
-    accept_new_host_keys: bool,
+    connect: Connect,
     events: mpsc::Sender<Event>,
     p: &mut Printer,
 ) -> (Group, bool, Vec<String>) {
-    let mut group = Group::with_options(opts(timeout, events, accept_new_host_keys));
+    let mut group = Group::with_options(opts(connect, events));
     let results = group.make_gateways(&specs).await;
     let mut ok = true;
     let mut failed = Vec::new();
@@ -364,14 +365,7 @@ pub async fn exec(args: ExecArgs) -> i32 {
         // keep the sink drained while gateways start, so a chatty bootstrap cannot block
         let mut early: Vec<Event> = Vec::new();
         let fut = async {
-            let (group, ok, failed) = open_group(
-                specs,
-                args.bootstrap_timeout,
-                args.accept_new_host_keys,
-                tx,
-                &mut p,
-            )
-            .await;
+            let (group, ok, failed) = open_group(specs, args.connect, tx, &mut p).await;
             // the metadata of `--json`'s gateway lines (one round trip, all at once)
             let facts = if json {
                 facts_all(group.gateways()).await
@@ -522,9 +516,7 @@ async fn run_channels(
 pub struct InfoArgs {
     pub specs: Vec<String>,
     pub json: bool,
-    pub bootstrap_timeout: Duration,
-    /// `--accept-new-host-keys`: record unknown SSH host keys (never changed ones).
-    pub accept_new_host_keys: bool,
+    pub connect: Connect,
 }
 
 /// `execdeck info`: interpreter facts as a table or JSON lines.
@@ -537,14 +529,7 @@ pub async fn info(args: InfoArgs) -> i32 {
     // worker output is not part of `info`; keep the sink drained
     let drain = tokio::spawn(async move { while rx.recv().await.is_some() {} });
     let run = async {
-        let (mut group, mut ok, _) = open_group(
-            specs,
-            args.bootstrap_timeout,
-            args.accept_new_host_keys,
-            tx,
-            &mut p,
-        )
-        .await;
+        let (mut group, mut ok, _) = open_group(specs, args.connect, tx, &mut p).await;
         let mut rows = Vec::new();
         let facts = facts_all(group.gateways()).await;
         for (gw, f) in group.gateways().iter().zip(facts) {
@@ -645,9 +630,7 @@ pub struct TopArgs {
     pub interval: Duration,
     pub once: bool,
     pub json: bool,
-    pub bootstrap_timeout: Duration,
-    /// `--accept-new-host-keys`: record unknown SSH host keys (never changed ones).
-    pub accept_new_host_keys: bool,
+    pub connect: Connect,
 }
 
 fn opt(v: Option<f64>, digits: usize) -> String {
@@ -664,14 +647,7 @@ pub async fn top(args: TopArgs) -> i32 {
     };
     let (tx, mut rx) = mpsc::channel::<Event>(1024);
     let drain = tokio::spawn(async move { while rx.recv().await.is_some() {} });
-    let (mut group, mut ok, _) = open_group(
-        specs,
-        args.bootstrap_timeout,
-        args.accept_new_host_keys,
-        tx,
-        &mut p,
-    )
-    .await;
+    let (mut group, mut ok, _) = open_group(specs, args.connect, tx, &mut p).await;
     let facts = facts_all(group.gateways()).await;
     let mut samplers: Vec<(Sampler, Map<String, Json>)> = group
         .gateways()
@@ -821,9 +797,7 @@ pub struct RosettaArgs {
     pub specs: Vec<String>,
     pub code: Code,
     pub json: bool,
-    pub bootstrap_timeout: Duration,
-    /// `--accept-new-host-keys`: record unknown SSH host keys (never changed ones).
-    pub accept_new_host_keys: bool,
+    pub connect: Connect,
 }
 
 /// `execdeck rosetta`: one snippet on every gateway; a row per gateway with result,
@@ -842,14 +816,7 @@ pub async fn rosetta(args: RosettaArgs) -> i32 {
     };
     let (tx, mut rx) = mpsc::channel::<Event>(1024);
     let drain = tokio::spawn(async move { while rx.recv().await.is_some() {} });
-    let (mut group, ok, _) = open_group(
-        specs,
-        args.bootstrap_timeout,
-        args.accept_new_host_keys,
-        tx,
-        &mut p,
-    )
-    .await;
+    let (mut group, ok, _) = open_group(specs, args.connect, tx, &mut p).await;
     let mut interp = Vec::new();
     for gw in group.gateways() {
         interp.push(
