@@ -211,7 +211,6 @@ fn main() {
             std::process::exit(1);
         }
     };
-    cli::set_accept_new_host_keys(cli.accept_new_host_keys);
     let code = rt.block_on(run(cli)).unwrap_or_else(|e| {
         eprintln!("execdeck: {e}");
         2
@@ -222,6 +221,7 @@ fn main() {
 
 /// Runs what the command line asks for: the exit code, or a usage error (exit code 2).
 async fn run(cli: Cli) -> Result<i32, String> {
+    let accept_new_host_keys = cli.accept_new_host_keys;
     Ok(match cli.command {
         Some(Command::Exec {
             gateways,
@@ -244,7 +244,10 @@ async fn run(cli: Cli) -> Result<i32, String> {
                 specs: gateways,
                 code,
                 json,
-                bootstrap_timeout: seconds("bootstrap-timeout", bootstrap_timeout)?,
+                connect: cli::Connect {
+                    bootstrap_timeout: seconds("bootstrap-timeout", bootstrap_timeout)?,
+                    accept_new_host_keys,
+                },
                 terminate_timeout: seconds("terminate-timeout", terminate_timeout)?,
             })
             .await?
@@ -283,7 +286,10 @@ async fn run(cli: Cli) -> Result<i32, String> {
                 interval: seconds("interval", interval)?,
                 once,
                 json,
-                bootstrap_timeout: Duration::from_secs(10),
+                connect: cli::Connect {
+                    bootstrap_timeout: Duration::from_secs(10),
+                    accept_new_host_keys,
+                },
             })
             .await?
         }
@@ -300,7 +306,10 @@ async fn run(cli: Cli) -> Result<i32, String> {
                 specs: gateways,
                 code: cli::Code::Inline(code),
                 json,
-                bootstrap_timeout: Duration::from_secs(30),
+                connect: cli::Connect {
+                    bootstrap_timeout: Duration::from_secs(30),
+                    accept_new_host_keys,
+                },
             })
             .await?
         }
@@ -312,7 +321,10 @@ async fn run(cli: Cli) -> Result<i32, String> {
             cli::info(cli::InfoArgs {
                 specs: gateways,
                 json,
-                bootstrap_timeout: seconds("bootstrap-timeout", bootstrap_timeout)?,
+                connect: cli::Connect {
+                    bootstrap_timeout: seconds("bootstrap-timeout", bootstrap_timeout)?,
+                    accept_new_host_keys,
+                },
             })
             .await?
         }
@@ -341,6 +353,7 @@ async fn run(cli: Cli) -> Result<i32, String> {
                 scrollback: config.scrollback,
                 notice,
                 keymap,
+                accept_new_host_keys,
             })
             .await
         }

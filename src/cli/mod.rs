@@ -18,11 +18,19 @@ pub enum Code {
     Stdin,
 }
 
+/// How the subcommands open gateways.
+#[derive(Clone, Copy)]
+pub struct Connect {
+    pub bootstrap_timeout: Duration,
+    /// `--accept-new-host-keys`: record unknown SSH host keys (never changed ones).
+    pub accept_new_host_keys: bool,
+}
+
 pub struct ExecArgs {
     pub specs: Vec<String>,
     pub code: Code,
     pub json: bool,
-    pub bootstrap_timeout: Duration,
+    pub connect: Connect,
     pub terminate_timeout: Duration,
 }
 
@@ -177,18 +185,6 @@ async fn wait_for_signal() {
     }
 }
 
-static ACCEPT_NEW_HOST_KEYS: std::sync::atomic::AtomicBool =
-    std::sync::atomic::AtomicBool::new(false);
-
-/// `--accept-new-host-keys`: record unknown SSH host keys (never changed ones).
-pub fn set_accept_new_host_keys(on: bool) {
-    ACCEPT_NEW_HOST_KEYS.store(on, std::sync::atomic::Ordering::Relaxed);
-}
-
-pub fn accept_new_host_keys() -> bool {
-    ACCEPT_NEW_HOST_KEYS.load(std::sync::atomic::Ordering::Relaxed)
-}
-
 /// Asks on the controlling terminal with echo off (SSH passwords and passphrases);
 /// `None` without a terminal. One question at a time.
 pub fn tty_prompter() -> crate::engine::ssh::Prompter {
@@ -233,11 +229,11 @@ pub fn tty_prompter() -> crate::engine::ssh::Prompter {
     })
 }
 
-fn opts(timeout: Duration, events: mpsc::Sender<Event>) -> GatewayOptions {
+fn opts(connect: Connect, events: mpsc::Sender<Event>) -> GatewayOptions {
     GatewayOptions {
-        bootstrap_timeout: timeout,
+        bootstrap_timeout: connect.bootstrap_timeout,
         events: Some(events),
-        accept_new_host_keys: accept_new_host_keys(),
+        accept_new_host_keys: connect.accept_new_host_keys,
         prompter: Some(tty_prompter()),
         ..GatewayOptions::default()
     }
@@ -248,11 +244,11 @@ fn opts(timeout: Duration, events: mpsc::Sender<Event>) -> GatewayOptions {
 /// carries the interpreter's stderr.
 async fn open_group(
     specs: Vec<Spec>,
-    timeout: Duration,
+    connect: Connect,
     events: mpsc::Sender<Event>,
     p: &mut Printer,
 ) -> (Group, bool, Vec<String>) {
-    let mut group = Group::with_options(opts(timeout, events));
+    let mut group = Group::with_options(opts(connect, events));
     let results = group.make_gateways(&specs).await;
     let mut ok = true;
     let mut failed = Vec::new();
@@ -279,12 +275,12 @@ impl Drop for AbortOnDrop {
 /// `rosetta`): a task drops their events until the returned guard goes.
 async fn open_quiet(
     specs: Vec<Spec>,
-    timeout: Duration,
+    connect: Connect,
     p: &mut Printer,
 ) -> (Group, bool, AbortOnDrop) {
     let (tx, mut rx) = mpsc::channel::<Event>(1024);
     let drain = tokio::spawn(async move { while rx.recv().await.is_some() {} });
-    let (group, ok, _) = open_group(specs, timeout, tx, p).await;
+    let (group, ok, _) = open_group(specs, connect, tx, p).await;
     (group, ok, AbortOnDrop(drain))
 }
 
@@ -368,7 +364,7 @@ pub async fn exec(args: ExecArgs) -> Result<i32, String> {
         // keep the sink drained while gateways start, so a chatty bootstrap cannot block
         let mut early: Vec<Event> = Vec::new();
         let fut = async {
-            let (group, ok, failed) = open_group(specs, args.bootstrap_timeout, tx, &mut p).await;
+            let (group, ok, failed) = open_group(specs, args.connect, tx, &mut p).await;
             // the metadata of `--json`'s gateway lines (one round trip, all at once)
             let facts = if json {
                 facts_all(group.gateways()).await
@@ -519,7 +515,7 @@ async fn run_channels(
 pub struct InfoArgs {
     pub specs: Vec<String>,
     pub json: bool,
-    pub bootstrap_timeout: Duration,
+    pub connect: Connect,
 }
 
 /// `execdeck info`: interpreter facts as a table or JSON lines.
@@ -527,7 +523,7 @@ pub async fn info(args: InfoArgs) -> Result<i32, String> {
     let specs = parse_specs(&args.specs)?;
     let mut p = Printer::new(args.json);
     let run = async {
-        let (mut group, mut ok, _drain) = open_quiet(specs, args.bootstrap_timeout, &mut p).await;
+        let (mut group, mut ok, _drain) = open_quiet(specs, args.connect, &mut p).await;
         let mut rows = Vec::new();
         let facts = facts_all(group.gateways()).await;
         for (gw, f) in group.gateways().iter().zip(facts) {
@@ -627,7 +623,7 @@ pub struct TopArgs {
     pub interval: Duration,
     pub once: bool,
     pub json: bool,
-    pub bootstrap_timeout: Duration,
+    pub connect: Connect,
 }
 
 fn opt(v: Option<f64>, digits: usize) -> String {
@@ -640,7 +636,7 @@ pub async fn top(args: TopArgs) -> Result<i32, String> {
     use crate::engine::monitor::{Metrics, Sampler};
     let specs = parse_specs(&args.specs)?;
     let mut p = Printer::new(args.json);
-    let (mut group, mut ok, _drain) = open_quiet(specs, args.bootstrap_timeout, &mut p).await;
+    let (mut group, mut ok, _drain) = open_quiet(specs, args.connect, &mut p).await;
     let facts = facts_all(group.gateways()).await;
     let mut samplers: Vec<(Sampler, Map<String, Json>)> = group
         .gateways()
@@ -789,7 +785,7 @@ pub struct RosettaArgs {
     pub specs: Vec<String>,
     pub code: Code,
     pub json: bool,
-    pub bootstrap_timeout: Duration,
+    pub connect: Connect,
 }
 
 /// `execdeck rosetta`: one snippet on every gateway; a row per gateway with result,
@@ -798,7 +794,7 @@ pub async fn rosetta(args: RosettaArgs) -> Result<i32, String> {
     let specs = parse_specs(&args.specs)?;
     let code = read_code(&args.code)?;
     let mut p = Printer::new(args.json);
-    let (mut group, ok, _drain) = open_quiet(specs, args.bootstrap_timeout, &mut p).await;
+    let (mut group, ok, _drain) = open_quiet(specs, args.connect, &mut p).await;
     let mut interp = Vec::new();
     for gw in group.gateways() {
         interp.push(
