@@ -12,10 +12,13 @@ import hmac
 import os
 import signal
 import socket
+import struct
 import sys
+import time
 
-GREETING = b"EXECDECK-AUTH1 "
+GREETING = b"EXECDECK-AUTH2 "
 MAX_LINE = 64 << 20
+HANDSHAKE = 10.0
 
 
 def log(msg):
@@ -40,17 +43,28 @@ def load_token(argv):
     return token
 
 
-def readline(sock, limit):
+def readline(sock, limit, deadline):
+    """One line (without its newline) before the deadline, else None. The peer sends
+    nothing after it before our answer, so reading in chunks takes nothing extra."""
     buf = []
     size = 0
     while True:
-        c = sock.recv(1)
+        left = deadline - time.time()
+        if left <= 0:
+            return None
+        sock.settimeout(left)
+        try:
+            c = sock.recv(65536)
+        except (socket.timeout, socket.error, OSError):
+            return None
         if not c:
             return None
-        if c == b"\n":
-            return b"".join(buf)
         buf.append(c)
-        size += 1
+        size += len(c)
+        if b"\n" in c:
+            data = b"".join(buf)
+            line, _, rest = data.partition(b"\n")
+            return None if rest else line
         if size > limit:
             return None
 
@@ -66,36 +80,69 @@ def same(a, b):
     return r == 0
 
 
-def serve_connection(sock, address, token):
-    """Runs in the forked child: authenticate, then become the worker."""
+def mac(key, *parts):
+    h = hmac.new(key, None, hashlib.sha256)
+    for p in parts:
+        h.update(p)
+    return h.digest()
+
+
+def session(token, server_nonce, client_nonce):
+    """(client proof, server proof, session key): each bound to both nonces."""
+    def f(label):
+        return mac(token, b"execdeck-auth2 ", label, b"\n", server_nonce, b"\n", client_nonce)
+    return f(b"client"), f(b"server"), f(b"key")
+
+
+def is_hex(b):
+    try:
+        binascii.unhexlify(b)
+    except (TypeError, ValueError, binascii.Error):
+        return False
+    return True
+
+
+def deny(sock, address, why, code):
+    log("refused %s:%s (%s)" % (address[0], address[1], why))
+    try:
+        sock.sendall(b"DENIED\n")
+    except Exception:
+        pass
+    sock.close()
+    os._exit(code)
+
+
+def serve_connection(sock, address, token, limit):
+    """Runs in the forked child: authenticate both ways, then become the worker.
+    `limit` is the deadline (seconds) for the whole handshake, bootstrap line included."""
     try:
         os.setsid()  # our own process group: the worker's exit removes what it started
-    except OSError:
+    except (OSError, AttributeError):
         pass
-    sock.settimeout(30)
+    deadline = time.time() + limit
     nonce = binascii.hexlify(os.urandom(32))
     sock.sendall(GREETING + nonce + b"\n")
-    answer = readline(sock, 200)
-    want = binascii.hexlify(hmac.new(token, nonce, hashlib.sha256).digest())
-    if answer is None or not same(answer.strip(), want):
-        log("refused %s:%s (authentication failed)" % address[:2])
-        try:
-            sock.sendall(b"DENIED\n")
-        finally:
-            sock.close()
-        os._exit(3)
-    sock.sendall(b"OK\n")
-    # the bootstrap line: the peer sends nothing more before our "1"
-    line = b""
-    f = sock.makefile("rb")
-    line = f.readline(MAX_LINE)
-    f.close()
+    answer = readline(sock, 300, deadline)
+    parts = answer.split(b" ") if answer is not None else []
+    if len(parts) != 2 or not (32 <= len(parts[0]) <= 128) or not is_hex(parts[0]):
+        deny(sock, address, "no valid answer before the handshake deadline", 3)
+    client_nonce, proof = parts
+    want, ours, key = session(token, nonce, client_nonce)
+    if not same(proof, binascii.hexlify(want)):
+        deny(sock, address, "authentication failed", 3)
+    sock.sendall(b"OK " + binascii.hexlify(ours) + b"\n")
+    # the bootstrap line, tagged as the client's frame 0 with the session key
+    first = readline(sock, MAX_LINE, deadline)
+    if first is None:
+        deny(sock, address, "no bootstrap line before the handshake deadline", 4)
+    tag, _, line = first.partition(b" ")
+    line += b"\n"
+    if not same(tag, binascii.hexlify(mac(key, struct.pack("!Q", 0), b"client", line))):
+        deny(sock, address, "the bootstrap line failed its integrity check", 4)
     sock.settimeout(None)
-    if not line.endswith(b"\n"):
-        os._exit(4)
-    log("gateway for %s:%s" % address[:2])
+    log("gateway for %s:%s" % (address[0], address[1]))
     source = eval(line.decode("utf-8"))
-    namespace = {"__name__": "__main__", "_execdeck_socket": sock}
+    namespace = {"__name__": "__main__", "_execdeck_socket": sock, "_execdeck_key": key}
     exec(compile(source, "<execdeck-bootstrap>", "exec"), namespace)
     os._exit(0)
 
@@ -117,7 +164,7 @@ def main(argv):
         # installvia: serve exactly one gateway in this process, then end
         conn, address = srv.accept()
         srv.close()
-        serve_connection(conn, address, token)
+        serve_connection(conn, address, token, HANDSHAKE)
         return
 
     def reap(*_):
@@ -144,7 +191,7 @@ def main(argv):
             srv.close()
             signal.signal(signal.SIGCHLD, signal.SIG_DFL)
             try:
-                serve_connection(conn, address, token)
+                serve_connection(conn, address, token, HANDSHAKE)
             finally:
                 os._exit(1)
         conn.close()
