@@ -1085,10 +1085,11 @@ class _Sealed(object):
     direction, frame), checked before anything decodes it. Called with whole frames
     (writes) and header-then-payload (reads); `raw` sends the unframed bootstrap ack."""
 
-    def __init__(self, read, write, key):
+    def __init__(self, read, write, key, cut):
         import hashlib
         import hmac
         self._raw_read = read
+        self._cut = cut  # ends the connection both ways at once
         self.raw = write
         self._base = hmac.new(key, None, hashlib.sha256)
         self._same = getattr(hmac, "compare_digest", None) or _same_bytes
@@ -1127,6 +1128,10 @@ class _Sealed(object):
             frame = header + self._exact(ln) if ln else header
             tag = self._exact(32)
             if not self._same(tag, self._tag(self._in_seq, b"client", frame)):
+                try:
+                    self._cut()
+                except Exception:
+                    pass
                 raise IntegrityError(
                     "integrity check failed on frame %d from the client: it was altered, "
                     "injected, replayed, reordered or a frame was dropped" % self._in_seq)
@@ -1157,7 +1162,8 @@ def _setup_io():
         r = None
         if hasattr(os, "dup2") and hasattr(os, "pipe"):
             r = _capture_fd1()
-        sealed = _Sealed(reader.read, sock.sendall, globals().get("_execdeck_key"))
+        sealed = _Sealed(reader.read, sock.sendall, globals().get("_execdeck_key"),
+                         lambda: sock.shutdown(2))
         return sealed.read, sealed, r
     if hasattr(os, "dup2") and hasattr(os, "pipe") and not sys.platform.startswith("java"):
         fd_in = os.dup(0)
