@@ -88,7 +88,7 @@ fn start_server(python: &str) -> Server {
     }
 }
 
-fn read_line(s: &mut TcpStream) -> Vec<u8> {
+fn read_line(mut s: impl Read) -> Vec<u8> {
     let mut out = Vec::new();
     let mut b = [0u8; 1];
     while s.read(&mut b).unwrap_or(0) == 1 {
@@ -230,8 +230,21 @@ enum Dir {
 /// Copies lines (the handshake) then frames with their tags, tampering with the
 /// `at`-th frame of one direction.
 fn pump(
-    mut from: TcpStream,
-    mut to: TcpStream,
+    from: TcpStream,
+    to: TcpStream,
+    lines: usize,
+    raw: usize,
+    tamper: Option<(Attack, usize, Vec<u8>)>,
+) {
+    pump_frames(&from, &to, lines, raw, tamper);
+    // one side ended: so does the relay, both ways
+    let _ = from.shutdown(std::net::Shutdown::Both);
+    let _ = to.shutdown(std::net::Shutdown::Both);
+}
+
+fn pump_frames(
+    mut from: &TcpStream,
+    mut to: &TcpStream,
     lines: usize,
     raw: usize,
     tamper: Option<(Attack, usize, Vec<u8>)>,
