@@ -1076,95 +1076,16 @@ def _capture_fd1():
     return r
 
 
-class IntegrityError(Exception):
-    pass
-
-
-class _Sealed(object):
-    """Socket gateways: every frame carries HMAC-SHA256(session key, sequence number,
-    direction, frame), checked before anything decodes it. Called with whole frames
-    (writes) and header-then-payload (reads); `raw` sends the unframed bootstrap ack."""
-
-    def __init__(self, read, write, key, cut):
-        import hashlib
-        import hmac
-        self._raw_read = read
-        self._cut = cut  # ends the connection both ways at once
-        self.raw = write
-        self._base = hmac.new(key, None, hashlib.sha256)
-        self._same = getattr(hmac, "compare_digest", None) or _same_bytes
-        self._in_seq = 1  # the bootstrap line was the client's frame 0
-        self._out_seq = 0
-        self._buf = b""
-
-    def _tag(self, seq, label, data):
-        h = self._base.copy()
-        h.update(_seq_struct.pack(seq) + label)
-        h.update(data)
-        return h.digest()
-
-    def __call__(self, data):
-        data = _bytes(data)
-        tag = self._tag(self._out_seq, b"server", data)
-        self._out_seq += 1
-        self.raw(data + tag)
-
-    def _exact(self, n):
-        parts = []
-        while n > 0:
-            d = self._raw_read(n)
-            if not d:
-                raise EOFError("connection closed")
-            parts.append(d)
-            n -= len(d)
-        return b"".join(parts)
-
-    def read(self, n):
-        if not self._buf:
-            header = self._exact(9)
-            ln = _header.unpack(header)[2]
-            if ln < 0:
-                raise IntegrityError("malformed frame: negative payload length")
-            frame = header + self._exact(ln) if ln else header
-            tag = self._exact(32)
-            if not self._same(tag, self._tag(self._in_seq, b"client", frame)):
-                try:
-                    self._cut()
-                except Exception:
-                    pass
-                raise IntegrityError(
-                    "integrity check failed on frame %d from the client: it was altered, "
-                    "injected, replayed, reordered or a frame was dropped" % self._in_seq)
-            self._in_seq += 1
-            self._buf = frame
-        out, self._buf = self._buf[:n], self._buf[n:]
-        return out
-
-
-_seq_struct = struct.Struct("!Q")
-
-
-def _same_bytes(a, b):
-    if len(a) != len(b):
-        return False
-    r = 0
-    for x, y in zip(bytearray(a), bytearray(b)):
-        r |= x ^ y
-    return r == 0
-
-
 def _setup_io():
     """Moves the protocol off fds 0/1 where possible; returns (read, write, has_fd1).
     Under the socket server the protocol runs over `_execdeck_socket` instead."""
     sock = globals().get("_execdeck_socket")
     if sock is not None:
-        reader = sock.makefile("rb", 65536)
         r = None
         if hasattr(os, "dup2") and hasattr(os, "pipe"):
             r = _capture_fd1()
-        sealed = _Sealed(reader.read, sock.sendall, globals().get("_execdeck_key"),
-                         lambda: sock.shutdown(2))
-        return sealed.read, sealed, r
+        read, write = globals()["_execdeck_io"]  # frames checked by socketserver's Sealed
+        return read, write, r
     if hasattr(os, "dup2") and hasattr(os, "pipe") and not sys.platform.startswith("java"):
         fd_in = os.dup(0)
         fd_out = os.dup(1)

@@ -144,6 +144,71 @@ def check_bootstrap(key, first):
     return line
 
 
+class IntegrityError(Exception):
+    pass
+
+
+class Sealed(object):
+    """Socket gateways: every frame carries HMAC-SHA256(session key, sequence number,
+    direction, frame), checked before anything decodes it. Called with whole frames
+    (writes) and header-then-payload (reads); `raw` sends the unframed bootstrap ack."""
+
+    def __init__(self, read, write, key, cut):
+        self._raw_read = read
+        self._cut = cut  # ends the connection both ways at once
+        self.raw = write
+        self._base = hmac.new(key, None, hashlib.sha256)
+        self._in_seq = 1  # the bootstrap line was the client's frame 0
+        self._out_seq = 0
+        self._buf = b""
+
+    def _tag(self, seq, label, data):
+        h = self._base.copy()
+        h.update(SEQ.pack(seq) + label)
+        h.update(data)
+        return h.digest()
+
+    def __call__(self, data):
+        tag = self._tag(self._out_seq, b"server", data)
+        self._out_seq += 1
+        self.raw(data + tag)
+
+    def _exact(self, n):
+        parts = []
+        while n > 0:
+            d = self._raw_read(n)
+            if not d:
+                raise EOFError("connection closed")
+            parts.append(d)
+            n -= len(d)
+        return b"".join(parts)
+
+    def read(self, n):
+        if not self._buf:
+            header = self._exact(9)
+            ln = HEADER.unpack(header)[2]
+            if ln < 0:
+                raise IntegrityError("malformed frame: negative payload length")
+            frame = header + self._exact(ln) if ln else header
+            tag = self._exact(32)
+            if not same(tag, self._tag(self._in_seq, b"client", frame)):
+                try:
+                    self._cut()
+                except Exception:
+                    pass
+                raise IntegrityError(
+                    "integrity check failed on frame %d from the client: it was altered, "
+                    "injected, replayed, reordered or a frame was dropped" % self._in_seq)
+            self._in_seq += 1
+            self._buf = frame
+        out, self._buf = self._buf[:n], self._buf[n:]
+        return out
+
+
+SEQ = struct.Struct("!Q")
+HEADER = struct.Struct("!bii")
+
+
 def become_worker(sock, address, key, line):
     """In the forked child (or the --one process): run the authenticated bootstrap."""
     try:
@@ -155,7 +220,9 @@ def become_worker(sock, address, key, line):
     keepalive(sock)
     log("gateway for %s:%s" % (address[0], address[1]))
     source = eval(line.decode("utf-8"))
-    namespace = {"__name__": "__main__", "_execdeck_socket": sock, "_execdeck_key": key}
+    sealed = Sealed(sock.makefile("rb", 65536).read, sock.sendall, key, lambda: sock.shutdown(2))
+    namespace = {"__name__": "__main__", "_execdeck_socket": sock,
+                 "_execdeck_io": (sealed.read, sealed)}
     exec(compile(source, "<execdeck-bootstrap>", "exec"), namespace)
     os._exit(0)
 
