@@ -313,7 +313,7 @@ fn tampering_relay(server_port: u16, attack: Attack, dir: Dir, forged: Vec<u8>) 
         // client → server: the answer line, the tagged bootstrap line
         let t_up = (dir == Dir::ToServer).then(|| (attack, 2, forged.clone()));
         // server → client: greeting, verdict, then the raw "1"
-        let t_down = (dir == Dir::ToClient).then(|| (attack, 2, forged));
+        let t_down = (dir == Dir::ToClient).then_some((attack, 2, forged));
         let up = std::thread::spawn(move || pump(client, server, 2, 0, t_up));
         pump(s2, c2, 2, 1, t_down);
         let _ = up.join();
