@@ -409,3 +409,45 @@ async fn tampering_is_detected_cpython_3_6() {
 async fn tampering_is_detected_pypy3() {
     attack_all("/usr/bin/pypy3", "pypy3", 30).await;
 }
+
+/// Cost of the per-frame HMAC: echo round trips and a bulk transfer over a socket
+/// gateway against popen, same interpreter, same run. Run by hand:
+/// `cargo nextest run --test socket_trust --run-ignored only --no-capture`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore]
+async fn bench_socket_integrity_vs_popen() {
+    let py = common::python3();
+    let server = start_server(&py);
+    for spec in [format!("popen//python={py}"), server.spec(server.port, 30)] {
+        let gw = Gateway::open(&spec).await.expect("open");
+        let ch = gw
+            .remote_exec("for x in channel:\n    channel.send(x)")
+            .await
+            .expect("exec");
+        let n = 2000;
+        let t0 = std::time::Instant::now();
+        for i in 0..n {
+            ch.send(&Value::Int(i)).await.expect("send");
+            ch.receive_timeout(Duration::from_secs(30))
+                .await
+                .expect("echo");
+        }
+        let rtt = t0.elapsed();
+        let blob = Value::Bytes(vec![7u8; 1 << 20]);
+        let t0 = std::time::Instant::now();
+        for _ in 0..32 {
+            ch.send(&blob).await.expect("send");
+            ch.receive_timeout(Duration::from_secs(30))
+                .await
+                .expect("bulk");
+        }
+        let bulk = t0.elapsed();
+        eprintln!(
+            "{}: {:.0} round trips/s; bulk 2x32 MiB in {:.2} s ({:.0} MiB/s each way)",
+            spec.split("//").next().unwrap_or(""),
+            n as f64 / rtt.as_secs_f64(),
+            bulk.as_secs_f64(),
+            32.0 / bulk.as_secs_f64()
+        );
+    }
+}
