@@ -325,7 +325,7 @@ impl Session {
                 .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
         }
         let text = toml::to_string(self).map_err(|e| format!("cannot write session: {e}"))?;
-        std::fs::write(&path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        write_private(&path, text.as_bytes())?;
         Ok(path)
     }
 }
@@ -367,11 +367,7 @@ pub fn append_history(spec: &str, entry: &str) -> Result<(), String> {
         std::fs::create_dir_all(dir)
             .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     }
-    let mut f = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&p)
-        .map_err(|e| format!("cannot write {}: {e}", p.display()))?;
+    let mut f = open_private(&p, true)?;
     writeln!(f, "{}", serde_json::Value::String(entry.to_string()))
         .map_err(|e| format!("cannot write {}: {e}", p.display()))?;
     drop(f);
@@ -394,7 +390,32 @@ pub fn save_history(spec: &str, entries: &[String]) -> Result<(), String> {
         out.push_str(&serde_json::Value::String(e.clone()).to_string());
         out.push('\n');
     }
-    std::fs::write(&p, out).map_err(|e| format!("cannot write {}: {e}", p.display()))
+    write_private(&p, out.as_bytes())
+}
+
+/// Opens a file that only its owner may read (0600; an existing file is narrowed too):
+/// histories and sessions can hold commands, hosts and secrets.
+pub fn open_private(path: &Path, append: bool) -> Result<std::fs::File, String> {
+    use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .write(true)
+        .append(append)
+        .truncate(!append)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    f.set_permissions(std::fs::Permissions::from_mode(0o600))
+        .map_err(|e| format!("cannot restrict {}: {e}", path.display()))?;
+    Ok(f)
+}
+
+/// Writes `data` to a private (0600) file.
+pub fn write_private(path: &Path, data: &[u8]) -> Result<(), String> {
+    use std::io::Write as _;
+    open_private(path, false)?
+        .write_all(data)
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))
 }
 
 #[cfg(test)]
@@ -473,6 +494,26 @@ mod tests {
         for (text, want) in bad {
             assert_eq!(Session::parse(&text, "s.toml").unwrap_err(), want);
         }
+    }
+
+    #[test]
+    fn private_files_are_0600() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = dir.path().join("h.jsonl");
+        std::fs::write(&p, "old").expect("write");
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+        for append in [true, false] {
+            drop(open_private(&p, append).expect("open"));
+            let mode = std::fs::metadata(&p).expect("stat").permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600);
+        }
+        write_private(&dir.path().join("s.toml"), b"x").expect("write");
+        let mode = std::fs::metadata(dir.path().join("s.toml"))
+            .expect("stat")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
     }
 
     #[test]

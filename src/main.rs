@@ -134,6 +134,13 @@ enum Command {
         /// File holding the shared token (else the EXECDECK_TOKEN environment variable).
         #[arg(long, value_name = "PATH")]
         token_file: Option<String>,
+        /// Most connections at once, in handshake or served (at the cap a new connection
+        /// evicts the oldest unauthenticated one).
+        #[arg(long, default_value_t = 64, value_name = "N")]
+        max_clients: u32,
+        /// Seconds for a client's whole handshake, bootstrap line included.
+        #[arg(long, default_value_t = 10.0, value_name = "SECONDS")]
+        handshake_timeout: f64,
         /// Python that runs the server.
         #[arg(long, default_value = "python3", value_name = "PYTHON")]
         python: String,
@@ -255,6 +262,8 @@ async fn run(cli: Cli) -> Result<i32, String> {
         Some(Command::Socketserver {
             listen,
             token_file,
+            max_clients,
+            handshake_timeout,
             python,
             print,
         }) => {
@@ -267,7 +276,11 @@ async fn run(cli: Cli) -> Result<i32, String> {
             cmd.arg("-u")
                 .arg("-c")
                 .arg(execdeck::engine::bootstrap::SOCKETSERVER_SOURCE)
-                .arg(&listen);
+                .arg(&listen)
+                .arg("--max-clients")
+                .arg(max_clients.to_string())
+                .arg("--handshake-timeout")
+                .arg(handshake_timeout.to_string());
             if let Some(t) = &token_file {
                 cmd.arg("--token-file").arg(t);
             }

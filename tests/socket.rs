@@ -141,9 +141,9 @@ fn code_without_the_proof_never_runs() {
     s.set_read_timeout(Some(T)).expect("timeout");
     let mut greeting = [0u8; 15];
     s.read_exact(&mut greeting).expect("greeting");
-    assert_eq!(&greeting, b"EXECDECK-AUTH1 ");
+    assert_eq!(&greeting, b"EXECDECK-AUTH2 ");
     let code = format!("open({:?}, 'w').write('x')", marker.display().to_string());
-    let line = format!("{}\n{:?}\n", "0".repeat(64), code);
+    let line = format!("{} {}\n{:?}\n", "ab".repeat(24), "0".repeat(64), code);
     s.write_all(line.as_bytes()).expect("send");
     let mut rest = Vec::new();
     let _ = s.read_to_end(&mut rest);

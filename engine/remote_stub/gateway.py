@@ -1081,11 +1081,11 @@ def _setup_io():
     Under the socket server the protocol runs over `_execdeck_socket` instead."""
     sock = globals().get("_execdeck_socket")
     if sock is not None:
-        reader = sock.makefile("rb", 65536)
         r = None
         if hasattr(os, "dup2") and hasattr(os, "pipe"):
             r = _capture_fd1()
-        return reader.read, sock.sendall, r
+        read, write = globals()["_execdeck_io"]  # frames checked by socketserver's Sealed
+        return read, write, r
     if hasattr(os, "dup2") and hasattr(os, "pipe") and not sys.platform.startswith("java"):
         fd_in = os.dup(0)
         fd_out = os.dup(1)
@@ -1146,7 +1146,7 @@ def _execdeck_serve(gwid, execmodel, offer_code=False):
     # threading must first be imported by the main thread, or threading.main_thread()
     # and current_thread() go wrong for user code that imports it from a task thread
     import threading  # noqa: F401
-    write(b"1")
+    getattr(write, "raw", write)(b"1")
     if offer_code:
         _send_code_for_cache(gw)
     gw._main_loop()

@@ -75,10 +75,12 @@ pub(super) fn execute(eff: Effect, rt: &Arc<Runtime>) {
             })
         }),
         Effect::SaveOutput { path, text } => blocking(rt, move || {
-            Some(EngineMsg::Notice(match std::fs::write(&path, text) {
-                Ok(()) => format!("output saved to {path}"),
-                Err(e) => format!("cannot save to {path}: {e}"),
-            }))
+            Some(EngineMsg::Notice(
+                match crate::config::write_private(std::path::Path::new(&path), text.as_bytes()) {
+                    Ok(()) => format!("output saved to {path}"),
+                    Err(e) => e,
+                },
+            ))
         }),
         Effect::OpenChannel {
             key,

@@ -17,6 +17,9 @@ pub type Reader = Box<dyn AsyncRead + Send + Unpin>;
 /// interpreter: it reads one line, evaluates it to source text and runs that.
 pub const ONE_LINER: &str = "import sys;exec(eval(sys.stdin.readline()))";
 
+/// Environment variables holding execdeck's secrets: no worker inherits them.
+pub const SECRET_ENV: &[&str] = &["EXECDECK_TOKEN", "EXECDECK_SSH_PASSWORD"];
+
 /// Asks the user for a secret: the text is the question, the answer `None` when the
 /// user declines. Called from the SSH thread; it may block until the answer comes.
 /// The flag says whether the answer is a secret (not echoed, masked).

@@ -13,6 +13,7 @@
 
 pub mod link;
 pub mod popen;
+pub mod sealed;
 pub mod socket;
 pub mod ssh;
 pub mod ssh_config;

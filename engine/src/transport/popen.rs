@@ -52,6 +52,9 @@ pub(crate) async fn start(req: &Start<'_>) -> Result<Link> {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(false);
+    for k in crate::transport::link::SECRET_ENV {
+        cmd.env_remove(k);
+    }
     // SAFETY: setsid() is async-signal-safe; the child leads a new session and process
     // group so that terminate can signal everything it starts.
     unsafe {

@@ -6,6 +6,7 @@ use crate::error::{Error, Result};
 use crate::gateway::handle::Gateway;
 use crate::spec::{Spec, Transport};
 use crate::transport::link::{CloseReason, Link, expand_home};
+use crate::transport::sealed::{self, Session};
 use crate::transport::ssh::Target;
 use crate::transport::start::Start;
 use crate::value::Value;
@@ -52,17 +53,6 @@ fn socket_token(spec: &Spec) -> Result<Vec<u8>> {
         ));
     }
     Ok(token)
-}
-
-fn hmac_hex(token: &[u8], nonce: &[u8]) -> String {
-    use hmac::{KeyInit, Mac};
-    let mut mac = match hmac::Hmac::<sha2::Sha256>::new_from_slice(token) {
-        Ok(m) => m,
-        // HMAC takes keys of any length; this branch cannot be reached
-        Err(_) => return String::new(),
-    };
-    mac.update(nonce);
-    hex::encode(mac.finalize().into_bytes())
 }
 
 async fn read_line<R: AsyncRead + Unpin>(r: &mut R, limit: usize) -> std::io::Result<Vec<u8>> {
@@ -122,24 +112,51 @@ async fn connect(req: &Start<'_>, addr: &str, token: Option<Vec<u8>>) -> Result<
         let greeting = read_line(&mut stream, 200)
             .await
             .map_err(|e| fail(format!("no greeting from the server: {e}")))?;
-        let nonce = greeting
-            .strip_prefix(b"EXECDECK-AUTH1 ")
-            .ok_or_else(|| fail("the peer is not an execdeck socket server".into()))?;
-        let answer = format!("{}\n", hmac_hex(&token, nonce));
+        let server_nonce = greeting
+            .strip_prefix(b"EXECDECK-AUTH2 ")
+            .filter(|n| n.len() == 64 && n.iter().all(u8::is_ascii_hexdigit))
+            .ok_or_else(|| {
+                fail("the peer is not an execdeck socket server (or an older one)".into())
+            })?
+            .to_vec();
+        let client_nonce = random_token()?.into_bytes();
+        let session = Session::derive(&token, &server_nonce, &client_nonce);
+        let answer = format!(
+            "{} {}\n",
+            String::from_utf8_lossy(&client_nonce),
+            hex::encode(session.client_proof)
+        );
         stream
             .write_all(answer.as_bytes())
             .await
             .map_err(|e| fail(format!("write failed: {e}")))?;
-        let verdict = read_line(&mut stream, 20)
+        let verdict = read_line(&mut stream, 100)
             .await
             .map_err(|e| fail(format!("no answer to the token: {e}")))?;
-        if verdict != b"OK" {
+        let server_proof = match verdict.strip_prefix(b"OK ") {
+            Some(p) => p,
+            None if verdict == b"DENIED" => {
+                return Err(fail(
+                    "the server refused our token (authentication failed)".into(),
+                ));
+            }
+            None => return Err(fail("the server sent no proof of the token".into())),
+        };
+        let want = hex::encode(session.server_proof);
+        if !sealed::same(server_proof, want.as_bytes()) {
             return Err(fail(
-                "the server refused our token (authentication failed)".into(),
+                "the server could not prove it knows the token (wrong token, or a relay in between): nothing was sent"
+                    .into(),
             ));
         }
+        // the bootstrap line is the client's frame number 0: tag first, then the line
+        let tag = sealed::frame_tag(&session.key, 0, sealed::CLIENT, line);
+        let mut first = Vec::with_capacity(65 + line.len());
+        first.extend_from_slice(hex::encode(tag).as_bytes());
+        first.push(b' ');
+        first.extend_from_slice(line);
         stream
-            .write_all(line)
+            .write_all(&first)
             .await
             .map_err(|e| fail(format!("write failed: {e}")))?;
         let mut ack = [0u8; 1];
@@ -148,7 +165,7 @@ async fn connect(req: &Start<'_>, addr: &str, token: Option<Vec<u8>>) -> Result<
             .await
             .map_err(|e| fail(format!("bootstrap failed: {e}")))?;
         match (n, ack[0]) {
-            (1, b'1') => Ok(stream),
+            (1, b'1') => Ok((stream, session.key)),
             (0, _) => Err(fail(
                 "the worker closed the connection during bootstrap".into(),
             )),
@@ -158,7 +175,7 @@ async fn connect(req: &Start<'_>, addr: &str, token: Option<Vec<u8>>) -> Result<
             ))),
         }
     };
-    let stream = match tokio::time::timeout(timeout, steps).await {
+    let (stream, key) = match tokio::time::timeout(timeout, steps).await {
         Ok(r) => r?,
         Err(_) => {
             return Err(fail(format!(
@@ -168,11 +185,9 @@ async fn connect(req: &Start<'_>, addr: &str, token: Option<Vec<u8>>) -> Result<
         }
     };
     let (r, w) = stream.into_split();
-    Ok(Link::remote(
-        Box::new(r),
-        Box::new(w),
-        CloseReason::default(),
-    ))
+    let why = CloseReason::default();
+    let (reader, writer) = sealed::seal(r, w, key, 1, why.clone());
+    Ok(Link::remote(reader, writer, why))
 }
 
 /// A one-connection server started through another gateway.
