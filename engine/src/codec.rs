@@ -20,27 +20,46 @@ use crate::value::Value;
 use std::fmt;
 
 /// Hard bounds applied while decoding untrusted bytes.
+///
+/// A payload that breaks one of them ends only the channel it was sent on (frames are
+/// length-delimited, so the reader skips it); the error names the limit and the spec key
+/// that raises it.
 #[derive(Debug, Clone)]
 pub struct Limits {
-    /// Largest frame payload accepted, in bytes.
+    /// Largest frame payload accepted, in bytes (spec key `max_frame=`).
     pub max_frame: usize,
-    /// Deepest container nesting.
+    /// Deepest container nesting (spec key `max_depth=`).
     pub max_depth: usize,
-    /// Most items in one container.
+    /// Most items in one container (spec key `max_items=`); a container can never hold
+    /// more items than its frame has bytes anyway.
     pub max_container_len: usize,
-    /// Most decimal digits in an integer.
+    /// Most decimal digits in an integer (spec key `max_int_digits=`).
     pub max_int_digits: usize,
 }
+
+/// Default nesting limit: what a CPython peer can serialize under its default recursion
+/// limit (deeper values would also strain our own recursive drop and display).
+pub const DEFAULT_MAX_DEPTH: usize = 1000;
+/// Default integer limit in decimal digits (CPython's own `str()` default is 4,300).
+pub const DEFAULT_MAX_INT_DIGITS: usize = 1_000_000;
 
 impl Default for Limits {
     fn default() -> Self {
         Limits {
             max_frame: 512 << 20,
-            max_depth: 200,
-            max_container_len: 1 << 22,
-            max_int_digits: MAX_INT_DIGITS,
+            max_depth: DEFAULT_MAX_DEPTH,
+            max_container_len: i32::MAX as usize,
+            max_int_digits: DEFAULT_MAX_INT_DIGITS,
         }
     }
+}
+
+/// The spec key that raises a limit, named in errors.
+pub mod limit_key {
+    pub const DEPTH: &str = "max_depth";
+    pub const ITEMS: &str = "max_items";
+    pub const INT_DIGITS: &str = "max_int_digits";
+    pub const FRAME: &str = "max_frame";
 }
 
 /// execnet's "strconfig": how Python-2 `str` (`M`) and Python-3 `str` (`N`) decode.
@@ -67,6 +86,9 @@ impl Default for StrConfig {
 pub struct DecodeError {
     pub offset: usize,
     pub message: String,
+    /// The payload was well-formed as far as read but broke a configured [`Limits`]
+    /// bound (or a memory budget): only its channel should end, not the gateway.
+    pub limit: bool,
 }
 
 impl fmt::Display for DecodeError {
@@ -126,60 +148,13 @@ fn check_hashable(v: &Value, what: &str) -> Result<(), EncodeError> {
     }
 }
 
+/// Recursive over containers only; scalars are encoded in [`enc_scalar`] so that each
+/// level of nesting costs a small stack frame (1,000 levels fit a 2 MiB debug stack).
 fn enc(v: &Value, out: &mut Vec<u8>, depth: usize) -> Result<(), EncodeError> {
     if depth > Limits::default().max_depth {
-        return Err(EncodeError("value is nested too deeply".into()));
+        return Err(too_deep());
     }
     match v {
-        Value::None => out.push(b'L'),
-        Value::Bool(true) => out.push(b'R'),
-        Value::Bool(false) => out.push(b'C'),
-        Value::Int(i) => match i32::try_from(*i) {
-            Ok(small) => {
-                out.push(b'F');
-                out.extend_from_slice(&small.to_be_bytes());
-            }
-            Err(_) => {
-                let s = i.to_string();
-                out.push(b'H');
-                out.extend_from_slice(&len4(s.len(), "int")?);
-                out.extend_from_slice(s.as_bytes());
-            }
-        },
-        Value::BigInt(s) => {
-            let digits = s.strip_prefix('-').unwrap_or(s);
-            if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-                return Err(EncodeError(format!("invalid integer digits {s:?}")));
-            }
-            if digits.len() > MAX_INT_DIGITS {
-                return Err(EncodeError(format!(
-                    "integer has {} digits; Python refuses more than {MAX_INT_DIGITS}",
-                    digits.len()
-                )));
-            }
-            out.push(b'H');
-            out.extend_from_slice(&len4(s.len(), "int")?);
-            out.extend_from_slice(s.as_bytes());
-        }
-        Value::Float(x) => {
-            out.push(b'D');
-            out.extend_from_slice(&x.to_be_bytes());
-        }
-        Value::Complex(re, im) => {
-            out.push(b'T');
-            out.extend_from_slice(&re.to_be_bytes());
-            out.extend_from_slice(&im.to_be_bytes());
-        }
-        Value::Bytes(b) => {
-            out.push(b'A');
-            out.extend_from_slice(&len4(b.len(), "bytes")?);
-            out.extend_from_slice(b);
-        }
-        Value::Str(s) => {
-            out.push(b'N');
-            out.extend_from_slice(&len4(s.len(), "string")?);
-            out.extend_from_slice(s.as_bytes());
-        }
         Value::Tuple(items) => {
             for item in items {
                 enc(item, out, depth + 1)?;
@@ -218,9 +193,74 @@ fn enc(v: &Value, out: &mut Vec<u8>, depth: usize) -> Result<(), EncodeError> {
             });
             out.extend_from_slice(&len4(items.len(), "set")?);
         }
+        _ => enc_scalar(v, out)?,
+    }
+    Ok(())
+}
+
+#[inline(never)]
+fn too_deep() -> EncodeError {
+    EncodeError("value is nested too deeply".into())
+}
+
+#[inline(never)]
+fn enc_scalar(v: &Value, out: &mut Vec<u8>) -> Result<(), EncodeError> {
+    match v {
+        Value::None => out.push(b'L'),
+        Value::Bool(true) => out.push(b'R'),
+        Value::Bool(false) => out.push(b'C'),
+        Value::Int(i) => match i32::try_from(*i) {
+            Ok(small) => {
+                out.push(b'F');
+                out.extend_from_slice(&small.to_be_bytes());
+            }
+            Err(_) => {
+                let s = i.to_string();
+                out.push(b'H');
+                out.extend_from_slice(&len4(s.len(), "int")?);
+                out.extend_from_slice(s.as_bytes());
+            }
+        },
+        Value::BigInt(s) => {
+            let digits = s.strip_prefix('-').unwrap_or(s);
+            if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(EncodeError(format!("invalid integer digits {s:?}")));
+            }
+            if digits.len() > DEFAULT_MAX_INT_DIGITS {
+                return Err(EncodeError(format!(
+                    "integer has {} digits; more than {DEFAULT_MAX_INT_DIGITS}",
+                    digits.len()
+                )));
+            }
+            out.push(b'H');
+            out.extend_from_slice(&len4(s.len(), "int")?);
+            out.extend_from_slice(s.as_bytes());
+        }
+        Value::Float(x) => {
+            out.push(b'D');
+            out.extend_from_slice(&x.to_be_bytes());
+        }
+        Value::Complex(re, im) => {
+            out.push(b'T');
+            out.extend_from_slice(&re.to_be_bytes());
+            out.extend_from_slice(&im.to_be_bytes());
+        }
+        Value::Bytes(b) => {
+            out.push(b'A');
+            out.extend_from_slice(&len4(b.len(), "bytes")?);
+            out.extend_from_slice(b);
+        }
+        Value::Str(s) => {
+            out.push(b'N');
+            out.extend_from_slice(&len4(s.len(), "string")?);
+            out.extend_from_slice(s.as_bytes());
+        }
         Value::Channel(id) => {
             out.push(b'B');
             out.extend_from_slice(&id.to_be_bytes());
+        }
+        Value::Tuple(_) | Value::List(_) | Value::Dict(_) | Value::Set(_) | Value::FrozenSet(_) => {
+            return Err(EncodeError(format!("{} is not a scalar", v.type_name())));
         }
     }
     Ok(())
@@ -278,6 +318,16 @@ impl<'a> Decoder<'a, '_> {
         Err(DecodeError {
             offset: at,
             message: msg.into(),
+            limit: false,
+        })
+    }
+
+    /// A broken limit: `what` exceeds `limit`; `key` is the spec key that raises it.
+    fn over<T>(&self, at: usize, what: String, limit: usize, key: &str) -> Result<T, DecodeError> {
+        Err(DecodeError {
+            offset: at,
+            message: format!("{what} exceeds the limit of {limit}; raise it with {key}=N"),
+            limit: true,
         })
     }
 
@@ -314,12 +364,11 @@ impl<'a> Decoder<'a, '_> {
         let at = self.pos;
         let n = self.len4(what)?;
         if n > self.limits.max_container_len {
-            return self.err(
+            return self.over(
                 at,
-                format!(
-                    "{what} of {n} items exceeds the limit of {}",
-                    self.limits.max_container_len
-                ),
+                format!("{what} of {n} items"),
+                self.limits.max_container_len,
+                limit_key::ITEMS,
             );
         }
         Ok(n)
@@ -352,15 +401,30 @@ impl<'a> Decoder<'a, '_> {
 
     fn nest(&self, items: &[Entry], at: usize) -> Result<usize, DecodeError> {
         let d = items.iter().map(|e| e.1).max().unwrap_or(0) + 1;
-        if d > self.limits.max_depth {
-            return self.err(at, format!("nesting deeper than {}", self.limits.max_depth));
-        }
+        self.check_depth(d, at)?;
         Ok(d)
+    }
+
+    fn check_depth(&self, d: usize, at: usize) -> Result<(), DecodeError> {
+        if d > self.limits.max_depth {
+            return self.over(
+                at,
+                format!("nesting of depth {d}"),
+                self.limits.max_depth,
+                limit_key::DEPTH,
+            );
+        }
+        Ok(())
     }
 
     fn run(mut self) -> Result<Value, DecodeError> {
         if self.buf.len() > self.limits.max_frame {
-            return self.err(0, "payload exceeds the frame size limit");
+            return self.over(
+                0,
+                format!("payload of {} bytes", self.buf.len()),
+                self.limits.max_frame,
+                limit_key::FRAME,
+            );
         }
         let mut stack: Vec<Entry> = Vec::new();
         loop {
@@ -370,9 +434,6 @@ impl<'a> Decoder<'a, '_> {
                 None => return self.err(at, "payload ended without STOP ('Q')"),
             };
             self.pos += 1;
-            if stack.len() > self.limits.max_container_len {
-                return self.err(at, "too many values on the stack");
-            }
             let v: Value = match op {
                 b'Q' => {
                     if stack.len() != 1 {
@@ -393,12 +454,11 @@ impl<'a> Decoder<'a, '_> {
                 b'H' | b'I' => {
                     let n = self.len4("long int")?;
                     if n > self.limits.max_int_digits + 1 {
-                        return self.err(
+                        return self.over(
                             at,
-                            format!(
-                                "integer of {n} digits exceeds the limit of {}",
-                                self.limits.max_int_digits
-                            ),
+                            format!("integer of {n} digits"),
+                            self.limits.max_int_digits,
+                            limit_key::INT_DIGITS,
                         );
                     }
                     let raw = self.take(n, "long int")?;
@@ -493,10 +553,7 @@ impl<'a> Decoder<'a, '_> {
                     let (val, vd) = stack.pop().unwrap_or((Value::None, 0));
                     let (key, kd) = stack.pop().unwrap_or((Value::None, 0));
                     let depth_ok = vd.max(kd) + 1;
-                    if depth_ok > self.limits.max_depth {
-                        return self
-                            .err(at, format!("nesting deeper than {}", self.limits.max_depth));
-                    }
+                    self.check_depth(depth_ok, at)?;
                     let max_len = self.limits.max_container_len;
                     let top = stack.last_mut();
                     match top {
@@ -508,7 +565,12 @@ impl<'a> Decoder<'a, '_> {
                                 );
                             }
                             if items.len() >= max_len {
-                                return self.err(at, "dict exceeds the container limit");
+                                return self.over(
+                                    at,
+                                    format!("dict of more than {max_len} items"),
+                                    max_len,
+                                    limit_key::ITEMS,
+                                );
                             }
                             items.push((key, val));
                             *d = (*d).max(depth_ok);
@@ -611,7 +673,7 @@ mod tests {
             (b"Q", "STOP with 0"),
             (b"A\xff\xff\xff\xffQ", "negative bytes length"),
             (b"A\x7f\xff\xff\xffQ", "truncated"),
-            (b"K\x7f\xff\xff\xffQ", "exceeds the limit"),
+            (b"K\x7f\xff\xff\xffQ", "more than the payload holds"),
             (b"K\0\x10\0\0Q", "more than the payload holds"),
             (b"LLPQ", "not enough items"),
             (b"LLLPQ", "not a dict or list"),
@@ -632,7 +694,11 @@ mod tests {
             deep.extend_from_slice(b"@\0\0\0\x01");
         }
         deep.push(b'Q');
-        assert!(d(&deep).unwrap_err().message.contains("nesting deeper"));
+        let e = d(&deep).unwrap_err();
+        assert!(
+            e.limit && e.message.contains("raise it with max_depth="),
+            "{e}"
+        );
         // deep nesting of prefix dicts
         let mut deep = Vec::new();
         for _ in 0..100_000 {
@@ -657,8 +723,8 @@ mod tests {
         let v = Value::BigInt("--5".into());
         assert!(encode(&v).is_err());
         // huge int
-        let mut big = b"H\0\0\x27\x10".to_vec();
-        big.extend(std::iter::repeat_n(b'9', 10_000));
+        let mut big = b"H\0\x10\0\0".to_vec();
+        big.extend(std::iter::repeat_n(b'9', 1 << 20));
         big.push(b'Q');
         assert!(d(&big).unwrap_err().message.contains("exceeds the limit"));
     }
@@ -667,10 +733,10 @@ mod tests {
     fn encode_refuses_what_python_cannot_load() {
         let v = Value::Dict(vec![(Value::List(vec![]), Value::None)]);
         assert!(encode(&v).unwrap_err().0.contains("unhashable dict key"));
-        let v = Value::BigInt("9".repeat(5000));
+        let v = Value::BigInt("9".repeat(DEFAULT_MAX_INT_DIGITS + 1));
         assert!(encode(&v).unwrap_err().0.contains("digits"));
         let mut v = Value::None;
-        for _ in 0..1000 {
+        for _ in 0..DEFAULT_MAX_DEPTH + 10 {
             v = Value::List(vec![v]);
         }
         assert!(encode(&v).unwrap_err().0.contains("nested too deeply"));

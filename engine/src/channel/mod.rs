@@ -86,6 +86,11 @@ impl Channel {
                 gateway: self.gw.id().to_string(),
                 channel: self.state.id,
             },
+            Ending::Refused(why) => Error::Protocol(format!(
+                "channel {} of gateway {} ended: {why}",
+                self.state.id,
+                self.gw.id()
+            )),
         }
     }
 

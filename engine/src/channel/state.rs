@@ -20,6 +20,9 @@ pub enum Ending {
     LastMessage,
     /// The gateway went away.
     GatewayGone(String),
+    /// We ended it: an item broke a decoding limit or the channel's memory budget
+    /// (the gateway and its other channels live on). The text names the limit.
+    Refused(String),
 }
 
 #[derive(Debug, Default)]
