@@ -209,3 +209,24 @@ async fn an_item_over_a_limit_ends_only_its_channel() {
     assert!(matches!(v, Value::List(ref l) if l.len() == 1000));
     assert!(gw.status().await.is_ok());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn limits_come_from_spec_keys() {
+    let spec: Spec = format!("popen//python={}//max_items=10", common::python3())
+        .parse()
+        .expect("spec");
+    assert!("popen//max_depth=0".parse::<Spec>().is_err());
+    let gw = Gateway::open_spec(spec, GatewayOptions::default())
+        .await
+        .expect("open");
+    let _k = Kill(gw.clone());
+    let ch = gw
+        .remote_exec("channel.send([0] * 11)")
+        .await
+        .expect("exec");
+    let err = ch.receive_timeout(T).await.unwrap_err().to_string();
+    assert!(
+        err.contains("list of 11 items exceeds the limit of 10; raise it with max_items="),
+        "{err}"
+    );
+}

@@ -35,6 +35,11 @@ pub struct Limits {
     pub max_container_len: usize,
     /// Most decimal digits in an integer (spec key `max_int_digits=`).
     pub max_int_digits: usize,
+    /// Most channel references in one item (spec key `max_channel_refs=`).
+    pub max_channel_refs: usize,
+    /// Most bytes of items waiting unread on one channel (spec key `max_unread=`);
+    /// past it the channel ends with an error naming the limit.
+    pub max_unread: usize,
 }
 
 /// Default nesting limit: what a CPython peer can serialize under its default recursion
@@ -50,6 +55,8 @@ impl Default for Limits {
             max_depth: DEFAULT_MAX_DEPTH,
             max_container_len: i32::MAX as usize,
             max_int_digits: DEFAULT_MAX_INT_DIGITS,
+            max_channel_refs: 1024,
+            max_unread: 256 << 20,
         }
     }
 }
@@ -60,6 +67,8 @@ pub mod limit_key {
     pub const ITEMS: &str = "max_items";
     pub const INT_DIGITS: &str = "max_int_digits";
     pub const FRAME: &str = "max_frame";
+    pub const CHANNEL_REFS: &str = "max_channel_refs";
+    pub const UNREAD: &str = "max_unread";
 }
 
 /// execnet's "strconfig": how Python-2 `str` (`M`) and Python-3 `str` (`N`) decode.
@@ -278,6 +287,7 @@ pub fn decode(buf: &[u8], cfg: StrConfig, limits: &Limits) -> Result<Value, Deco
         limits,
         channels: None,
         list_slots: 0,
+        cost: 0,
     }
     .run()
 }
@@ -296,6 +306,7 @@ pub fn decode_with_channels(
         limits,
         channels: Some(channels),
         list_slots: 0,
+        cost: 0,
     }
     .run()
 }
@@ -308,10 +319,84 @@ struct Decoder<'a, 'c> {
     channels: Option<&'c mut Vec<i32>>,
     /// List slots allocated so far (bounded by the payload size).
     list_slots: usize,
+    /// Memory the values decoded so far take, estimated (see [`BUDGET_FACTOR`]).
+    cost: usize,
 }
 
-/// A stack entry: the value and the nesting depth it contains.
-type Entry = (Value, usize);
+/// Decoding one payload may take at most this many times its length in memory (plus
+/// [`BUDGET_SLACK`]); a payload that would need more is refused as over a limit. The
+/// densest valid payloads (1-byte `None`s, 32 bytes each as a [`Value`]) stay below it.
+pub const BUDGET_FACTOR: usize = 40;
+/// Memory every payload may take regardless of its length.
+pub const BUDGET_SLACK: usize = 1 << 20;
+
+const VALUE_SIZE: usize = std::mem::size_of::<Value>();
+
+/// The decoder's value stack. Scalars, the vast majority, cost one [`Value`]; the
+/// nesting depths of the containers on it are kept aside as (index, depth).
+#[derive(Default)]
+struct Stack {
+    vals: Vec<Value>,
+    depths: Vec<(usize, usize)>,
+}
+
+impl Stack {
+    fn len(&self) -> usize {
+        self.vals.len()
+    }
+
+    fn push(&mut self, v: Value, depth: usize) {
+        if depth > 0 {
+            self.depths.push((self.vals.len(), depth));
+        }
+        self.vals.push(v);
+    }
+
+    fn pop(&mut self) -> Option<(Value, usize)> {
+        let v = self.vals.pop()?;
+        let i = self.vals.len();
+        let d = match self.depths.last() {
+            Some(&(at, d)) if at == i => {
+                self.depths.pop();
+                d
+            }
+            _ => 0,
+        };
+        Some((v, d))
+    }
+
+    /// The last `n` values (callers check `n <= len`) and the deepest nesting among them.
+    fn take(&mut self, n: usize) -> (Vec<Value>, usize) {
+        let start = self.vals.len() - n;
+        let mut depth = 0;
+        while let Some(&(at, d)) = self.depths.last() {
+            if at < start {
+                break;
+            }
+            depth = depth.max(d);
+            self.depths.pop();
+        }
+        let vals = if start == 0 {
+            // the whole stack (a top-level container): hand its buffer over, no copy
+            let mut all = std::mem::take(&mut self.vals);
+            all.shrink_to_fit();
+            all
+        } else {
+            self.vals.drain(start..).collect()
+        };
+        (vals, depth)
+    }
+
+    /// The top value and its depth slot (containers always have one).
+    fn top_mut(&mut self) -> Option<(&mut Value, Option<&mut usize>)> {
+        let i = self.vals.len().checked_sub(1)?;
+        let d = match self.depths.last_mut() {
+            Some((at, d)) if *at == i => Some(d),
+            _ => None,
+        };
+        self.vals.last_mut().map(|v| (v, d))
+    }
+}
 
 impl<'a> Decoder<'a, '_> {
     fn err<T>(&self, at: usize, msg: impl Into<String>) -> Result<T, DecodeError> {
@@ -381,12 +466,33 @@ impl<'a> Decoder<'a, '_> {
         Ok(f64::from_be_bytes(a))
     }
 
+    /// Counts `bytes` more of decoded memory against the payload's budget.
+    fn charge(&mut self, bytes: usize, at: usize) -> Result<(), DecodeError> {
+        self.cost = self.cost.saturating_add(bytes);
+        let budget = self
+            .buf
+            .len()
+            .saturating_mul(BUDGET_FACTOR)
+            .saturating_add(BUDGET_SLACK);
+        if self.cost > budget {
+            return Err(DecodeError {
+                offset: at,
+                message: format!(
+                    "decoding a payload of {} bytes would need more than {budget} bytes of memory ({BUDGET_FACTOR} times its size)",
+                    self.buf.len()
+                ),
+                limit: true,
+            });
+        }
+        Ok(())
+    }
+
     fn pop_n(
         &self,
-        stack: &mut Vec<Entry>,
+        stack: &mut Stack,
         n: usize,
         at: usize,
-    ) -> Result<Vec<Entry>, DecodeError> {
+    ) -> Result<(Vec<Value>, usize), DecodeError> {
         if stack.len() < n {
             return self.err(
                 at,
@@ -396,13 +502,7 @@ impl<'a> Decoder<'a, '_> {
                 ),
             );
         }
-        Ok(stack.split_off(stack.len() - n))
-    }
-
-    fn nest(&self, items: &[Entry], at: usize) -> Result<usize, DecodeError> {
-        let d = items.iter().map(|e| e.1).max().unwrap_or(0) + 1;
-        self.check_depth(d, at)?;
-        Ok(d)
+        Ok(stack.take(n))
     }
 
     fn check_depth(&self, d: usize, at: usize) -> Result<(), DecodeError> {
@@ -426,7 +526,7 @@ impl<'a> Decoder<'a, '_> {
                 limit_key::FRAME,
             );
         }
-        let mut stack: Vec<Entry> = Vec::new();
+        let mut stack = Stack::default();
         loop {
             let at = self.pos;
             let op = match self.buf.get(self.pos) {
@@ -462,6 +562,7 @@ impl<'a> Decoder<'a, '_> {
                         );
                     }
                     let raw = self.take(n, "long int")?;
+                    self.charge(n, at)?;
                     let text = std::str::from_utf8(raw).unwrap_or("");
                     match Value::int_from_decimal(text) {
                         Some(v) => v,
@@ -475,11 +576,14 @@ impl<'a> Decoder<'a, '_> {
                 }
                 b'A' => {
                     let n = self.len4("bytes")?;
-                    Value::Bytes(self.take(n, "bytes")?.to_vec())
+                    let raw = self.take(n, "bytes")?;
+                    self.charge(n, at)?;
+                    Value::Bytes(raw.to_vec())
                 }
                 b'M' => {
                     let n = self.len4("py2 string")?;
                     let raw = self.take(n, "py2 string")?;
+                    self.charge(2 * n, at)?;
                     if self.cfg.py2str_as_py3str {
                         Value::Str(raw.iter().map(|&b| char::from(b)).collect())
                     } else {
@@ -489,6 +593,7 @@ impl<'a> Decoder<'a, '_> {
                 b'N' | b'S' => {
                     let n = self.len4("string")?;
                     let raw = self.take(n, "string")?;
+                    self.charge(n, at)?;
                     if op == b'N' && self.cfg.py3str_as_py2str {
                         Value::Bytes(raw.to_vec())
                     } else {
@@ -501,12 +606,21 @@ impl<'a> Decoder<'a, '_> {
                 b'B' => {
                     let id = self.int4("channel id")?;
                     if let Some(chs) = self.channels.as_deref_mut() {
+                        if chs.len() >= self.limits.max_channel_refs {
+                            return self.over(
+                                at,
+                                "more channel references in one item".to_string(),
+                                self.limits.max_channel_refs,
+                                limit_key::CHANNEL_REFS,
+                            );
+                        }
                         chs.push(id);
                     }
                     Value::Channel(id)
                 }
                 b'J' => {
-                    stack.push((Value::Dict(Vec::new()), 1));
+                    self.charge(VALUE_SIZE, at)?;
+                    stack.push(Value::Dict(Vec::new()), 1);
                     continue;
                 }
                 b'K' => {
@@ -522,14 +636,16 @@ impl<'a> Decoder<'a, '_> {
                             format!("list claims {n} items, more than the payload holds"),
                         );
                     }
-                    stack.push((Value::List(vec![Value::None; n]), 1));
+                    self.charge(VALUE_SIZE * (n + 1), at)?;
+                    stack.push(Value::List(vec![Value::None; n]), 1);
                     continue;
                 }
                 b'@' | b'O' | b'E' => {
                     let n = self.count("tuple/set")?;
-                    let items = self.pop_n(&mut stack, n, at)?;
-                    let depth = self.nest(&items, at)?;
-                    let vals: Vec<Value> = items.into_iter().map(|e| e.0).collect();
+                    let (vals, inner) = self.pop_n(&mut stack, n, at)?;
+                    let depth = inner + 1;
+                    self.check_depth(depth, at)?;
+                    self.charge(VALUE_SIZE * (n + 1), at)?;
                     if op != b'@'
                         && let Some(bad) = vals.iter().find(|v| !v.is_hashable())
                     {
@@ -543,7 +659,7 @@ impl<'a> Decoder<'a, '_> {
                         b'O' => Value::Set(vals),
                         _ => Value::FrozenSet(vals),
                     };
-                    stack.push((v, depth));
+                    stack.push(v, depth);
                     continue;
                 }
                 b'P' => {
@@ -555,9 +671,10 @@ impl<'a> Decoder<'a, '_> {
                     let depth_ok = vd.max(kd) + 1;
                     self.check_depth(depth_ok, at)?;
                     let max_len = self.limits.max_container_len;
-                    let top = stack.last_mut();
-                    match top {
-                        Some((Value::Dict(items), d)) => {
+                    let pair = 2 * VALUE_SIZE;
+                    self.charge(pair, at)?;
+                    match stack.top_mut() {
+                        Some((Value::Dict(items), Some(d))) => {
                             if !key.is_hashable() {
                                 return self.err(
                                     at,
@@ -575,7 +692,7 @@ impl<'a> Decoder<'a, '_> {
                             items.push((key, val));
                             *d = (*d).max(depth_ok);
                         }
-                        Some((Value::List(items), d)) => {
+                        Some((Value::List(items), Some(d))) => {
                             let idx = match key {
                                 Value::Int(i) => {
                                     usize::try_from(i).ok().filter(|i| *i < items.len())
@@ -602,7 +719,8 @@ impl<'a> Decoder<'a, '_> {
                     );
                 }
             };
-            stack.push((v, 0));
+            self.charge(VALUE_SIZE, at)?;
+            stack.push(v, 0);
         }
     }
 }

@@ -75,6 +75,60 @@ pub struct Spec {
     pub ssh: SshOptions,
     /// `proxy_jump=[user@]host[:port][,...]`: SSH jump hosts, in order (ProxyJump).
     pub proxy_jump: Option<String>,
+    /// Decoding limits set by `max_frame=`, `max_depth=`, `max_items=`,
+    /// `max_int_digits=`, `max_unread=` (over the [`GatewayOptions`] ones).
+    ///
+    /// [`GatewayOptions`]: crate::gateway::GatewayOptions
+    pub limits: LimitKeys,
+}
+
+/// The limit keys of a spec; each one set replaces the option's value.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LimitKeys {
+    pub max_frame: Option<usize>,
+    pub max_depth: Option<usize>,
+    pub max_items: Option<usize>,
+    pub max_int_digits: Option<usize>,
+    pub max_channel_refs: Option<usize>,
+    pub max_unread: Option<usize>,
+}
+
+impl LimitKeys {
+    /// `base` with every limit this spec sets.
+    pub fn apply(&self, base: &crate::codec::Limits) -> crate::codec::Limits {
+        let mut l = base.clone();
+        if let Some(n) = self.max_frame {
+            l.max_frame = n;
+        }
+        if let Some(n) = self.max_depth {
+            l.max_depth = n;
+        }
+        if let Some(n) = self.max_items {
+            l.max_container_len = n;
+        }
+        if let Some(n) = self.max_int_digits {
+            l.max_int_digits = n;
+        }
+        if let Some(n) = self.max_channel_refs {
+            l.max_channel_refs = n;
+        }
+        if let Some(n) = self.max_unread {
+            l.max_unread = n;
+        }
+        l
+    }
+
+    fn slot(&mut self, key: &str) -> Option<&mut Option<usize>> {
+        Some(match key {
+            "max_frame" => &mut self.max_frame,
+            "max_depth" => &mut self.max_depth,
+            "max_items" => &mut self.max_items,
+            "max_int_digits" => &mut self.max_int_digits,
+            "max_channel_refs" => &mut self.max_channel_refs,
+            "max_unread" => &mut self.max_unread,
+            _ => return None,
+        })
+    }
 }
 
 /// What the worker does right after it started, in this order.
@@ -238,6 +292,36 @@ pub const KEYS: &[SpecKey] = &[
         "with socket=: start a one-connection server through GWID",
     ),
     key(
+        "max_frame",
+        "max_frame=BYTES",
+        "largest frame accepted from the worker (default 512 MiB)",
+    ),
+    key(
+        "max_depth",
+        "max_depth=N",
+        "deepest nesting of a received item (default 1000)",
+    ),
+    key(
+        "max_items",
+        "max_items=N",
+        "most items in one received container (default: what fits the frame)",
+    ),
+    key(
+        "max_int_digits",
+        "max_int_digits=N",
+        "most digits of a received int (default 1000000)",
+    ),
+    key(
+        "max_channel_refs",
+        "max_channel_refs=N",
+        "most channel references in one received item (default 1024)",
+    ),
+    key(
+        "max_unread",
+        "max_unread=BYTES",
+        "most bytes of unread items on one channel (default 256 MiB)",
+    ),
+    key(
         "vagrant_ssh",
         "vagrant_ssh=BOX",
         "execnet's Vagrant transport: parsed, not supported yet",
@@ -326,6 +410,7 @@ impl FromStr for Spec {
             token_file: None,
             ssh: SshOptions::default(),
             proxy_jump: None,
+            limits: LimitKeys::default(),
         };
         let mut transport: Option<Transport> = None;
         let mut seen: Vec<String> = Vec::new();
@@ -461,6 +546,16 @@ impl FromStr for Spec {
                     })
                 }
                 "dont_write_bytecode" => spec.dont_write_bytecode = true,
+                limit if spec.limits.slot(limit).is_some() => {
+                    let v = need(value)?;
+                    let n: usize =
+                        v.trim().parse().ok().filter(|n| *n > 0).ok_or_else(|| {
+                            fail(part, format!("{limit} must be a positive integer"))
+                        })?;
+                    if let Some(slot) = spec.limits.slot(limit) {
+                        *slot = Some(n);
+                    }
+                }
                 other => {
                     let hint = did_you_mean(other)
                         .map(|k| format!(" (did you mean '{k}'?)"))

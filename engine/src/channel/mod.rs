@@ -104,7 +104,7 @@ impl Channel {
             notified.as_mut().enable();
             {
                 let mut g = self.state.lock();
-                if let Some(v) = g.queue.pop_front() {
+                if let Some(v) = ChanState::pop(&mut g) {
                     return Ok(Some(v));
                 }
                 match &g.ending {

@@ -188,7 +188,15 @@ async fn handle(gw: &Gateway, msg: Message) -> std::result::Result<(), String> {
                 )
                 .await;
             } else {
-                st.push(v);
+                let size = msg.payload.len();
+                if let Err(unread) = st.push(v, size, limits.max_unread) {
+                    let why = format!(
+                        "{unread} bytes of unread items and one of {size} more exceeds the limit of {} bytes; raise it with {}=BYTES (or read the channel)",
+                        limits.max_unread,
+                        codec::limit_key::UNREAD
+                    );
+                    refuse(gw, &st, why).await;
+                }
             }
         }
         MsgCode::ChannelClose | MsgCode::ChannelCloseError | MsgCode::ChannelLastMessage => {
