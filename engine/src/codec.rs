@@ -212,6 +212,14 @@ fn too_deep() -> EncodeError {
     EncodeError("value is nested too deeply".into())
 }
 
+/// Opcode, 4-byte length, data.
+fn sized(out: &mut Vec<u8>, op: u8, data: &[u8], what: &str) -> Result<(), EncodeError> {
+    out.push(op);
+    out.extend_from_slice(&len4(data.len(), what)?);
+    out.extend_from_slice(data);
+    Ok(())
+}
+
 #[inline(never)]
 fn enc_scalar(v: &Value, out: &mut Vec<u8>) -> Result<(), EncodeError> {
     match v {
@@ -223,12 +231,7 @@ fn enc_scalar(v: &Value, out: &mut Vec<u8>) -> Result<(), EncodeError> {
                 out.push(b'F');
                 out.extend_from_slice(&small.to_be_bytes());
             }
-            Err(_) => {
-                let s = i.to_string();
-                out.push(b'H');
-                out.extend_from_slice(&len4(s.len(), "int")?);
-                out.extend_from_slice(s.as_bytes());
-            }
+            Err(_) => sized(out, b'H', i.to_string().as_bytes(), "int")?,
         },
         Value::BigInt(s) => {
             let digits = s.strip_prefix('-').unwrap_or(s);
@@ -241,9 +244,7 @@ fn enc_scalar(v: &Value, out: &mut Vec<u8>) -> Result<(), EncodeError> {
                     digits.len()
                 )));
             }
-            out.push(b'H');
-            out.extend_from_slice(&len4(s.len(), "int")?);
-            out.extend_from_slice(s.as_bytes());
+            sized(out, b'H', s.as_bytes(), "int")?;
         }
         Value::Float(x) => {
             out.push(b'D');
@@ -254,16 +255,8 @@ fn enc_scalar(v: &Value, out: &mut Vec<u8>) -> Result<(), EncodeError> {
             out.extend_from_slice(&re.to_be_bytes());
             out.extend_from_slice(&im.to_be_bytes());
         }
-        Value::Bytes(b) => {
-            out.push(b'A');
-            out.extend_from_slice(&len4(b.len(), "bytes")?);
-            out.extend_from_slice(b);
-        }
-        Value::Str(s) => {
-            out.push(b'N');
-            out.extend_from_slice(&len4(s.len(), "string")?);
-            out.extend_from_slice(s.as_bytes());
-        }
+        Value::Bytes(b) => sized(out, b'A', b, "bytes")?,
+        Value::Str(s) => sized(out, b'N', s.as_bytes(), "string")?,
         Value::Channel(id) => {
             out.push(b'B');
             out.extend_from_slice(&id.to_be_bytes());
@@ -407,6 +400,21 @@ impl<'a> Decoder<'a, '_> {
         })
     }
 
+    /// `Err` (from [`Self::over`]) when `n` exceeds `limit`.
+    fn cap(
+        &self,
+        n: usize,
+        limit: usize,
+        at: usize,
+        key: &str,
+        what: impl FnOnce() -> String,
+    ) -> Result<(), DecodeError> {
+        if n > limit {
+            return self.over(at, what(), limit, key);
+        }
+        Ok(())
+    }
+
     /// A broken limit: `what` exceeds `limit`; `key` is the spec key that raises it.
     fn over<T>(&self, at: usize, what: String, limit: usize, key: &str) -> Result<T, DecodeError> {
         Err(DecodeError {
@@ -448,14 +456,10 @@ impl<'a> Decoder<'a, '_> {
     fn count(&mut self, what: &str) -> Result<usize, DecodeError> {
         let at = self.pos;
         let n = self.len4(what)?;
-        if n > self.limits.max_container_len {
-            return self.over(
-                at,
-                format!("{what} of {n} items"),
-                self.limits.max_container_len,
-                limit_key::ITEMS,
-            );
-        }
+        let max = self.limits.max_container_len;
+        self.cap(n, max, at, limit_key::ITEMS, || {
+            format!("{what} of {n} items")
+        })?;
         Ok(n)
     }
 
@@ -506,15 +510,10 @@ impl<'a> Decoder<'a, '_> {
     }
 
     fn check_depth(&self, d: usize, at: usize) -> Result<(), DecodeError> {
-        if d > self.limits.max_depth {
-            return self.over(
-                at,
-                format!("nesting of depth {d}"),
-                self.limits.max_depth,
-                limit_key::DEPTH,
-            );
-        }
-        Ok(())
+        let max = self.limits.max_depth;
+        self.cap(d, max, at, limit_key::DEPTH, || {
+            format!("nesting of depth {d}")
+        })
     }
 
     fn run(mut self) -> Result<Value, DecodeError> {

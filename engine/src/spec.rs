@@ -82,52 +82,39 @@ pub struct Spec {
     pub limits: LimitKeys,
 }
 
-/// The limit keys of a spec; each one set replaces the option's value.
+/// The limit keys a spec sets (name, value), in spec order; each replaces the option's
+/// value ([`crate::codec::limit_key`] names them).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct LimitKeys {
-    pub max_frame: Option<usize>,
-    pub max_depth: Option<usize>,
-    pub max_items: Option<usize>,
-    pub max_int_digits: Option<usize>,
-    pub max_channel_refs: Option<usize>,
-    pub max_unread: Option<usize>,
-}
+pub struct LimitKeys(pub Vec<(&'static str, usize)>);
+
+/// A setter of one [`Limits`](crate::codec::Limits) field.
+type LimitField = fn(&mut crate::codec::Limits) -> &mut usize;
+
+/// The limit keys, each with the field it sets.
+const LIMIT_FIELDS: &[(&str, LimitField)] = &[
+    ("max_frame", |l| &mut l.max_frame),
+    ("max_depth", |l| &mut l.max_depth),
+    ("max_items", |l| &mut l.max_container_len),
+    ("max_int_digits", |l| &mut l.max_int_digits),
+    ("max_channel_refs", |l| &mut l.max_channel_refs),
+    ("max_unread", |l| &mut l.max_unread),
+];
 
 impl LimitKeys {
     /// `base` with every limit this spec sets.
     pub fn apply(&self, base: &crate::codec::Limits) -> crate::codec::Limits {
         let mut l = base.clone();
-        if let Some(n) = self.max_frame {
-            l.max_frame = n;
-        }
-        if let Some(n) = self.max_depth {
-            l.max_depth = n;
-        }
-        if let Some(n) = self.max_items {
-            l.max_container_len = n;
-        }
-        if let Some(n) = self.max_int_digits {
-            l.max_int_digits = n;
-        }
-        if let Some(n) = self.max_channel_refs {
-            l.max_channel_refs = n;
-        }
-        if let Some(n) = self.max_unread {
-            l.max_unread = n;
+        for (name, n) in &self.0 {
+            if let Some((_, field)) = LIMIT_FIELDS.iter().find(|(k, _)| k == name) {
+                *field(&mut l) = *n;
+            }
         }
         l
     }
 
-    fn slot(&mut self, key: &str) -> Option<&mut Option<usize>> {
-        Some(match key {
-            "max_frame" => &mut self.max_frame,
-            "max_depth" => &mut self.max_depth,
-            "max_items" => &mut self.max_items,
-            "max_int_digits" => &mut self.max_int_digits,
-            "max_channel_refs" => &mut self.max_channel_refs,
-            "max_unread" => &mut self.max_unread,
-            _ => return None,
-        })
+    /// The static name of a limit key, if `key` is one.
+    fn known(key: &str) -> Option<&'static str> {
+        LIMIT_FIELDS.iter().map(|(k, _)| *k).find(|k| *k == key)
     }
 }
 
@@ -546,14 +533,14 @@ impl FromStr for Spec {
                     })
                 }
                 "dont_write_bytecode" => spec.dont_write_bytecode = true,
-                limit if spec.limits.slot(limit).is_some() => {
+                limit if LimitKeys::known(limit).is_some() => {
                     let v = need(value)?;
                     let n: usize =
                         v.trim().parse().ok().filter(|n| *n > 0).ok_or_else(|| {
                             fail(part, format!("{limit} must be a positive integer"))
                         })?;
-                    if let Some(slot) = spec.limits.slot(limit) {
-                        *slot = Some(n);
+                    if let Some(name) = LimitKeys::known(limit) {
+                        spec.limits.0.push((name, n));
                     }
                 }
                 other => {
