@@ -775,3 +775,36 @@ fn password_prompt_in_the_cockpit() {
     let s = tmux.wait(20, "exit", |s| s.contains("EXIT="));
     assert!(s.contains("EXIT=0"), "{s}");
 }
+
+/// known_hosts like OpenSSH: a malformed line is skipped (with a warning), comments stay
+/// byte for byte when a key is recorded, and a key marked `@revoked` is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn known_hosts_revoked_malformed_and_comments() {
+    let Some(sshd) = start_sshd() else { return };
+    let py = common::python3();
+    let kh = sshd.dir.path().join("known_hosts");
+    let before = "# kept comment\nthis line is malformed\n[127.0.0.1]:1 ssh-ed25519 AAAA\n";
+    std::fs::write(&kh, before).expect("known_hosts");
+    let gw = Gateway::open(&sshd.spec(&format!("//python={py}//accept_new_host_key")))
+        .await
+        .expect("a malformed line is skipped");
+    gw.terminate(Duration::from_secs(5)).await;
+    let after = std::fs::read_to_string(&kh).expect("recorded");
+    assert!(after.starts_with(before), "{after}");
+    assert!(
+        after[before.len()..].starts_with(&format!("[127.0.0.1]:{} ssh-ed25519 ", sshd.port)),
+        "{after}"
+    );
+    let pubkey = std::fs::read_to_string(sshd.dir.path().join("host_ed25519.pub")).expect("pub");
+    let parts: Vec<&str> = pubkey.split_whitespace().take(2).collect();
+    std::fs::write(
+        &kh,
+        format!("{after}@revoked * {} {}\n", parts[0], parts[1]),
+    )
+    .expect("revoke");
+    let err = Gateway::open(&sshd.spec(&format!("//python={py}//accept_new_host_key")))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("REVOKED HOST KEY"), "{err}");
+}

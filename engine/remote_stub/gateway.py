@@ -183,12 +183,33 @@ def _chunks(obj):
     return out
 
 
+def _unlimited_digits(convert, x):
+    """convert(x) with CPython's int/str digit limit (3.11+) lifted: execdeck's decoder
+    has its own, configurable limit, so big ints travel both ways like in execnet."""
+    try:
+        return convert(x)
+    except ValueError:
+        get = getattr(sys, "get_int_max_str_digits", None)
+        if get is None:
+            raise
+        old = get()
+        sys.set_int_max_str_digits(0)
+        try:
+            return convert(x)
+        finally:
+            sys.set_int_max_str_digits(old)
+
+
 def _dump_int(x, w):
     if -2147483648 <= x <= 2147483647:
         w(opcode.INT + _pack_int4(x))
     else:
-        s = str(x).encode("ascii")
+        s = _unlimited_digits(str, x).encode("ascii")
         w(opcode.LONGINT + _pack_int4(len(s)) + s)
+
+
+def _load_long(raw):
+    return _unlimited_digits(int, raw)
 
 
 def _dump(obj, w):
@@ -343,8 +364,8 @@ def _load_table(py2str_as_py3str, py3str_as_py2str):
         opcode.FROZENSET: _loads_collection(frozenset),
         opcode.INT: _load_int,
         opcode.LONG: _load_int,
-        opcode.LONGINT: _loads_sized(int),
-        opcode.LONGLONG: _loads_sized(int),
+        opcode.LONGINT: _loads_sized(_load_long),
+        opcode.LONGLONG: _loads_sized(_load_long),
         opcode.NEWDICT: _load_newdict,
         opcode.NEWLIST: _load_newlist,
         opcode.NONE: _loads_constant(None),

@@ -565,6 +565,10 @@ impl Forwarder {
                 let r = gone(self.dst.gateway(), &reason);
                 (r.clone(), r)
             }
+            Ending::Refused(why) => {
+                let r = format!("destination {} failed: {why}", self.dst_label);
+                (r.clone(), r)
+            }
         };
         Outcome {
             reason,

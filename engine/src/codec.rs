@@ -20,27 +20,55 @@ use crate::value::Value;
 use std::fmt;
 
 /// Hard bounds applied while decoding untrusted bytes.
+///
+/// A payload that breaks one of them ends only the channel it was sent on (frames are
+/// length-delimited, so the reader skips it); the error names the limit and the spec key
+/// that raises it.
 #[derive(Debug, Clone)]
 pub struct Limits {
-    /// Largest frame payload accepted, in bytes.
+    /// Largest frame payload accepted, in bytes (spec key `max_frame=`).
     pub max_frame: usize,
-    /// Deepest container nesting.
+    /// Deepest container nesting (spec key `max_depth=`).
     pub max_depth: usize,
-    /// Most items in one container.
+    /// Most items in one container (spec key `max_items=`); a container can never hold
+    /// more items than its frame has bytes anyway.
     pub max_container_len: usize,
-    /// Most decimal digits in an integer.
+    /// Most decimal digits in an integer (spec key `max_int_digits=`).
     pub max_int_digits: usize,
+    /// Most channel references in one item (spec key `max_channel_refs=`).
+    pub max_channel_refs: usize,
+    /// Most bytes of items waiting unread on one channel (spec key `max_unread=`);
+    /// past it the channel ends with an error naming the limit.
+    pub max_unread: usize,
 }
+
+/// Default nesting limit: what a CPython peer can serialize under its default recursion
+/// limit (deeper values would also strain our own recursive drop and display).
+pub const DEFAULT_MAX_DEPTH: usize = 1000;
+/// Default integer limit in decimal digits (CPython's own `str()` default is 4,300).
+pub const DEFAULT_MAX_INT_DIGITS: usize = 1_000_000;
 
 impl Default for Limits {
     fn default() -> Self {
         Limits {
             max_frame: 512 << 20,
-            max_depth: 200,
-            max_container_len: 1 << 22,
-            max_int_digits: MAX_INT_DIGITS,
+            max_depth: DEFAULT_MAX_DEPTH,
+            max_container_len: i32::MAX as usize,
+            max_int_digits: DEFAULT_MAX_INT_DIGITS,
+            max_channel_refs: 1024,
+            max_unread: 256 << 20,
         }
     }
+}
+
+/// The spec key that raises a limit, named in errors.
+pub mod limit_key {
+    pub const DEPTH: &str = "max_depth";
+    pub const ITEMS: &str = "max_items";
+    pub const INT_DIGITS: &str = "max_int_digits";
+    pub const FRAME: &str = "max_frame";
+    pub const CHANNEL_REFS: &str = "max_channel_refs";
+    pub const UNREAD: &str = "max_unread";
 }
 
 /// execnet's "strconfig": how Python-2 `str` (`M`) and Python-3 `str` (`N`) decode.
@@ -67,6 +95,9 @@ impl Default for StrConfig {
 pub struct DecodeError {
     pub offset: usize,
     pub message: String,
+    /// The payload was well-formed as far as read but broke a configured [`Limits`]
+    /// bound (or a memory budget): only its channel should end, not the gateway.
+    pub limit: bool,
 }
 
 impl fmt::Display for DecodeError {
@@ -126,60 +157,13 @@ fn check_hashable(v: &Value, what: &str) -> Result<(), EncodeError> {
     }
 }
 
+/// Recursive over containers only; scalars are encoded in [`enc_scalar`] so that each
+/// level of nesting costs a small stack frame (1,000 levels fit a 2 MiB debug stack).
 fn enc(v: &Value, out: &mut Vec<u8>, depth: usize) -> Result<(), EncodeError> {
     if depth > Limits::default().max_depth {
-        return Err(EncodeError("value is nested too deeply".into()));
+        return Err(too_deep());
     }
     match v {
-        Value::None => out.push(b'L'),
-        Value::Bool(true) => out.push(b'R'),
-        Value::Bool(false) => out.push(b'C'),
-        Value::Int(i) => match i32::try_from(*i) {
-            Ok(small) => {
-                out.push(b'F');
-                out.extend_from_slice(&small.to_be_bytes());
-            }
-            Err(_) => {
-                let s = i.to_string();
-                out.push(b'H');
-                out.extend_from_slice(&len4(s.len(), "int")?);
-                out.extend_from_slice(s.as_bytes());
-            }
-        },
-        Value::BigInt(s) => {
-            let digits = s.strip_prefix('-').unwrap_or(s);
-            if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-                return Err(EncodeError(format!("invalid integer digits {s:?}")));
-            }
-            if digits.len() > MAX_INT_DIGITS {
-                return Err(EncodeError(format!(
-                    "integer has {} digits; Python refuses more than {MAX_INT_DIGITS}",
-                    digits.len()
-                )));
-            }
-            out.push(b'H');
-            out.extend_from_slice(&len4(s.len(), "int")?);
-            out.extend_from_slice(s.as_bytes());
-        }
-        Value::Float(x) => {
-            out.push(b'D');
-            out.extend_from_slice(&x.to_be_bytes());
-        }
-        Value::Complex(re, im) => {
-            out.push(b'T');
-            out.extend_from_slice(&re.to_be_bytes());
-            out.extend_from_slice(&im.to_be_bytes());
-        }
-        Value::Bytes(b) => {
-            out.push(b'A');
-            out.extend_from_slice(&len4(b.len(), "bytes")?);
-            out.extend_from_slice(b);
-        }
-        Value::Str(s) => {
-            out.push(b'N');
-            out.extend_from_slice(&len4(s.len(), "string")?);
-            out.extend_from_slice(s.as_bytes());
-        }
         Value::Tuple(items) => {
             for item in items {
                 enc(item, out, depth + 1)?;
@@ -218,9 +202,67 @@ fn enc(v: &Value, out: &mut Vec<u8>, depth: usize) -> Result<(), EncodeError> {
             });
             out.extend_from_slice(&len4(items.len(), "set")?);
         }
+        _ => enc_scalar(v, out)?,
+    }
+    Ok(())
+}
+
+#[inline(never)]
+fn too_deep() -> EncodeError {
+    EncodeError("value is nested too deeply".into())
+}
+
+/// Opcode, 4-byte length, data.
+fn sized(out: &mut Vec<u8>, op: u8, data: &[u8], what: &str) -> Result<(), EncodeError> {
+    out.push(op);
+    out.extend_from_slice(&len4(data.len(), what)?);
+    out.extend_from_slice(data);
+    Ok(())
+}
+
+#[inline(never)]
+fn enc_scalar(v: &Value, out: &mut Vec<u8>) -> Result<(), EncodeError> {
+    match v {
+        Value::None => out.push(b'L'),
+        Value::Bool(true) => out.push(b'R'),
+        Value::Bool(false) => out.push(b'C'),
+        Value::Int(i) => match i32::try_from(*i) {
+            Ok(small) => {
+                out.push(b'F');
+                out.extend_from_slice(&small.to_be_bytes());
+            }
+            Err(_) => sized(out, b'H', i.to_string().as_bytes(), "int")?,
+        },
+        Value::BigInt(s) => {
+            let digits = s.strip_prefix('-').unwrap_or(s);
+            if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(EncodeError(format!("invalid integer digits {s:?}")));
+            }
+            if digits.len() > DEFAULT_MAX_INT_DIGITS {
+                return Err(EncodeError(format!(
+                    "integer has {} digits; more than {DEFAULT_MAX_INT_DIGITS}",
+                    digits.len()
+                )));
+            }
+            sized(out, b'H', s.as_bytes(), "int")?;
+        }
+        Value::Float(x) => {
+            out.push(b'D');
+            out.extend_from_slice(&x.to_be_bytes());
+        }
+        Value::Complex(re, im) => {
+            out.push(b'T');
+            out.extend_from_slice(&re.to_be_bytes());
+            out.extend_from_slice(&im.to_be_bytes());
+        }
+        Value::Bytes(b) => sized(out, b'A', b, "bytes")?,
+        Value::Str(s) => sized(out, b'N', s.as_bytes(), "string")?,
         Value::Channel(id) => {
             out.push(b'B');
             out.extend_from_slice(&id.to_be_bytes());
+        }
+        Value::Tuple(_) | Value::List(_) | Value::Dict(_) | Value::Set(_) | Value::FrozenSet(_) => {
+            return Err(EncodeError(format!("{} is not a scalar", v.type_name())));
         }
     }
     Ok(())
@@ -238,6 +280,7 @@ pub fn decode(buf: &[u8], cfg: StrConfig, limits: &Limits) -> Result<Value, Deco
         limits,
         channels: None,
         list_slots: 0,
+        cost: 0,
     }
     .run()
 }
@@ -256,6 +299,7 @@ pub fn decode_with_channels(
         limits,
         channels: Some(channels),
         list_slots: 0,
+        cost: 0,
     }
     .run()
 }
@@ -268,16 +312,115 @@ struct Decoder<'a, 'c> {
     channels: Option<&'c mut Vec<i32>>,
     /// List slots allocated so far (bounded by the payload size).
     list_slots: usize,
+    /// Memory the values decoded so far take, estimated (see [`BUDGET_FACTOR`]).
+    cost: usize,
 }
 
-/// A stack entry: the value and the nesting depth it contains.
-type Entry = (Value, usize);
+/// Decoding one payload may take at most this many times its length in memory (plus
+/// [`BUDGET_SLACK`]); a payload that would need more is refused as over a limit. The
+/// densest valid payloads (1-byte `None`s, 32 bytes each as a [`Value`]) stay below it.
+pub const BUDGET_FACTOR: usize = 40;
+/// Memory every payload may take regardless of its length.
+pub const BUDGET_SLACK: usize = 1 << 20;
+
+const VALUE_SIZE: usize = std::mem::size_of::<Value>();
+
+/// The decoder's value stack. Scalars, the vast majority, cost one [`Value`]; the
+/// nesting depths of the containers on it are kept aside as (index, depth).
+#[derive(Default)]
+struct Stack {
+    vals: Vec<Value>,
+    depths: Vec<(usize, usize)>,
+}
+
+impl Stack {
+    fn len(&self) -> usize {
+        self.vals.len()
+    }
+
+    fn push(&mut self, v: Value, depth: usize) {
+        if depth > 0 {
+            self.depths.push((self.vals.len(), depth));
+        }
+        self.vals.push(v);
+    }
+
+    fn pop(&mut self) -> Option<(Value, usize)> {
+        let v = self.vals.pop()?;
+        let i = self.vals.len();
+        let d = match self.depths.last() {
+            Some(&(at, d)) if at == i => {
+                self.depths.pop();
+                d
+            }
+            _ => 0,
+        };
+        Some((v, d))
+    }
+
+    /// The last `n` values (callers check `n <= len`) and the deepest nesting among them.
+    fn take(&mut self, n: usize) -> (Vec<Value>, usize) {
+        let start = self.vals.len() - n;
+        let mut depth = 0;
+        while let Some(&(at, d)) = self.depths.last() {
+            if at < start {
+                break;
+            }
+            depth = depth.max(d);
+            self.depths.pop();
+        }
+        let vals = if start == 0 {
+            // the whole stack (a top-level container): hand its buffer over, no copy
+            let mut all = std::mem::take(&mut self.vals);
+            all.shrink_to_fit();
+            all
+        } else {
+            self.vals.drain(start..).collect()
+        };
+        (vals, depth)
+    }
+
+    /// The top value and its depth slot (containers always have one).
+    fn top_mut(&mut self) -> Option<(&mut Value, Option<&mut usize>)> {
+        let i = self.vals.len().checked_sub(1)?;
+        let d = match self.depths.last_mut() {
+            Some((at, d)) if *at == i => Some(d),
+            _ => None,
+        };
+        self.vals.last_mut().map(|v| (v, d))
+    }
+}
 
 impl<'a> Decoder<'a, '_> {
     fn err<T>(&self, at: usize, msg: impl Into<String>) -> Result<T, DecodeError> {
         Err(DecodeError {
             offset: at,
             message: msg.into(),
+            limit: false,
+        })
+    }
+
+    /// `Err` (from [`Self::over`]) when `n` exceeds `limit`.
+    fn cap(
+        &self,
+        n: usize,
+        limit: usize,
+        at: usize,
+        key: &str,
+        what: impl FnOnce() -> String,
+    ) -> Result<(), DecodeError> {
+        if n > limit {
+            return self.over(at, what(), limit, key);
+        }
+        Ok(())
+    }
+
+    /// A broken limit: `what` exceeds `limit`; `key` is the spec key that raises it.
+    fn over<T>(&self, at: usize, what: String, limit: usize, key: &str) -> Result<T, DecodeError> {
+        Err(DecodeError {
+            offset: at,
+            message: format!("{what} exceeds the limit of {limit}; raise it with {key}=N"),
+            limit: true,
         })
     }
 
@@ -313,15 +456,10 @@ impl<'a> Decoder<'a, '_> {
     fn count(&mut self, what: &str) -> Result<usize, DecodeError> {
         let at = self.pos;
         let n = self.len4(what)?;
-        if n > self.limits.max_container_len {
-            return self.err(
-                at,
-                format!(
-                    "{what} of {n} items exceeds the limit of {}",
-                    self.limits.max_container_len
-                ),
-            );
-        }
+        let max = self.limits.max_container_len;
+        self.cap(n, max, at, limit_key::ITEMS, || {
+            format!("{what} of {n} items")
+        })?;
         Ok(n)
     }
 
@@ -332,12 +470,33 @@ impl<'a> Decoder<'a, '_> {
         Ok(f64::from_be_bytes(a))
     }
 
+    /// Counts `bytes` more of decoded memory against the payload's budget.
+    fn charge(&mut self, bytes: usize, at: usize) -> Result<(), DecodeError> {
+        self.cost = self.cost.saturating_add(bytes);
+        let budget = self
+            .buf
+            .len()
+            .saturating_mul(BUDGET_FACTOR)
+            .saturating_add(BUDGET_SLACK);
+        if self.cost > budget {
+            return Err(DecodeError {
+                offset: at,
+                message: format!(
+                    "decoding a payload of {} bytes would need more than {budget} bytes of memory ({BUDGET_FACTOR} times its size)",
+                    self.buf.len()
+                ),
+                limit: true,
+            });
+        }
+        Ok(())
+    }
+
     fn pop_n(
         &self,
-        stack: &mut Vec<Entry>,
+        stack: &mut Stack,
         n: usize,
         at: usize,
-    ) -> Result<Vec<Entry>, DecodeError> {
+    ) -> Result<(Vec<Value>, usize), DecodeError> {
         if stack.len() < n {
             return self.err(
                 at,
@@ -347,22 +506,26 @@ impl<'a> Decoder<'a, '_> {
                 ),
             );
         }
-        Ok(stack.split_off(stack.len() - n))
+        Ok(stack.take(n))
     }
 
-    fn nest(&self, items: &[Entry], at: usize) -> Result<usize, DecodeError> {
-        let d = items.iter().map(|e| e.1).max().unwrap_or(0) + 1;
-        if d > self.limits.max_depth {
-            return self.err(at, format!("nesting deeper than {}", self.limits.max_depth));
-        }
-        Ok(d)
+    fn check_depth(&self, d: usize, at: usize) -> Result<(), DecodeError> {
+        let max = self.limits.max_depth;
+        self.cap(d, max, at, limit_key::DEPTH, || {
+            format!("nesting of depth {d}")
+        })
     }
 
     fn run(mut self) -> Result<Value, DecodeError> {
         if self.buf.len() > self.limits.max_frame {
-            return self.err(0, "payload exceeds the frame size limit");
+            return self.over(
+                0,
+                format!("payload of {} bytes", self.buf.len()),
+                self.limits.max_frame,
+                limit_key::FRAME,
+            );
         }
-        let mut stack: Vec<Entry> = Vec::new();
+        let mut stack = Stack::default();
         loop {
             let at = self.pos;
             let op = match self.buf.get(self.pos) {
@@ -370,9 +533,6 @@ impl<'a> Decoder<'a, '_> {
                 None => return self.err(at, "payload ended without STOP ('Q')"),
             };
             self.pos += 1;
-            if stack.len() > self.limits.max_container_len {
-                return self.err(at, "too many values on the stack");
-            }
             let v: Value = match op {
                 b'Q' => {
                     if stack.len() != 1 {
@@ -393,15 +553,15 @@ impl<'a> Decoder<'a, '_> {
                 b'H' | b'I' => {
                     let n = self.len4("long int")?;
                     if n > self.limits.max_int_digits + 1 {
-                        return self.err(
+                        return self.over(
                             at,
-                            format!(
-                                "integer of {n} digits exceeds the limit of {}",
-                                self.limits.max_int_digits
-                            ),
+                            format!("integer of {n} digits"),
+                            self.limits.max_int_digits,
+                            limit_key::INT_DIGITS,
                         );
                     }
                     let raw = self.take(n, "long int")?;
+                    self.charge(n, at)?;
                     let text = std::str::from_utf8(raw).unwrap_or("");
                     match Value::int_from_decimal(text) {
                         Some(v) => v,
@@ -415,11 +575,14 @@ impl<'a> Decoder<'a, '_> {
                 }
                 b'A' => {
                     let n = self.len4("bytes")?;
-                    Value::Bytes(self.take(n, "bytes")?.to_vec())
+                    let raw = self.take(n, "bytes")?;
+                    self.charge(n, at)?;
+                    Value::Bytes(raw.to_vec())
                 }
                 b'M' => {
                     let n = self.len4("py2 string")?;
                     let raw = self.take(n, "py2 string")?;
+                    self.charge(2 * n, at)?;
                     if self.cfg.py2str_as_py3str {
                         Value::Str(raw.iter().map(|&b| char::from(b)).collect())
                     } else {
@@ -429,6 +592,7 @@ impl<'a> Decoder<'a, '_> {
                 b'N' | b'S' => {
                     let n = self.len4("string")?;
                     let raw = self.take(n, "string")?;
+                    self.charge(n, at)?;
                     if op == b'N' && self.cfg.py3str_as_py2str {
                         Value::Bytes(raw.to_vec())
                     } else {
@@ -441,12 +605,21 @@ impl<'a> Decoder<'a, '_> {
                 b'B' => {
                     let id = self.int4("channel id")?;
                     if let Some(chs) = self.channels.as_deref_mut() {
+                        if chs.len() >= self.limits.max_channel_refs {
+                            return self.over(
+                                at,
+                                "more channel references in one item".to_string(),
+                                self.limits.max_channel_refs,
+                                limit_key::CHANNEL_REFS,
+                            );
+                        }
                         chs.push(id);
                     }
                     Value::Channel(id)
                 }
                 b'J' => {
-                    stack.push((Value::Dict(Vec::new()), 1));
+                    self.charge(VALUE_SIZE, at)?;
+                    stack.push(Value::Dict(Vec::new()), 1);
                     continue;
                 }
                 b'K' => {
@@ -462,14 +635,16 @@ impl<'a> Decoder<'a, '_> {
                             format!("list claims {n} items, more than the payload holds"),
                         );
                     }
-                    stack.push((Value::List(vec![Value::None; n]), 1));
+                    self.charge(VALUE_SIZE * (n + 1), at)?;
+                    stack.push(Value::List(vec![Value::None; n]), 1);
                     continue;
                 }
                 b'@' | b'O' | b'E' => {
                     let n = self.count("tuple/set")?;
-                    let items = self.pop_n(&mut stack, n, at)?;
-                    let depth = self.nest(&items, at)?;
-                    let vals: Vec<Value> = items.into_iter().map(|e| e.0).collect();
+                    let (vals, inner) = self.pop_n(&mut stack, n, at)?;
+                    let depth = inner + 1;
+                    self.check_depth(depth, at)?;
+                    self.charge(VALUE_SIZE * (n + 1), at)?;
                     if op != b'@'
                         && let Some(bad) = vals.iter().find(|v| !v.is_hashable())
                     {
@@ -483,7 +658,7 @@ impl<'a> Decoder<'a, '_> {
                         b'O' => Value::Set(vals),
                         _ => Value::FrozenSet(vals),
                     };
-                    stack.push((v, depth));
+                    stack.push(v, depth);
                     continue;
                 }
                 b'P' => {
@@ -493,14 +668,12 @@ impl<'a> Decoder<'a, '_> {
                     let (val, vd) = stack.pop().unwrap_or((Value::None, 0));
                     let (key, kd) = stack.pop().unwrap_or((Value::None, 0));
                     let depth_ok = vd.max(kd) + 1;
-                    if depth_ok > self.limits.max_depth {
-                        return self
-                            .err(at, format!("nesting deeper than {}", self.limits.max_depth));
-                    }
+                    self.check_depth(depth_ok, at)?;
                     let max_len = self.limits.max_container_len;
-                    let top = stack.last_mut();
-                    match top {
-                        Some((Value::Dict(items), d)) => {
+                    let pair = 2 * VALUE_SIZE;
+                    self.charge(pair, at)?;
+                    match stack.top_mut() {
+                        Some((Value::Dict(items), Some(d))) => {
                             if !key.is_hashable() {
                                 return self.err(
                                     at,
@@ -508,12 +681,17 @@ impl<'a> Decoder<'a, '_> {
                                 );
                             }
                             if items.len() >= max_len {
-                                return self.err(at, "dict exceeds the container limit");
+                                return self.over(
+                                    at,
+                                    format!("dict of more than {max_len} items"),
+                                    max_len,
+                                    limit_key::ITEMS,
+                                );
                             }
                             items.push((key, val));
                             *d = (*d).max(depth_ok);
                         }
-                        Some((Value::List(items), d)) => {
+                        Some((Value::List(items), Some(d))) => {
                             let idx = match key {
                                 Value::Int(i) => {
                                     usize::try_from(i).ok().filter(|i| *i < items.len())
@@ -540,7 +718,8 @@ impl<'a> Decoder<'a, '_> {
                     );
                 }
             };
-            stack.push((v, 0));
+            self.charge(VALUE_SIZE, at)?;
+            stack.push(v, 0);
         }
     }
 }
@@ -611,7 +790,7 @@ mod tests {
             (b"Q", "STOP with 0"),
             (b"A\xff\xff\xff\xffQ", "negative bytes length"),
             (b"A\x7f\xff\xff\xffQ", "truncated"),
-            (b"K\x7f\xff\xff\xffQ", "exceeds the limit"),
+            (b"K\x7f\xff\xff\xffQ", "more than the payload holds"),
             (b"K\0\x10\0\0Q", "more than the payload holds"),
             (b"LLPQ", "not enough items"),
             (b"LLLPQ", "not a dict or list"),
@@ -632,7 +811,11 @@ mod tests {
             deep.extend_from_slice(b"@\0\0\0\x01");
         }
         deep.push(b'Q');
-        assert!(d(&deep).unwrap_err().message.contains("nesting deeper"));
+        let e = d(&deep).unwrap_err();
+        assert!(
+            e.limit && e.message.contains("raise it with max_depth="),
+            "{e}"
+        );
         // deep nesting of prefix dicts
         let mut deep = Vec::new();
         for _ in 0..100_000 {
@@ -657,8 +840,8 @@ mod tests {
         let v = Value::BigInt("--5".into());
         assert!(encode(&v).is_err());
         // huge int
-        let mut big = b"H\0\0\x27\x10".to_vec();
-        big.extend(std::iter::repeat_n(b'9', 10_000));
+        let mut big = b"H\0\x10\0\0".to_vec();
+        big.extend(std::iter::repeat_n(b'9', 1 << 20));
         big.push(b'Q');
         assert!(d(&big).unwrap_err().message.contains("exceeds the limit"));
     }
@@ -667,10 +850,10 @@ mod tests {
     fn encode_refuses_what_python_cannot_load() {
         let v = Value::Dict(vec![(Value::List(vec![]), Value::None)]);
         assert!(encode(&v).unwrap_err().0.contains("unhashable dict key"));
-        let v = Value::BigInt("9".repeat(5000));
+        let v = Value::BigInt("9".repeat(DEFAULT_MAX_INT_DIGITS + 1));
         assert!(encode(&v).unwrap_err().0.contains("digits"));
         let mut v = Value::None;
-        for _ in 0..1000 {
+        for _ in 0..DEFAULT_MAX_DEPTH + 10 {
             v = Value::List(vec![v]);
         }
         assert!(encode(&v).unwrap_err().0.contains("nested too deeply"));

@@ -75,6 +75,47 @@ pub struct Spec {
     pub ssh: SshOptions,
     /// `proxy_jump=[user@]host[:port][,...]`: SSH jump hosts, in order (ProxyJump).
     pub proxy_jump: Option<String>,
+    /// Decoding limits set by `max_frame=`, `max_depth=`, `max_items=`,
+    /// `max_int_digits=`, `max_unread=` (over the [`GatewayOptions`] ones).
+    ///
+    /// [`GatewayOptions`]: crate::gateway::GatewayOptions
+    pub limits: LimitKeys,
+}
+
+/// The limit keys a spec sets (name, value), in spec order; each replaces the option's
+/// value ([`crate::codec::limit_key`] names them).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LimitKeys(pub Vec<(&'static str, usize)>);
+
+/// A setter of one [`Limits`](crate::codec::Limits) field.
+type LimitField = fn(&mut crate::codec::Limits) -> &mut usize;
+
+/// The limit keys, each with the field it sets.
+const LIMIT_FIELDS: &[(&str, LimitField)] = &[
+    ("max_frame", |l| &mut l.max_frame),
+    ("max_depth", |l| &mut l.max_depth),
+    ("max_items", |l| &mut l.max_container_len),
+    ("max_int_digits", |l| &mut l.max_int_digits),
+    ("max_channel_refs", |l| &mut l.max_channel_refs),
+    ("max_unread", |l| &mut l.max_unread),
+];
+
+impl LimitKeys {
+    /// `base` with every limit this spec sets.
+    pub fn apply(&self, base: &crate::codec::Limits) -> crate::codec::Limits {
+        let mut l = base.clone();
+        for (name, n) in &self.0 {
+            if let Some((_, field)) = LIMIT_FIELDS.iter().find(|(k, _)| k == name) {
+                *field(&mut l) = *n;
+            }
+        }
+        l
+    }
+
+    /// The static name of a limit key, if `key` is one.
+    fn known(key: &str) -> Option<&'static str> {
+        LIMIT_FIELDS.iter().map(|(k, _)| *k).find(|k| *k == key)
+    }
 }
 
 /// What the worker does right after it started, in this order.
@@ -238,6 +279,36 @@ pub const KEYS: &[SpecKey] = &[
         "with socket=: start a one-connection server through GWID",
     ),
     key(
+        "max_frame",
+        "max_frame=BYTES",
+        "largest frame accepted from the worker (default 512 MiB)",
+    ),
+    key(
+        "max_depth",
+        "max_depth=N",
+        "deepest nesting of a received item (default 1000)",
+    ),
+    key(
+        "max_items",
+        "max_items=N",
+        "most items in one received container (default: what fits the frame)",
+    ),
+    key(
+        "max_int_digits",
+        "max_int_digits=N",
+        "most digits of a received int (default 1000000)",
+    ),
+    key(
+        "max_channel_refs",
+        "max_channel_refs=N",
+        "most channel references in one received item (default 1024)",
+    ),
+    key(
+        "max_unread",
+        "max_unread=BYTES",
+        "most bytes of unread items on one channel (default 256 MiB)",
+    ),
+    key(
         "vagrant_ssh",
         "vagrant_ssh=BOX",
         "execnet's Vagrant transport: parsed, not supported yet",
@@ -326,6 +397,7 @@ impl FromStr for Spec {
             token_file: None,
             ssh: SshOptions::default(),
             proxy_jump: None,
+            limits: LimitKeys::default(),
         };
         let mut transport: Option<Transport> = None;
         let mut seen: Vec<String> = Vec::new();
@@ -461,6 +533,16 @@ impl FromStr for Spec {
                     })
                 }
                 "dont_write_bytecode" => spec.dont_write_bytecode = true,
+                limit if LimitKeys::known(limit).is_some() => {
+                    let v = need(value)?;
+                    let n: usize =
+                        v.trim().parse().ok().filter(|n| *n > 0).ok_or_else(|| {
+                            fail(part, format!("{limit} must be a positive integer"))
+                        })?;
+                    if let Some(name) = LimitKeys::known(limit) {
+                        spec.limits.0.push((name, n));
+                    }
+                }
                 other => {
                     let hint = did_you_mean(other)
                         .map(|k| format!(" (did you mean '{k}'?)"))

@@ -86,6 +86,11 @@ impl Channel {
                 gateway: self.gw.id().to_string(),
                 channel: self.state.id,
             },
+            Ending::Refused(why) => Error::Protocol(format!(
+                "channel {} of gateway {} ended: {why}",
+                self.state.id,
+                self.gw.id()
+            )),
         }
     }
 
@@ -99,7 +104,7 @@ impl Channel {
             notified.as_mut().enable();
             {
                 let mut g = self.state.lock();
-                if let Some(v) = g.queue.pop_front() {
+                if let Some(v) = ChanState::pop(&mut g) {
                     return Ok(Some(v));
                 }
                 match &g.ending {

@@ -20,11 +20,17 @@ pub enum Ending {
     LastMessage,
     /// The gateway went away.
     GatewayGone(String),
+    /// We ended it: an item broke a decoding limit or the channel's memory budget
+    /// (the gateway and its other channels live on). The text names the limit.
+    Refused(String),
 }
 
 #[derive(Debug, Default)]
 pub(crate) struct ChanInner {
     pub queue: VecDeque<Value>,
+    /// Payload bytes of each queued item (in queue order) and their sum.
+    pub sizes: VecDeque<usize>,
+    pub unread_bytes: usize,
     pub ending: Option<Ending>,
     /// We closed it (or the peer did): sending is not allowed any more.
     pub send_closed: bool,
@@ -67,10 +73,30 @@ impl ChanState {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    pub fn push(&self, v: Value) {
+    /// Queues an item whose payload had `bytes` bytes, unless the unread items would
+    /// then exceed `max_unread` bytes: that item is dropped and `Err` carries what is unread.
+    pub fn push(&self, v: Value, bytes: usize, max_unread: usize) -> Result<(), usize> {
+        {
+            let mut g = self.lock();
+            let total = g.unread_bytes.saturating_add(bytes);
+            if total > max_unread {
+                return Err(g.unread_bytes);
+            }
+            g.unread_bytes = total;
+            g.sizes.push_back(bytes);
+            g.queue.push_back(v);
+        }
         self.items_in.fetch_add(1, Ordering::Relaxed);
-        self.lock().queue.push_back(v);
         self.notify.notify_one();
+        Ok(())
+    }
+
+    /// The oldest queued item, if any.
+    pub fn pop(g: &mut ChanInner) -> Option<Value> {
+        let v = g.queue.pop_front()?;
+        let bytes = g.sizes.pop_front().unwrap_or(0);
+        g.unread_bytes = g.unread_bytes.saturating_sub(bytes);
+        Some(v)
     }
 
     pub fn end(&self, ending: Ending) {

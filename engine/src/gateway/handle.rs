@@ -274,7 +274,11 @@ impl Gateway {
         let mut t = self.table();
         if let Some(st) = t.channels.get(&channel) {
             let g = st.lock();
-            let done = g.send_closed && matches!(g.ending, Some(Ending::Closed | Ending::Error(_)));
+            let done = g.send_closed
+                && matches!(
+                    g.ending,
+                    Some(Ending::Closed | Ending::Error(_) | Ending::Refused(_))
+                );
             drop(g);
             if done {
                 t.channels.remove(&channel);

@@ -141,14 +141,14 @@ impl Gateway {
             process,
             close_reason,
             events: opts.events.clone(),
-            limits: opts.limits.clone(),
+            limits: spec.limits.apply(&opts.limits),
             stderr_tail,
             stub_cache_key: started.offer_key,
             reader_done: done_rx,
         }));
         let gw = Gateway { inner };
         let reader_gw = Arc::downgrade(&gw.inner);
-        let max_frame = opts.limits.max_frame;
+        let max_frame = gw.inner.limits.max_frame;
         let task = tokio::spawn(async move {
             reader_task(reader_gw, reader, max_frame).await;
             let _ = done_tx.send(true);

@@ -3,7 +3,7 @@
 //! when the stream ends it marks the gateway dead and says why.
 
 use crate::bootstrap;
-use crate::channel::state::Ending;
+use crate::channel::state::{ChanState, Ending};
 use crate::codec::{self, StrConfig};
 use crate::error::RemoteError;
 use crate::events::{Event, Stream};
@@ -89,6 +89,30 @@ pub(crate) async fn reader_task(weak: std::sync::Weak<Inner>, reader: Reader, ma
     }
 }
 
+/// Ends one channel on our side (an item broke a limit): its receivers see `why`, the
+/// worker's side of the channel is closed with that text, the gateway lives on.
+async fn refuse(gw: &Gateway, st: &ChanState, why: String) {
+    let id = st.id;
+    if st.forward.load(Ordering::Relaxed) {
+        emit(
+            &gw.inner,
+            Event::ChannelEnded {
+                gateway: gw.inner.id.clone(),
+                channel: id,
+                error: Some(why.clone()),
+            },
+        )
+        .await;
+    }
+    st.end(Ending::Refused(why.clone()));
+    if let Ok(payload) = codec::encode(&Value::Str(why)) {
+        let _ = gw
+            .write_frame(MsgCode::ChannelCloseError, id, &payload)
+            .await;
+    }
+    gw.forget_if_done(id);
+}
+
 /// Handles one message; an `Err` is a protocol fault that closes the gateway.
 async fn handle(gw: &Gateway, msg: Message) -> std::result::Result<(), String> {
     let limits = &gw.inner.limits;
@@ -140,8 +164,15 @@ async fn handle(gw: &Gateway, msg: Message) -> std::result::Result<(), String> {
             let Some(st) = st else { return Ok(()) };
             let cfg = st.lock().strconfig.unwrap_or_default();
             let mut refs = Vec::new();
-            let v = codec::decode_with_channels(&msg.payload, cfg, limits, &mut refs)
-                .map_err(|e| format!("bad data on channel {id}: {e}"))?;
+            let v = match codec::decode_with_channels(&msg.payload, cfg, limits, &mut refs) {
+                Ok(v) => v,
+                // the frame is skipped; only its channel ends
+                Err(e) if e.limit => {
+                    refuse(gw, &st, format!("an item was refused: {}", e.message)).await;
+                    return Ok(());
+                }
+                Err(e) => return Err(format!("bad data on channel {id}: {e}")),
+            };
             for r in refs {
                 gw.channel(r);
             }
@@ -157,7 +188,15 @@ async fn handle(gw: &Gateway, msg: Message) -> std::result::Result<(), String> {
                 )
                 .await;
             } else {
-                st.push(v);
+                let size = msg.payload.len();
+                if let Err(unread) = st.push(v, size, limits.max_unread) {
+                    let why = format!(
+                        "{unread} bytes of unread items and one of {size} more exceeds the limit of {} bytes; raise it with {}=BYTES (or read the channel)",
+                        limits.max_unread,
+                        codec::limit_key::UNREAD
+                    );
+                    refuse(gw, &st, why).await;
+                }
             }
         }
         MsgCode::ChannelClose | MsgCode::ChannelCloseError | MsgCode::ChannelLastMessage => {

@@ -11,6 +11,7 @@
 //! `start(&Start, …) -> Result<Link>`, one arm in [`start()`], and its
 //! [`Transport`] variant and key in [`spec`](crate::spec).
 
+pub mod known_hosts;
 pub mod link;
 pub mod popen;
 pub mod sealed;

@@ -92,6 +92,8 @@ fn remote_command(spec: &Spec) -> String {
     }
 }
 
+use super::known_hosts;
+
 fn host_key_check(
     session: &ssh2::Session,
     t: &Target,
@@ -113,25 +115,45 @@ fn host_key_check(
             )
         })
         .unwrap_or_else(|| "SHA256:?".into());
-    let mut kh = session
-        .known_hosts()
-        .map_err(|e| fail(id, t, format!("known_hosts: {e}")))?;
-    if known_hosts.exists() {
-        kh.read_file(known_hosts, ssh2::KnownHostFileKind::OpenSSH)
-            .map_err(|e| fail(id, t, format!("cannot read {}: {e}", known_hosts.display())))?;
-    }
-    match kh.check_port(&t.host, t.port, key) {
-        ssh2::CheckResult::Match => Ok(()),
-        ssh2::CheckResult::Mismatch => Err(fail(
+    let text = match std::fs::read(known_hosts) {
+        Ok(b) => String::from_utf8_lossy(&b).into_owned(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) => {
+            return Err(fail(
+                id,
+                t,
+                format!("cannot read {}: {e}", known_hosts.display()),
+            ));
+        }
+    };
+    let verdict = known_hosts::check(&text, known_hosts, &t.host, t.port, key, &mut |w| {
+        eprintln!("execdeck: warning: {w}")
+    });
+    match verdict {
+        known_hosts::Verdict::Match => Ok(()),
+        known_hosts::Verdict::Revoked(line) => Err(fail(
             id,
             t,
             format!(
-                "HOST KEY CHANGED ({fingerprint}) — it does not match {}. Refusing to connect: \
-                 this can be an attack; if the host really changed its key, remove the old entry",
+                "REVOKED HOST KEY ({fingerprint}): it is marked @revoked in {}:{line}. Refusing to connect",
                 known_hosts.display()
             ),
         )),
-        ssh2::CheckResult::NotFound | ssh2::CheckResult::Failure
+        known_hosts::Verdict::Mismatch(lines) => Err(fail(
+            id,
+            t,
+            format!(
+                "HOST KEY CHANGED ({fingerprint}) — it does not match {} (line {}). Refusing to connect: \
+                 this can be an attack; if the host really changed its key, remove the old entry",
+                known_hosts.display(),
+                lines
+                    .iter()
+                    .map(|l| l.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        )),
+        known_hosts::Verdict::NotFound
             if !accept_new
                 && !prompter.is_some_and(|ask| {
                     ask(
@@ -156,35 +178,26 @@ fn host_key_check(
             ),
             ))
         }
-        _ => {
-            let name = if t.port == 22 {
-                t.host.clone()
-            } else {
-                format!("[{}]:{}", t.host, t.port)
+        known_hosts::Verdict::NotFound => {
+            let keytype = match key_type {
+                ssh2::HostKeyType::Rsa => "ssh-rsa",
+                ssh2::HostKeyType::Dss => "ssh-dss",
+                ssh2::HostKeyType::Ecdsa256 => "ecdsa-sha2-nistp256",
+                ssh2::HostKeyType::Ecdsa384 => "ecdsa-sha2-nistp384",
+                ssh2::HostKeyType::Ecdsa521 => "ecdsa-sha2-nistp521",
+                ssh2::HostKeyType::Ed25519 => "ssh-ed25519",
+                ssh2::HostKeyType::Unknown => {
+                    return Err(fail(id, t, "cannot record a host key of unknown type"));
+                }
             };
-            let fmt = match key_type {
-                ssh2::HostKeyType::Rsa => ssh2::KnownHostKeyFormat::SshRsa,
-                ssh2::HostKeyType::Dss => ssh2::KnownHostKeyFormat::SshDss,
-                ssh2::HostKeyType::Ecdsa256 => ssh2::KnownHostKeyFormat::Ecdsa256,
-                ssh2::HostKeyType::Ecdsa384 => ssh2::KnownHostKeyFormat::Ecdsa384,
-                ssh2::HostKeyType::Ecdsa521 => ssh2::KnownHostKeyFormat::Ecdsa521,
-                ssh2::HostKeyType::Ed25519 => ssh2::KnownHostKeyFormat::Ed25519,
-                ssh2::HostKeyType::Unknown => ssh2::KnownHostKeyFormat::Unknown,
-            };
-            kh.add(&name, key, "added by execdeck", fmt)
-                .map_err(|e| fail(id, t, format!("cannot record the host key: {e}")))?;
-            if let Some(dir) = known_hosts.parent() {
-                let _ = std::fs::create_dir_all(dir);
-            }
-            kh.write_file(known_hosts, ssh2::KnownHostFileKind::OpenSSH)
-                .map_err(|e| {
-                    fail(
-                        id,
-                        t,
-                        format!("cannot write {}: {e}", known_hosts.display()),
-                    )
-                })?;
-            Ok(())
+            let name = known_hosts::host_name(&t.host, t.port);
+            known_hosts::record(known_hosts, &name, keytype, key).map_err(|e| {
+                fail(
+                    id,
+                    t,
+                    format!("cannot record the host key in {}: {e}", known_hosts.display()),
+                )
+            })
         }
     }
 }
