@@ -15,7 +15,7 @@ use std::process::{Command, Stdio};
 struct Rng(u64);
 
 impl Rng {
-    fn next(&mut self) -> u64 {
+    fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
@@ -23,7 +23,7 @@ impl Rng {
         z ^ (z >> 31)
     }
     fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
+        self.next_u64() % n
     }
     fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
         items[self.below(items.len() as u64) as usize]
@@ -68,11 +68,12 @@ fn number(rng: &mut Rng) -> String {
         4 => format!("0{}{}", rng.pick(&["b", "B"]), digits(rng, "01", 8)),
         5 => format!("{}.{}", digits(rng, dec, 4), digits(rng, dec, 4)),
         6 => format!(
-            "{}{}{}{}",
+            "{}{}{}{}{}",
             rng.pick(&["", "1", "0", "12_3"]),
             rng.pick(&[".", ".5", ".0_1", ""]),
             rng.pick(&["e", "E"]),
-            format!("{}{}", rng.pick(&["", "+", "-"]), digits(rng, dec, 3))
+            rng.pick(&["", "+", "-"]),
+            digits(rng, dec, 3)
         ),
         7 => format!("{}{}", number_no_imag(rng), rng.pick(&["j", "J"])),
         _ => format!(
