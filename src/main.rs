@@ -168,12 +168,7 @@ enum Command {
         gateways: Vec<String>,
         /// Code to run (the value of a final expression is the result); it may start
         /// with '-' (`-c '-7//2'`, `--code=-0.0`, `-c -- CODE`).
-        #[arg(
-            short = 'c',
-            long = "code",
-            value_name = "CODE",
-            allow_hyphen_values = true
-        )]
+        #[arg(short = 'c', long, value_name = "CODE", allow_hyphen_values = true)]
         code: Option<String>,
         /// One JSON object per gateway and line.
         #[arg(long)]
