@@ -173,8 +173,9 @@ enum Command {
         /// A gateway spec; repeat for several.
         #[arg(short = 'g', long = "gateway", value_name = "SPEC")]
         gateways: Vec<String>,
-        /// Code to run (the value of a final expression is the result).
-        #[arg(short = 'c', long = "code", value_name = "CODE")]
+        /// Code to run (the value of a final expression is the result); it may start
+        /// with '-' (`-c '-7//2'`, `--code=-0.0`, `-c -- CODE`).
+        #[arg(short = 'c', long, value_name = "CODE", allow_hyphen_values = true)]
         code: Option<String>,
         /// One JSON object per gateway and line.
         #[arg(long)]
@@ -206,7 +207,7 @@ fn seconds(name: &str, s: f64) -> Result<Duration, String> {
 }
 
 fn main() {
-    let cli = Cli::parse();
+    let cli = Cli::parse_from(join_code_after_separator(std::env::args().collect()));
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -371,4 +372,28 @@ async fn run(cli: Cli) -> Result<i32, String> {
             .await
         }
     })
+}
+
+/// `-c -- CODE` / `--code -- CODE`: the code is the word after the separator, even when
+/// it starts with '-' (clap would take "--" itself as the value). Rewritten to
+/// `--code=CODE` before parsing.
+fn join_code_after_separator(args: Vec<String>) -> Vec<String> {
+    let mut out = Vec::with_capacity(args.len());
+    let mut it = args.into_iter().peekable();
+    let mut rosetta = false;
+    while let Some(a) = it.next() {
+        rosetta |= a == "rosetta";
+        if rosetta && (a == "-c" || a == "--code") && it.peek().is_some_and(|n| n == "--") {
+            it.next();
+            if let Some(code) = it.next() {
+                out.push(format!("--code={code}"));
+                continue;
+            }
+            out.push(a);
+            out.push("--".into());
+            continue;
+        }
+        out.push(a);
+    }
+    out
 }

@@ -212,12 +212,26 @@ def _load_long(raw):
     return _unlimited_digits(int, raw)
 
 
+def _has_lone_surrogate(b):
+    """Whether Python 2's UTF-8 bytes hold an encoded lone surrogate (ED A0..BF)."""
+    i = b.find(b"\xed")
+    while i >= 0:
+        if b[i + 1:i + 2] >= b"\xa0":
+            return True
+        i = b.find(b"\xed", i + 1)
+    return False
+
+
 def _dump(obj, w):
     t = type(obj)
     if t is _text:
         try:
             b = obj.encode("utf-8")
         except UnicodeError:
+            raise DumpError("strings must be utf-8 encodable")
+        if not PY3 and _has_lone_surrogate(b):
+            # Python 2 encodes u"\ud800" as the bytes ED A0 80, which no UTF-8 decoder
+            # takes: refuse it here, as Python 3 does, instead of sending it
             raise DumpError("strings must be utf-8 encodable")
         w((opcode.PY3STRING if PY3 else opcode.UNICODE) + _pack_int4(len(b)))
         w(b)

@@ -281,6 +281,7 @@ pub fn decode(buf: &[u8], cfg: StrConfig, limits: &Limits) -> Result<Value, Deco
         channels: None,
         list_slots: 0,
         cost: 0,
+        converted: false,
     }
     .run()
 }
@@ -300,8 +301,89 @@ pub fn decode_with_channels(
         channels: Some(channels),
         list_slots: 0,
         cost: 0,
+        converted: false,
     }
     .run()
+}
+
+/// Merges dict keys and set members that a string conversion made equal, as execnet's
+/// loader does by building real dicts and sets: a Python 2 dict holding both `"\xe9"`
+/// and `u"\xe9"` arrives as `{'é': <last value>}` (the first key's place, the last
+/// value), a set keeps one. Only `str` and `bytes` can have become equal (other keys
+/// were distinct on the sender and are not converted). Returns how many merged.
+pub fn collapse_equal_keys(v: &mut Value) -> usize {
+    use std::collections::HashMap;
+    #[derive(PartialEq, Eq, Hash)]
+    enum Key<'k> {
+        S(&'k str),
+        B(&'k [u8]),
+    }
+    fn key(v: &Value) -> Option<Key<'_>> {
+        match v {
+            Value::Str(s) => Some(Key::S(s)),
+            Value::Bytes(b) => Some(Key::B(b)),
+            _ => None,
+        }
+    }
+    let mut merged = 0;
+    match v {
+        Value::Dict(items) => {
+            let mut keep = vec![true; items.len()];
+            let mut last_value: Vec<(usize, usize)> = Vec::new();
+            {
+                let mut first: HashMap<Key<'_>, usize> = HashMap::new();
+                for (i, (k, _)) in items.iter().enumerate() {
+                    if let Some(kk) = key(k) {
+                        match first.get(&kk) {
+                            Some(&f) => {
+                                keep[i] = false;
+                                last_value.push((f, i));
+                            }
+                            None => {
+                                first.insert(kk, i);
+                            }
+                        }
+                    }
+                }
+            }
+            for (f, i) in last_value {
+                let val = std::mem::replace(&mut items[i].1, Value::None);
+                items[f].1 = val;
+                merged += 1;
+            }
+            let mut n = 0;
+            items.retain(|_| {
+                n += 1;
+                keep[n - 1]
+            });
+            for (_, val) in items.iter_mut() {
+                merged += collapse_equal_keys(val);
+            }
+        }
+        Value::Set(items) | Value::FrozenSet(items) => {
+            let keep: Vec<bool> = {
+                let mut seen = std::collections::HashSet::new();
+                items
+                    .iter()
+                    .map(|m| key(m).is_none_or(|k| seen.insert(k)))
+                    .collect()
+            };
+            let before = items.len();
+            let mut n = 0;
+            items.retain(|_| {
+                n += 1;
+                keep[n - 1]
+            });
+            merged += before - items.len();
+        }
+        Value::List(items) | Value::Tuple(items) => {
+            for item in items {
+                merged += collapse_equal_keys(item);
+            }
+        }
+        _ => {}
+    }
+    merged
 }
 
 struct Decoder<'a, 'c> {
@@ -314,6 +396,8 @@ struct Decoder<'a, 'c> {
     list_slots: usize,
     /// Memory the values decoded so far take, estimated (see [`BUDGET_FACTOR`]).
     cost: usize,
+    /// Whether a string changed kind (strconfig): then keys may have become equal.
+    converted: bool,
 }
 
 /// Decoding one payload may take at most this many times its length in memory (plus
@@ -544,7 +628,11 @@ impl<'a> Decoder<'a, '_> {
                     if self.pos != self.buf.len() {
                         return self.err(self.pos, "bytes after STOP");
                     }
-                    return Ok(stack.pop().map(|e| e.0).unwrap_or(Value::None));
+                    let mut v = stack.pop().map(|e| e.0).unwrap_or(Value::None);
+                    if self.converted {
+                        collapse_equal_keys(&mut v);
+                    }
+                    return Ok(v);
                 }
                 b'L' => Value::None,
                 b'R' => Value::Bool(true),
@@ -584,6 +672,7 @@ impl<'a> Decoder<'a, '_> {
                     let raw = self.take(n, "py2 string")?;
                     self.charge(2 * n, at)?;
                     if self.cfg.py2str_as_py3str {
+                        self.converted = true;
                         Value::Str(raw.iter().map(|&b| char::from(b)).collect())
                     } else {
                         Value::Bytes(raw.to_vec())
@@ -594,6 +683,7 @@ impl<'a> Decoder<'a, '_> {
                     let raw = self.take(n, "string")?;
                     self.charge(n, at)?;
                     if op == b'N' && self.cfg.py3str_as_py2str {
+                        self.converted = true;
                         Value::Bytes(raw.to_vec())
                     } else {
                         match std::str::from_utf8(raw) {
@@ -857,5 +947,33 @@ mod tests {
             v = Value::List(vec![v]);
         }
         assert!(encode(&v).unwrap_err().0.contains("nested too deeply"));
+    }
+}
+
+#[cfg(test)]
+mod collapse_tests {
+    use super::*;
+
+    #[test]
+    fn py2_str_and_unicode_keys_collapse_last_value_wins() {
+        // {'\xe9': 1, u'\xe9': 2} as Python 2 dumps it: M (py2 str) and S (unicode)
+        let mut buf = vec![b'J'];
+        buf.extend_from_slice(b"M\0\0\0\x01\xe9F\0\0\0\x01P");
+        buf.extend_from_slice(b"S\0\0\0\x02\xc3\xa9F\0\0\0\x02P");
+        buf.push(b'Q');
+        let v = decode(&buf, StrConfig::default(), &Limits::default()).expect("decode");
+        assert_eq!(v.to_string(), "{'é': 2}");
+        // a set: one member
+        let mut buf = b"M\0\0\0\x01\xe9S\0\0\0\x02\xc3\xa9O\0\0\0\x02Q".to_vec();
+        let v = decode(&buf, StrConfig::default(), &Limits::default()).expect("decode");
+        assert_eq!(v.to_string(), "{'é'}");
+        // py2 str kept as bytes (no conversion): bytes and text stay apart
+        buf = b"M\0\0\0\x01\xe9S\0\0\0\x02\xc3\xa9E\0\0\0\x02Q".to_vec();
+        let cfg = StrConfig {
+            py2str_as_py3str: false,
+            py3str_as_py2str: false,
+        };
+        let v = decode(&buf, cfg, &Limits::default()).expect("decode");
+        assert_eq!(v.to_string(), "frozenset({b'\\xe9', 'é'})");
     }
 }

@@ -831,8 +831,13 @@ pub async fn rosetta(args: RosettaArgs) -> Result<i32, String> {
             );
         }
     }
+    // a gateway that died while running the snippet (os._exit, a crash) fails the run
+    let died = group
+        .gateways()
+        .iter()
+        .any(|g| matches!(g.state(), crate::engine::GatewayState::Dead(_)));
     group.terminate(Duration::from_secs(5)).await;
-    Ok(if ok { 0 } else { 1 })
+    Ok(if ok && !died { 0 } else { 1 })
 }
 
 #[cfg(test)]

@@ -7,7 +7,11 @@ use std::fmt::{self, Write as _};
 // ---------------------------------------------------------------------------
 // repr
 
-/// Python's `repr` of a float (shortest round-trip digits, Python's exponent rules).
+/// Python's `repr` of a float: the shortest digits that round-trip (as Rust's `{:e}`
+/// finds them), and, where several strings of that length round-trip, the one nearest
+/// the exact binary value, ties to even, as CPython's `dtoa` mode 0 picks it; Rust's
+/// exact `{:.N e}` rounds the exact binary value that way. Then Python's layout: plain
+/// notation for decimal exponents -4..16, else `d.ddde+XX`.
 pub fn float_repr(f: f64) -> String {
     if f.is_nan() {
         return "nan".into();
@@ -15,24 +19,12 @@ pub fn float_repr(f: f64) -> String {
     if f.is_infinite() {
         return if f > 0.0 { "inf".into() } else { "-inf".into() };
     }
-    // Rust's `{:e}` gives the shortest round-trip digits: "-1.2345e-7".
-    let sci = format!("{f:e}");
-    let (mant, exp) = match sci.split_once('e') {
-        Some(parts) => parts,
-        None => return sci,
-    };
-    let exp: i32 = exp.parse().unwrap_or(0);
-    let (neg, mant) = match mant.strip_prefix('-') {
-        Some(m) => (true, m),
-        None => (false, mant),
-    };
-    let digits: String = mant.chars().filter(|c| *c != '.').collect();
+    let (neg, digits, exp) = shortest_nearest_digits(f);
     let mut out = String::new();
     if neg {
         out.push('-');
     }
     if (-4..16).contains(&exp) {
-        let n = digits.len() as i32;
         if exp >= 0 {
             let int_len = (exp + 1) as usize;
             if digits.len() <= int_len {
@@ -49,7 +41,6 @@ pub fn float_repr(f: f64) -> String {
             out.extend(std::iter::repeat_n('0', (-exp - 1) as usize));
             out.push_str(&digits);
         }
-        let _ = n;
     } else {
         out.push_str(&digits[..1]);
         if digits.len() > 1 {
@@ -59,6 +50,40 @@ pub fn float_repr(f: f64) -> String {
         let _ = write!(out, "e{}{:02}", if exp < 0 { '-' } else { '+' }, exp.abs());
     }
     out
+}
+
+/// (negative, significant digits without trailing zeros, decimal exponent of the first
+/// digit) of a finite float, chosen as CPython's repr chooses them.
+fn shortest_nearest_digits(f: f64) -> (bool, String, i32) {
+    let shortest = split_sci(&format!("{f:e}"));
+    let n = shortest.1.len();
+    if n > 1 {
+        // The correctly rounded n-digit string; it round-trips unless the shortest
+        // interval is lopsided (at a power of two), where the shortest one stays.
+        let nearest_text = format!("{f:.prec$e}", prec = n - 1);
+        if nearest_text.parse::<f64>().ok() == Some(f) {
+            let nearest = split_sci(&nearest_text);
+            if nearest.1.len() <= n {
+                return nearest;
+            }
+        }
+    }
+    shortest
+}
+
+/// Splits Rust's `-1.2345e-7` into (negative, "12345", -7), trailing zeros dropped.
+fn split_sci(sci: &str) -> (bool, String, i32) {
+    let (mant, exp) = sci.split_once('e').unwrap_or((sci, "0"));
+    let exp: i32 = exp.parse().unwrap_or(0);
+    let (neg, mant) = match mant.strip_prefix('-') {
+        Some(m) => (true, m),
+        None => (false, mant),
+    };
+    let mut digits: String = mant.chars().filter(|c| *c != '.').collect();
+    while digits.len() > 1 && digits.ends_with('0') {
+        digits.pop();
+    }
+    (neg, digits, exp)
 }
 
 fn complex_part(f: f64) -> String {
@@ -128,24 +153,97 @@ pub fn source_literal(s: &str) -> String {
     out
 }
 
-/// An approximation of Python's `str.isprintable` for repr: control characters,
-/// separators other than space, surrogates, private use and unassigned-looking
-/// code points are escaped.
-fn is_printable(c: char) -> bool {
-    let cp = c as u32;
+/// Python's `str.isprintable` for one character, as CPython 3.13 (Unicode 15.1) has
+/// it: not printable are the general categories Cc, Cf, Cs, Co, Cn, Zl, Zp and Zs other
+/// than the ASCII space. The categories come from `unicode-general-category` (Unicode
+/// 16.0); the code points that 16.0 assigned and 15.1 had unassigned (Cn) are in
+/// [`UNASSIGNED_IN_15_1`].
+pub fn is_printable(c: char) -> bool {
+    use unicode_general_category::{GeneralCategory as G, get_general_category};
     if c == ' ' {
         return true;
     }
-    if cp < 0x20 || (0x7f..0xa1).contains(&cp) || cp == 0xad {
-        return false;
-    }
-    if c.is_whitespace() {
-        return false;
-    }
-    !matches!(cp,
-        0x2028..=0x202e | 0x2060..=0x206f | 0x200b..=0x200f | 0xfeff | 0xfff9..=0xfffb
-        | 0xe000..=0xf8ff | 0xf0000..=0x10ffff | 0xfffe | 0xffff)
+    let printable = !matches!(
+        get_general_category(c),
+        G::Control
+            | G::Format
+            | G::Surrogate
+            | G::PrivateUse
+            | G::Unassigned
+            | G::LineSeparator
+            | G::ParagraphSeparator
+            | G::SpaceSeparator
+    );
+    printable && !unassigned_in_15_1(c as u32)
 }
+
+fn unassigned_in_15_1(cp: u32) -> bool {
+    UNASSIGNED_IN_15_1
+        .binary_search_by(|&(lo, hi)| {
+            if hi < cp {
+                std::cmp::Ordering::Less
+            } else if lo > cp {
+                std::cmp::Ordering::Greater
+            } else {
+                std::cmp::Ordering::Equal
+            }
+        })
+        .is_ok()
+}
+
+/// Inclusive ranges printable in Unicode 16.0 (the crate's version) but unassigned in
+/// Unicode 15.1 (CPython 3.13's `unicodedata.unidata_version`). Generated by comparing
+/// `chr(cp).isprintable()` of CPython 3.13.0 with the crate over 0..=0x10FFFF; the test
+/// `every_code_point_matches_cpython_313` in `tests/exact_repr.rs` keeps it honest.
+const UNASSIGNED_IN_15_1: &[(u32, u32)] = &[
+    (0x0897, 0x0897),
+    (0x1B4E, 0x1B4F),
+    (0x1B7F, 0x1B7F),
+    (0x1C89, 0x1C8A),
+    (0x2427, 0x2429),
+    (0x31E4, 0x31E5),
+    (0xA7CB, 0xA7CD),
+    (0xA7DA, 0xA7DC),
+    (0x105C0, 0x105F3),
+    (0x10D40, 0x10D65),
+    (0x10D69, 0x10D85),
+    (0x10D8E, 0x10D8F),
+    (0x10EC2, 0x10EC4),
+    (0x10EFC, 0x10EFC),
+    (0x11380, 0x11389),
+    (0x1138B, 0x1138B),
+    (0x1138E, 0x1138E),
+    (0x11390, 0x113B5),
+    (0x113B7, 0x113C0),
+    (0x113C2, 0x113C2),
+    (0x113C5, 0x113C5),
+    (0x113C7, 0x113CA),
+    (0x113CC, 0x113D5),
+    (0x113D7, 0x113D8),
+    (0x113E1, 0x113E2),
+    (0x116D0, 0x116E3),
+    (0x11BC0, 0x11BE1),
+    (0x11BF0, 0x11BF9),
+    (0x11F5A, 0x11F5A),
+    (0x13460, 0x143FA),
+    (0x16100, 0x16139),
+    (0x16D40, 0x16D79),
+    (0x18CFF, 0x18CFF),
+    (0x1CC00, 0x1CCF9),
+    (0x1CD00, 0x1CEB3),
+    (0x1E5D0, 0x1E5FA),
+    (0x1E5FF, 0x1E5FF),
+    (0x1F8B2, 0x1F8BB),
+    (0x1F8C0, 0x1F8C1),
+    (0x1FA89, 0x1FA89),
+    (0x1FA8F, 0x1FA8F),
+    (0x1FABE, 0x1FABE),
+    (0x1FAC6, 0x1FAC6),
+    (0x1FADC, 0x1FADC),
+    (0x1FADF, 0x1FADF),
+    (0x1FAE9, 0x1FAE9),
+    (0x1FBCB, 0x1FBEF),
+];
 
 /// Python's repr of a `bytes`.
 pub fn bytes_repr(b: &[u8]) -> String {
