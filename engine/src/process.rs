@@ -63,6 +63,79 @@ pub fn become_subreaper() {
     });
 }
 
+/// A token unique to one local worker, set as `EXECDECK_WORKER` in its environment.
+pub fn new_worker_token() -> String {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("{}.{n}", std::process::id())
+}
+
+/// A job for the spawner thread.
+type SpawnJob = Box<dyn FnOnce() + Send>;
+
+static SPAWNER: std::sync::OnceLock<std::sync::Mutex<std::sync::mpsc::Sender<SpawnJob>>> =
+    std::sync::OnceLock::new();
+
+/// Spawns `cmd` from one thread that lives as long as this process. `PR_SET_PDEATHSIG`
+/// fires when the *thread* that forked the child ends, not the process: forking from a
+/// runtime worker or a blocking-pool thread (which ends after idling) would kill healthy
+/// workers. The runtime of the caller is entered, so tokio still reaps the child.
+pub async fn spawn_from_spawner_thread(
+    mut cmd: tokio::process::Command,
+) -> std::io::Result<tokio::process::Child> {
+    let handle = tokio::runtime::Handle::current();
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let job: SpawnJob = Box::new(move || {
+        let _entered = handle.enter();
+        let _ = tx.send(cmd.spawn());
+    });
+    let sender = SPAWNER.get_or_init(|| {
+        let (jobs_tx, jobs_rx) = std::sync::mpsc::channel::<SpawnJob>();
+        let spawned = std::thread::Builder::new()
+            .name("execdeck-spawner".into())
+            .spawn(move || {
+                for job in jobs_rx {
+                    job();
+                }
+            });
+        if let Err(e) = spawned {
+            eprintln!("execdeck: no spawner thread ({e}); workers are forked from the caller");
+        }
+        std::sync::Mutex::new(jobs_tx)
+    });
+    let sent = match sender.lock() {
+        Ok(s) => s.send(job),
+        Err(poisoned) => poisoned.into_inner().send(job),
+    };
+    if let Err(std::sync::mpsc::SendError(job)) = sent {
+        job(); // no spawner thread: fork from here
+    }
+    rx.await
+        .unwrap_or_else(|_| Err(std::io::Error::other("the spawner thread ended")))
+}
+
+/// Runs between fork and exec of a local worker: a new session (its own process group),
+/// and SIGKILL when the spawning thread (which lives as long as this process) dies. If
+/// this process died before the setting took effect, exits at once.
+///
+/// # Safety
+/// Only async-signal-safe calls: setsid, prctl, getppid, _exit.
+pub unsafe fn worker_pre_exec(parent: i32) -> std::io::Result<()> {
+    // SAFETY: all calls are async-signal-safe and touch only the child's own attributes.
+    unsafe {
+        libc::setsid();
+        #[cfg(target_os = "linux")]
+        {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0);
+            if libc::getppid() != parent {
+                libc::_exit(1);
+            }
+        }
+    }
+    let _ = parent;
+    Ok(())
+}
+
 /// A local process leading its own process group, with its exit status published.
 #[derive(Clone, Debug)]
 pub struct ProcessHandle {

@@ -51,16 +51,18 @@ pub(crate) async fn start(req: &Start<'_>) -> Result<Link> {
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .kill_on_drop(false);
-    // SAFETY: setsid() is async-signal-safe; the child leads a new session and process
-    // group so that terminate can signal everything it starts.
+        .kill_on_drop(false)
+        // inherited by everything the worker starts, even after setsid(): what terminate
+        // and the stub's watchdog look for in /proc/PID/environ
+        .env("EXECDECK_WORKER", crate::process::new_worker_token());
+    let parent = std::process::id() as i32;
+    // SAFETY: worker_pre_exec makes only async-signal-safe calls: the child leads a new
+    // session and process group (so terminate can signal everything it starts) and gets
+    // SIGKILL when this process dies, even while its interpreter holds the GIL.
     unsafe {
-        cmd.pre_exec(|| {
-            libc::setsid();
-            Ok(())
-        });
+        cmd.pre_exec(move || crate::process::worker_pre_exec(parent));
     }
-    let mut child = match cmd.spawn() {
+    let mut child = match crate::process::spawn_from_spawner_thread(cmd).await {
         Ok(c) => c,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             return Err(Error::InterpreterNotFound {
