@@ -46,6 +46,7 @@ pub(crate) async fn start(req: &Start<'_>) -> Result<Link> {
     become_subreaper();
     let argv = popen_argv(spec);
     let command = python_label(spec);
+    let token = crate::process::new_worker_token();
     let mut cmd = tokio::process::Command::new(&argv[0]);
     cmd.args(&argv[1..])
         .stdin(Stdio::piped())
@@ -54,7 +55,7 @@ pub(crate) async fn start(req: &Start<'_>) -> Result<Link> {
         .kill_on_drop(false)
         // inherited by everything the worker starts, even after setsid(): what terminate
         // and the stub's watchdog look for in /proc/PID/environ
-        .env("EXECDECK_WORKER", crate::process::new_worker_token());
+        .env("EXECDECK_WORKER", &token);
     let parent = std::process::id() as i32;
     // SAFETY: worker_pre_exec makes only async-signal-safe calls: the child leads a new
     // session and process group (so terminate can signal everything it starts) and gets
@@ -77,7 +78,7 @@ pub(crate) async fn start(req: &Start<'_>) -> Result<Link> {
         return Err(Error::Protocol("child pipes missing".into()));
     };
     enlarge_pipes(&stdin, &stdout);
-    let process = ProcessHandle::watch(child);
+    let process = ProcessHandle::watch(child).with_token(token);
     // If this future is dropped half-way (e.g. Ctrl+C while starting), kill the worker.
     let mut guard = KillOnDrop(Some(process.clone()));
     let tail = req.stderr_tail.clone();

@@ -1,0 +1,128 @@
+//! Dead-man without the GIL (issue 11): a worker stuck in one C call that holds the GIL
+//! (`sum(xrange(10**12))`), with a child and a `setsid()` grandchild; `kill -9` or SIGINT
+//! of execdeck leaves nothing of it alive within 2 s.
+
+mod common;
+
+use execdeck::engine::process;
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// Kills leftover pids if an assertion fails half-way.
+struct PidGuard(Vec<i32>);
+impl Drop for PidGuard {
+    fn drop(&mut self) {
+        for &pid in &self.0 {
+            common::kill9(pid);
+        }
+    }
+}
+
+fn gone(pid: i32) -> bool {
+    // reap it if it was adopted by this (subreaper) test process
+    // SAFETY: waitpid with WNOHANG on a specific pid.
+    unsafe {
+        libc::waitpid(pid, std::ptr::null_mut(), libc::WNOHANG);
+    }
+    common::proc_state(pid).is_none_or(|s| s == 'Z')
+}
+
+const HOG: &str = "import os, subprocess, sys\np = subprocess.Popen(['sleep', '600'])\nq = subprocess.Popen(['setsid', 'sleep', '601'])\nprint('PIDS %d %d %d' % (os.getpid(), p.pid, q.pid))\nsys.stdout.flush()\ntry:\n    r = xrange\nexcept NameError:\n    r = range\nsum(r(10**12))";
+
+/// Starts `execdeck exec -g GW -c HOG`, waits for the pids, sends `sig` to execdeck and
+/// asserts that the worker, its child and its setsid grandchild are gone within 2 s.
+fn killed_master_leaves_nothing(gw: &str, sig: i32, start_secs: u64) {
+    process::become_subreaper();
+    let mut child = Command::new(common::bin())
+        .args(["exec", "-g", gw, "-c", HOG])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn execdeck");
+    let mut guard = PidGuard(vec![child.id() as i32]);
+    let out = child.stdout.take().expect("stdout");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(out).lines().map_while(Result::ok) {
+            if let Some(rest) = line.split("PIDS ").nth(1) {
+                let pids: Vec<i32> = rest
+                    .split_whitespace()
+                    .filter_map(|p| p.parse().ok())
+                    .collect();
+                let _ = tx.send(pids);
+            }
+        }
+    });
+    let pids = rx
+        .recv_timeout(Duration::from_secs(start_secs))
+        .unwrap_or_else(|_| panic!("{gw}: no pids within {start_secs} s"));
+    assert_eq!(pids.len(), 3, "{pids:?}");
+    guard.0.extend(&pids);
+    // the worker is inside sum(): the GIL is held from here on
+    assert!(
+        common::wait_until(5.0, || common::proc_state(pids[0]) == Some('R')),
+        "{gw}: the worker does not spin"
+    );
+    let t0 = Instant::now();
+    // SAFETY: signalling the execdeck we started.
+    unsafe {
+        libc::kill(child.id() as i32, sig);
+    }
+    let all_gone = common::wait_until(5.0, || pids.iter().all(|&p| gone(p)));
+    let took = t0.elapsed();
+    let _ = child.wait();
+    let left: Vec<(i32, Option<char>)> = pids
+        .iter()
+        .map(|&p| (p, common::proc_state(p)))
+        .filter(|(_, s)| s.is_some())
+        .collect();
+    assert!(all_gone, "{gw}: alive 5 s after signal {sig}: {left:?}");
+    assert!(
+        took <= Duration::from_secs(2),
+        "{gw}: the worker and its children took {took:?} to go after signal {sig}"
+    );
+    eprintln!("{gw}: signal {sig}: worker, child and setsid grandchild gone in {took:?}");
+}
+
+fn popen(py: &str) -> String {
+    format!("popen//python={py}")
+}
+
+#[test]
+fn gil_holder_dies_with_master_cpython_3_13() {
+    let Some(py) = common::require(&common::pyenv_python("3.13.0"), "CPython 3.13") else {
+        return;
+    };
+    killed_master_leaves_nothing(&popen(&py), libc::SIGKILL, 20);
+    killed_master_leaves_nothing(&popen(&py), libc::SIGINT, 20);
+}
+
+#[test]
+fn gil_holder_dies_with_master_cpython_2_7() {
+    let Some(py) = common::require(&common::pyenv_python("2.7.18"), "CPython 2.7") else {
+        return;
+    };
+    killed_master_leaves_nothing(&popen(&py), libc::SIGKILL, 20);
+    killed_master_leaves_nothing(&popen(&py), libc::SIGINT, 20);
+}
+
+#[test]
+fn gil_holder_dies_with_master_pypy() {
+    let Some(py) = common::require("/usr/bin/pypy3", "PyPy 3") else {
+        return;
+    };
+    killed_master_leaves_nothing(&popen(&py), libc::SIGKILL, 20);
+    killed_master_leaves_nothing(&popen(&py), libc::SIGINT, 20);
+}
+
+#[test]
+fn worker_dies_with_master_jython() {
+    let Some(py) = common::require("/usr/bin/jython", "Jython") else {
+        return;
+    };
+    let gw = format!("{}//timeout=60", popen(&py));
+    killed_master_leaves_nothing(&gw, libc::SIGKILL, 60);
+    killed_master_leaves_nothing(&gw, libc::SIGINT, 60);
+}
