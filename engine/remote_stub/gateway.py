@@ -1139,9 +1139,10 @@ def _start_watchdog():
     pipe whose write end only this worker holds. When the link ends (the master or its
     connection died) it gives the worker 0.5 s, then kills it, every process that
     inherited our EXECDECK_WORKER token (even after setsid()) and our process group.
-    Jython has no os.fork: there the worker's own EOF thread (real JVM threads, no GIL)
-    is the dead-man."""
+    Jython has no os.fork: there a shell waits for the end of a pipe from the JVM (see
+    _start_shell_watchdog); its own EOF thread (JVM threads need no GIL) ends the JVM."""
     if sys.platform.startswith("java") or not hasattr(os, "fork"):
+        _start_shell_watchdog()
         return
     try:
         import select
@@ -1170,6 +1171,32 @@ def _start_watchdog():
     os.close(r)
     _cloexec(w)
     globals()["_execdeck_watchdog"] = (pid, w)
+
+
+_SHELL_WATCHDOG = (
+    'cat >/dev/null 2>&1; '
+    'for f in $(grep -lzxF "EXECDECK_WORKER=$1" /proc/[0-9]*/environ 2>/dev/null); do '
+    'p=${f#/proc/}; p=${p%/environ}; [ "$p" = "$$" ] || kill -9 "$p" 2>/dev/null; done; '
+    '[ -n "$2" ] && kill -9 -- "-$2" 2>/dev/null')
+
+
+def _start_shell_watchdog():
+    """Jython: `sh` reads a pipe whose write end only the JVM holds; at its end (the JVM
+    died, e.g. by PR_SET_PDEATHSIG) it kills every process that carries our token and
+    our process group. Needs the token from the master (popen) and /proc."""
+    token = os.environ.get("EXECDECK_WORKER")
+    if not token or not os.path.isdir("/proc"):
+        return
+    try:
+        import subprocess
+        group = ""
+        if hasattr(os, "getpgrp") and os.getpgrp() == os.getpid():
+            group = str(os.getpid())
+        proc = subprocess.Popen(["sh", "-c", _SHELL_WATCHDOG, "watchdog", token, group],
+                                stdin=subprocess.PIPE)
+        globals()["_execdeck_watchdog"] = proc
+    except Exception:
+        pass
 
 
 def _proc_ppid(pid):
