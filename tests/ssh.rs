@@ -419,6 +419,23 @@ async fn a_cut_link_is_reported_and_nothing_stays_behind() {
     );
 }
 
+/// Dead-man over ssh: a worker stuck in a C call that holds the GIL, with a child and a
+/// setsid() grandchild, is gone within 2 s of `kill -9` or SIGINT of execdeck (the stub's
+/// forked watchdog sees the session end).
+#[test]
+fn gil_holder_over_ssh_dies_with_master() {
+    let Some(sshd) = start_sshd() else { return };
+    sshd.trust();
+    for version in ["3.13.0", "2.7.18"] {
+        let Some(py) = common::require(&common::pyenv_python(version), "CPython") else {
+            continue;
+        };
+        let gw = sshd.spec(&format!("//python={py}"));
+        common::deadman::killed_master_leaves_nothing(&gw, libc::SIGKILL, 30);
+        common::deadman::killed_master_leaves_nothing(&gw, libc::SIGINT, 30);
+    }
+}
+
 /// A Host alias from an ssh config file: HostName, User, Port, IdentityFile,
 /// UserKnownHostsFile, ServerAliveInterval apply; unsupported directives are reported.
 #[tokio::test]
