@@ -101,7 +101,10 @@ pub fn reap_adopted() -> usize {
         let Ok(children) = std::fs::read_to_string(path) else {
             continue;
         };
-        for pid in children.split_whitespace().filter_map(|p| p.parse::<i32>().ok()) {
+        for pid in children
+            .split_whitespace()
+            .filter_map(|p| p.parse::<i32>().ok())
+        {
             let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
                 continue;
             };

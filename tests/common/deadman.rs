@@ -59,7 +59,10 @@ pub fn killed_master_leaves_nothing(gw: &str, sig: i32, start_secs: u64) {
     // the worker is inside sum(): the GIL is held from here on (a JVM's main thread
     // only waits, its state says nothing)
     let spins = super::wait_until(5.0, || super::proc_state(pids[0]) == Some('R'));
-    assert!(spins || gw.contains("jython"), "{gw}: the worker does not spin");
+    assert!(
+        spins || gw.contains("jython"),
+        "{gw}: the worker does not spin"
+    );
     let t0 = Instant::now();
     // SAFETY: signalling the execdeck we started.
     unsafe {
@@ -80,4 +83,3 @@ pub fn killed_master_leaves_nothing(gw: &str, sig: i32, start_secs: u64) {
     );
     eprintln!("{gw}: signal {sig}: worker, child and setsid grandchild gone in {took:?}");
 }
-
