@@ -347,7 +347,9 @@ impl Drop for Relay {
 async fn via_relay(sshd: &Sshd, relay: &Relay) -> Gateway {
     let spec = sshd
         .spec(&format!(
-            "//python={}//alive_interval=0.5",
+            // timeout=60: on a loaded machine the bootstrap answer can take longer than
+            // the default, which read as "exited with 0" with an empty stderr
+            "//python={}//alive_interval=0.5//timeout=60",
             common::python3()
         ))
         .replace(&format!(":{}//", sshd.port), &format!(":{}//", relay.port));
@@ -434,6 +436,37 @@ fn gil_holder_over_ssh_dies_with_master() {
         common::deadman::killed_master_leaves_nothing(&gw, libc::SIGKILL, 30);
         common::deadman::killed_master_leaves_nothing(&gw, libc::SIGINT, 30);
     }
+}
+
+/// A bootstrap that floods stderr: the error shows its tail, and memory stays bounded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stderr_flood_during_setup_is_bounded() {
+    let Some(sshd) = start_sshd() else { return };
+    sshd.trust();
+    let spec = sshd.spec("//python=sh -c 'printf x; exec yes >&2'");
+    let err = match Gateway::open(&spec).await {
+        Ok(_) => panic!("a flood is no interpreter"),
+        Err(e) => e.to_string(),
+    };
+    assert!(
+        err.contains("did not start"),
+        "{}",
+        &err[..err.len().min(500)]
+    );
+    assert!(err.contains("y\ny\ny"), "{}", &err[..err.len().min(500)]);
+    assert!(err.len() < 70 << 10, "the error holds {} bytes", err.len());
+    let status = std::fs::read_to_string("/proc/self/status").expect("status");
+    let hwm_kb: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .expect("VmHWM");
+    eprintln!(
+        "stderr flood: peak RSS {} MB, error {} bytes",
+        hwm_kb / 1024,
+        err.len()
+    );
+    assert!(hwm_kb < 100 << 10, "peak RSS {hwm_kb} kB");
 }
 
 /// A Host alias from an ssh config file: HostName, User, Port, IdentityFile,
