@@ -1199,13 +1199,17 @@ def _start_shell_watchdog():
         pass
 
 
+def _read_proc(pid, what):
+    f = open("/proc/%d/%s" % (pid, what), "rb")
+    try:
+        return f.read()
+    finally:
+        f.close()
+
+
 def _proc_ppid(pid):
     try:
-        f = open("/proc/%d/stat" % pid, "rb")
-        try:
-            stat = f.read().decode("ascii", "replace")
-        finally:
-            f.close()
+        stat = _read_proc(pid, "stat").decode("ascii", "replace")
         return int(stat[stat.rindex(")") + 2:].split()[1])
     except Exception:
         return None
@@ -1256,17 +1260,10 @@ def _kill_everything(worker, token):
             os.kill(worker, signal.SIGKILL)
         except OSError:
             pass
-        for name in os.listdir("/proc"):
-            if not name.isdigit() or int(name) == me:
-                continue
+        for pid in [int(n) for n in os.listdir("/proc") if n.isdigit()]:
             try:
-                f = open("/proc/%s/environ" % name, "rb")
-                try:
-                    env = f.read()
-                finally:
-                    f.close()
-                if marker in env.split(b"\0"):
-                    os.kill(int(name), signal.SIGKILL)
+                if pid != me and marker in _read_proc(pid, "environ").split(b"\0"):
+                    os.kill(pid, signal.SIGKILL)
             except Exception:
                 pass
         time.sleep(0.02)
