@@ -825,3 +825,43 @@ fn password_prompt_in_the_cockpit() {
     let s = tmux.wait(20, "exit", |s| s.contains("EXIT="));
     assert!(s.contains("EXIT=0"), "{s}");
 }
+
+/// SIGINT and SIGTERM while an ssh setup waits for a silent server: the CLI exits
+/// within 1 s, not when the blocking setup gives up.
+#[test]
+fn a_signal_during_a_slow_setup_exits_at_once() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    for sig in [libc::SIGINT, libc::SIGTERM] {
+        let mut child = Command::new(common::bin())
+            .args(["exec", "-g"])
+            .arg(format!("ssh=root@127.0.0.1:{port}//timeout=30"))
+            .args(["-c", "pass"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn execdeck");
+        // the TCP connection is made (the backlog accepts it), the handshake waits
+        let connected = common::wait_until(10.0, || {
+            std::fs::read_to_string("/proc/net/tcp")
+                .is_ok_and(|t| t.contains(&format!(":{port:04X} 0100007F")))
+        });
+        let t0 = std::time::Instant::now();
+        // SAFETY: signalling the execdeck we started.
+        unsafe {
+            libc::kill(child.id() as i32, sig);
+        }
+        let exited = common::wait_until(5.0, || matches!(child.try_wait(), Ok(Some(_))));
+        let took = t0.elapsed();
+        common::kill9(child.id() as i32);
+        let _ = child.wait();
+        assert!(connected, "execdeck never connected");
+        assert!(exited, "signal {sig}: still running after 5 s");
+        assert!(
+            took < Duration::from_secs(1),
+            "signal {sig}: exit took {took:?}"
+        );
+        eprintln!("signal {sig} during a slow ssh setup: exited in {took:?}");
+    }
+    drop(listener);
+}
