@@ -347,9 +347,7 @@ impl Drop for Relay {
 async fn via_relay(sshd: &Sshd, relay: &Relay) -> Gateway {
     let spec = sshd
         .spec(&format!(
-            // timeout=60: on a loaded machine the bootstrap answer can take longer than
-            // the default, which read as "exited with 0" with an empty stderr
-            "//python={}//alive_interval=0.5//timeout=60",
+            "//python={}//alive_interval=0.5",
             common::python3()
         ))
         .replace(&format!(":{}//", sshd.port), &format!(":{}//", relay.port));
