@@ -583,8 +583,9 @@ pub(crate) async fn start(req: &Start<'_>, target: &str) -> Result<Link> {
                     bounded_stderr(&mut channel, Duration::from_millis(STDERR_GRACE_MS as u64));
                 let what = if timed_out {
                     format!(
-                        "the remote interpreter did not answer within {:.1} s (`{command}`; raise it with timeout=SECONDS in the spec)",
-                        timeout.as_secs_f64()
+                        "the remote interpreter did not answer within {:.1} s (`{command}`; raise it with timeout=SECONDS in the spec; {})",
+                        timeout.as_secs_f64(),
+                        read.as_ref().err().map_or(String::new(), |e| e.to_string())
                     )
                 } else {
                     let closed = channel.eof() && channel.wait_close().is_ok();
