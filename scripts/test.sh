@@ -25,7 +25,13 @@ echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
+# the doctests run even when nextest fails; the script still fails then
+status=0
 echo "== cargo nextest"
-cargo nextest run --workspace --no-fail-fast --failure-output final
+cargo nextest run --workspace --no-fail-fast --failure-output final || status=$?
 echo "== doctests"
-cargo test --workspace --doc --quiet
+cargo test --workspace --doc --quiet || status=$?
+if [ "$status" -ne 0 ]; then
+  echo "== FAILED (exit $status): see above"
+fi
+exit "$status"

@@ -223,7 +223,9 @@ fn main() {
         eprintln!("execdeck: {e}");
         2
     });
-    drop(rt);
+    // not drop(rt): that waits for blocking tasks, e.g. an ssh setup stuck in a slow
+    // handshake, so that SIGINT/SIGTERM during setup would wait for it
+    rt.shutdown_timeout(std::time::Duration::from_millis(300));
     std::process::exit(code);
 }
 

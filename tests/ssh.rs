@@ -419,6 +419,54 @@ async fn a_cut_link_is_reported_and_nothing_stays_behind() {
     );
 }
 
+/// Dead-man over ssh: a worker stuck in a C call that holds the GIL, with a child and a
+/// setsid() grandchild, is gone within 2 s of `kill -9` or SIGINT of execdeck (the stub's
+/// forked watchdog sees the session end).
+#[test]
+fn gil_holder_over_ssh_dies_with_master() {
+    let Some(sshd) = start_sshd() else { return };
+    sshd.trust();
+    for version in ["3.13.0", "2.7.18"] {
+        let Some(py) = common::require(&common::pyenv_python(version), "CPython") else {
+            continue;
+        };
+        let gw = sshd.spec(&format!("//python={py}"));
+        common::deadman::killed_master_leaves_nothing(&gw, libc::SIGKILL, 30);
+        common::deadman::killed_master_leaves_nothing(&gw, libc::SIGINT, 30);
+    }
+}
+
+/// A bootstrap that floods stderr: the error shows its tail, and memory stays bounded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stderr_flood_during_setup_is_bounded() {
+    let Some(sshd) = start_sshd() else { return };
+    sshd.trust();
+    let spec = sshd.spec("//python=sh -c 'printf x; exec yes >&2'");
+    let err = match Gateway::open(&spec).await {
+        Ok(_) => panic!("a flood is no interpreter"),
+        Err(e) => e.to_string(),
+    };
+    assert!(
+        err.contains("did not start"),
+        "{}",
+        &err[..err.len().min(500)]
+    );
+    assert!(err.contains("y\ny\ny"), "{}", &err[..err.len().min(500)]);
+    assert!(err.len() < 70 << 10, "the error holds {} bytes", err.len());
+    let status = std::fs::read_to_string("/proc/self/status").expect("status");
+    let hwm_kb: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .expect("VmHWM");
+    eprintln!(
+        "stderr flood: peak RSS {} MB, error {} bytes",
+        hwm_kb / 1024,
+        err.len()
+    );
+    assert!(hwm_kb < 100 << 10, "peak RSS {hwm_kb} kB");
+}
+
 /// A Host alias from an ssh config file: HostName, User, Port, IdentityFile,
 /// UserKnownHostsFile, ServerAliveInterval apply; unsupported directives are reported.
 #[tokio::test]
@@ -807,4 +855,44 @@ async fn known_hosts_revoked_malformed_and_comments() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("REVOKED HOST KEY"), "{err}");
+}
+
+/// SIGINT and SIGTERM while an ssh setup waits for a silent server: the CLI exits
+/// within 1 s, not when the blocking setup gives up.
+#[test]
+fn a_signal_during_a_slow_setup_exits_at_once() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    for sig in [libc::SIGINT, libc::SIGTERM] {
+        let mut child = Command::new(common::bin())
+            .args(["exec", "-g"])
+            .arg(format!("ssh=root@127.0.0.1:{port}//timeout=30"))
+            .args(["-c", "pass"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn execdeck");
+        // the TCP connection is made (the backlog accepts it), the handshake waits
+        let connected = common::wait_until(10.0, || {
+            std::fs::read_to_string("/proc/net/tcp")
+                .is_ok_and(|t| t.contains(&format!(":{port:04X} 0100007F")))
+        });
+        let t0 = std::time::Instant::now();
+        // SAFETY: signalling the execdeck we started.
+        unsafe {
+            libc::kill(child.id() as i32, sig);
+        }
+        let exited = common::wait_until(5.0, || matches!(child.try_wait(), Ok(Some(_))));
+        let took = t0.elapsed();
+        common::kill9(child.id() as i32);
+        let _ = child.wait();
+        assert!(connected, "execdeck never connected");
+        assert!(exited, "signal {sig}: still running after 5 s");
+        assert!(
+            took < Duration::from_secs(1),
+            "signal {sig}: exit took {took:?}"
+        );
+        eprintln!("signal {sig} during a slow ssh setup: exited in {took:?}");
+    }
+    drop(listener);
 }

@@ -182,3 +182,57 @@ fn dead_man_workers_exit_when_master_is_killed() {
     );
     eprintln!("dead-man: all workers and their children gone {took:?} after kill -9");
 }
+
+/// Zombie children of this (subreaper) process.
+fn my_zombies() -> Vec<i32> {
+    let me = std::process::id();
+    let mut out = Vec::new();
+    for task in std::fs::read_dir(format!("/proc/{me}/task"))
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        let kids = std::fs::read_to_string(task.path().join("children")).unwrap_or_default();
+        out.extend(
+            kids.split_whitespace()
+                .filter_map(|p| p.parse::<i32>().ok())
+                .filter(|&p| common::proc_state(p) == Some('Z')),
+        );
+    }
+    out
+}
+
+/// Orphans adopted as subreaper are reaped while the gateway runs, and terminate removes
+/// a grandchild that left the group with setsid().
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn adopted_orphans_are_reaped_and_setsid_grandchildren_terminated() {
+    let py = common::python3();
+    let mut group = Group::new();
+    let gw = group
+        .make_gateway(&format!("popen//python={py}"))
+        .await
+        .expect("gateway");
+    let code = "import os, subprocess\nfor i in range(20):\n    subprocess.call('sleep 0.05 &', shell=True)\nq = subprocess.Popen(['setsid', 'sleep', '1000'])\nchannel.send(q.pid)\nchannel.receive()";
+    let ch = gw.remote_exec(code).await.expect("exec");
+    let v = ch
+        .receive_timeout(Duration::from_secs(20))
+        .await
+        .expect("pid");
+    let grand = ints(&v)[0];
+    let _guard = PidGuard(vec![grand]);
+    // the 20 orphans ended after 50 ms; none may stay a zombie while the gateway runs
+    let reaped = common::wait_until(3.0, || my_zombies().is_empty());
+    assert!(reaped, "zombies left while running: {:?}", my_zombies());
+    assert!(process::is_alive(grand), "the setsid grandchild should run");
+    let outcomes = group.terminate(Duration::from_millis(500)).await;
+    assert_eq!(outcomes.len(), 1);
+    assert!(
+        common::wait_until(2.0, || gone(grand)),
+        "setsid grandchild {grand} survived terminate"
+    );
+    assert!(
+        common::wait_until(2.0, || my_zombies().is_empty()),
+        "zombies after terminate: {:?}",
+        my_zombies()
+    );
+}

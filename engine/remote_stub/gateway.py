@@ -1169,7 +1169,145 @@ def _send_code_for_cache(gw):
         pass
 
 
+def _start_watchdog():
+    """Forks a tiny watchdog that needs no GIL of ours: it waits on the link and on a
+    pipe whose write end only this worker holds. When the link ends (the master or its
+    connection died) it gives the worker 0.5 s, then kills it, every process that
+    inherited our EXECDECK_WORKER token (even after setsid()) and our process group.
+    Jython has no os.fork: there a shell waits for the end of a pipe from the JVM (see
+    _start_shell_watchdog); its own EOF thread (JVM threads need no GIL) ends the JVM."""
+    if sys.platform.startswith("java") or not hasattr(os, "fork"):
+        _start_shell_watchdog()
+        return
+    try:
+        import select
+        import time
+        select.poll  # noqa: B018
+    except (ImportError, AttributeError):
+        return
+    sock = globals().get("_execdeck_socket")
+    link = sock.fileno() if sock is not None else 0
+    worker = os.getpid()
+    token = os.environ.get("EXECDECK_WORKER")
+    if not token:
+        token = "%d.%d" % (worker, int(time.time() * 1000000))
+        os.environ["EXECDECK_WORKER"] = token
+    try:
+        r, w = os.pipe()
+        pid = os.fork()
+    except OSError:
+        return
+    if pid == 0:
+        try:
+            os.close(w)
+            _watchdog(r, link, worker, token)
+        finally:
+            os._exit(0)
+    os.close(r)
+    _cloexec(w)
+    globals()["_execdeck_watchdog"] = (pid, w)
+
+
+_SHELL_WATCHDOG = (
+    'cat >/dev/null 2>&1; '
+    'for f in $(grep -lzxF "EXECDECK_WORKER=$1" /proc/[0-9]*/environ 2>/dev/null); do '
+    'p=${f#/proc/}; p=${p%/environ}; [ "$p" = "$$" ] || kill -9 "$p" 2>/dev/null; done; '
+    '[ -n "$2" ] && kill -9 -- "-$2" 2>/dev/null')
+
+
+def _start_shell_watchdog():
+    """Jython: `sh` reads a pipe whose write end only the JVM holds; at its end (the JVM
+    died, e.g. by PR_SET_PDEATHSIG) it kills every process that carries our token and
+    our process group. Needs the token from the master (popen) and /proc."""
+    token = os.environ.get("EXECDECK_WORKER")
+    if not token or not os.path.isdir("/proc"):
+        return
+    try:
+        import subprocess
+        group = ""
+        if hasattr(os, "getpgrp") and os.getpgrp() == os.getpid():
+            group = str(os.getpid())
+        proc = subprocess.Popen(["sh", "-c", _SHELL_WATCHDOG, "watchdog", token, group],
+                                stdin=subprocess.PIPE)
+        globals()["_execdeck_watchdog"] = proc
+    except Exception:
+        pass
+
+
+def _read_proc(pid, what):
+    f = open("/proc/%d/%s" % (pid, what), "rb")
+    try:
+        return f.read()
+    finally:
+        f.close()
+
+
+def _proc_ppid(pid):
+    try:
+        stat = _read_proc(pid, "stat").decode("ascii", "replace")
+        return int(stat[stat.rindex(")") + 2:].split()[1])
+    except Exception:
+        return None
+
+
+def _watchdog(r, link, worker, token):
+    import select
+    import signal
+    import time
+    for sig in ("SIGINT", "SIGTERM", "SIGHUP", "SIGPIPE"):
+        try:
+            signal.signal(getattr(signal, sig), signal.SIG_IGN)
+        except Exception:
+            pass
+    lo, hi = min(r, link), max(r, link)
+    # an empty range would close everything (close_range(0, -1) in some versions)
+    for start, end in ((0, lo), (lo + 1, hi), (hi + 1, 65536)):
+        if start < end:
+            os.closerange(start, end)
+    parent = _proc_ppid(worker)
+    p = select.poll()
+    p.register(r, select.POLLIN)  # EOF: the worker is gone
+    p.register(link, 0)  # POLLHUP/POLLERR: the master or its connection is gone
+    link_gone = None
+    while True:
+        try:
+            events = p.poll(100)
+        except Exception:
+            events = []
+        fds = [fd for fd, _ in events]
+        if r in fds or os.getppid() != worker:
+            break  # the worker died: clear up after it
+        if link_gone is None and (link in fds or (parent and _proc_ppid(worker) != parent)):
+            link_gone = time.time()
+            p.unregister(link)
+        if link_gone is not None and time.time() - link_gone > 0.5:
+            break  # the worker did not exit by itself (e.g. a loop that holds the GIL)
+    _kill_everything(worker, token)
+
+
+def _kill_everything(worker, token):
+    import signal
+    import time
+    me = os.getpid()
+    marker = ("EXECDECK_WORKER=" + token).encode("ascii")
+    for attempt in range(3):
+        try:
+            os.kill(worker, signal.SIGKILL)
+        except OSError:
+            pass
+        for pid in [int(n) for n in os.listdir("/proc") if n.isdigit()]:
+            try:
+                if pid != me and marker in _read_proc(pid, "environ").split(b"\0"):
+                    os.kill(pid, signal.SIGKILL)
+            except Exception:
+                pass
+        time.sleep(0.02)
+    if os.getpgrp() == worker:
+        os.killpg(worker, signal.SIGKILL)  # the rest of our group, this watchdog last
+
+
 def _execdeck_serve(gwid, execmodel, offer_code=False):
+    _start_watchdog()
     read, write, fd1 = _setup_io()
     gw = WorkerGateway(read, write, gwid, execmodel)
     sys.stdout = _Output(gw, "out", 1 if fd1 is not None else None)

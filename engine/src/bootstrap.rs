@@ -117,8 +117,16 @@ pub fn cached_stub(key: &str) -> Option<StubCode> {
     {
         return Some(c.clone());
     }
-    let data = std::fs::read(cache_file(&dir, key)).ok()?;
-    let c = parse_cache_file(key, &data)?;
+    let path = cache_file(&dir, key);
+    let data = std::fs::read(&path).ok()?;
+    let Some(c) = parse_cache_file(key, &data) else {
+        // our entry, but corrupt (or of an older format): gone, so that the next start
+        // compiles and stores it afresh; another build's entry is left alone
+        if data.get(4..4 + key.len()) == Some(key.as_bytes()) {
+            let _ = std::fs::remove_file(&path);
+        }
+        return None;
+    };
     if let Ok(mut g) = MEMORY.lock() {
         g.get_or_insert_with(Default::default)
             .insert(key.to_string(), c.clone());
@@ -139,7 +147,32 @@ fn parse_cache_file(key: &str, data: &[u8]) -> Option<StubCode> {
     }
     let magic = field()?.to_vec();
     let code = field()?.to_vec();
+    // the checksum: a flipped bit is a cache miss, never code run by the interpreter
+    if field()? != &entry_checksum(key, &magic, &code)[..] {
+        return None;
+    }
     Some(StubCode { magic, code })
+}
+
+/// A cache file: key, magic, code and their checksum, each with its length.
+fn encode_entry(key: &str, c: &StubCode) -> Vec<u8> {
+    let mut data = Vec::with_capacity(c.code.len() + key.len() + 96);
+    let sum = entry_checksum(key, &c.magic, &c.code);
+    for f in [key.as_bytes(), &c.magic, &c.code, &sum] {
+        data.extend_from_slice(&(f.len() as u32).to_be_bytes());
+        data.extend_from_slice(f);
+    }
+    data
+}
+
+/// SHA-256 over a cache entry's key, magic number and code.
+fn entry_checksum(key: &str, magic: &[u8], code: &[u8]) -> Vec<u8> {
+    let mut h = Sha256::new();
+    for f in [key.as_bytes(), magic, code] {
+        h.update((f.len() as u32).to_be_bytes());
+        h.update(f);
+    }
+    h.finalize().to_vec()
 }
 
 /// Keeps the cache small: removes the oldest files beyond [`MAX_CACHE_FILES`].
@@ -168,11 +201,7 @@ pub fn store_stub(key: &str, c: StubCode) {
     if c.magic.len() > 64 || c.code.len() > (8 << 20) {
         return;
     }
-    let mut data = Vec::with_capacity(c.code.len() + key.len() + 64);
-    for f in [key.as_bytes(), &c.magic, &c.code] {
-        data.extend_from_slice(&(f.len() as u32).to_be_bytes());
-        data.extend_from_slice(f);
-    }
+    let data = encode_entry(key, &c);
     if let Ok(mut g) = MEMORY.lock() {
         g.get_or_insert_with(Default::default)
             .insert(key.to_string(), c);
@@ -243,11 +272,50 @@ pub async fn start(
                 }
                 cached = None;
             }
+            // the interpreter died on the cached code (e.g. a corrupt entry that passed
+            // its checksum): evict it, so that the next start compiles afresh
+            Err(e @ (Error::BootstrapDied { .. } | Error::BootstrapBadAck { .. }))
+                if cached.is_some() =>
+            {
+                if let Some(k) = &cache_key {
+                    evict_stub(k);
+                }
+                return Err(e);
+            }
             other => {
                 let link = other?;
                 let offer_key = if cached.is_some() { None } else { cache_key };
                 return Ok(Bootstrapped { link, offer_key });
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod cache_tests {
+    use super::*;
+
+    /// Every single-bit flip anywhere in a copy of an entry is detected.
+    #[test]
+    fn a_flipped_bit_in_a_cache_entry_is_detected() {
+        let key = "python3.13|stub-0123456789abcdef";
+        let c = StubCode {
+            magic: vec![0xf3, 0x0d, 0x0d, 0x0a],
+            code: (0..300u32).map(|i| (i * 7 % 251) as u8).collect(),
+        };
+        let data = encode_entry(key, &c);
+        let good = parse_cache_file(key, &data).expect("an intact entry parses");
+        assert_eq!((good.magic, good.code), (c.magic.clone(), c.code.clone()));
+        let mut flips = 0;
+        for bit in 0..data.len() * 8 {
+            let mut copy = data.clone();
+            copy[bit / 8] ^= 1 << (bit % 8);
+            assert!(
+                parse_cache_file(key, &copy).is_none(),
+                "a flip of bit {bit} went unnoticed"
+            );
+            flips += 1;
+        }
+        assert_eq!(flips, data.len() * 8);
     }
 }

@@ -1,6 +1,8 @@
 //! Shared helpers for the integration tests.
 #![allow(dead_code)]
 
+pub mod deadman;
+
 use std::path::PathBuf;
 
 /// In CI (`EXECDECK_STRICT=1`, set by the README's test command) a missing dependency

@@ -46,24 +46,27 @@ pub(crate) async fn start(req: &Start<'_>) -> Result<Link> {
     become_subreaper();
     let argv = popen_argv(spec);
     let command = python_label(spec);
+    let token = crate::process::new_worker_token();
     let mut cmd = tokio::process::Command::new(&argv[0]);
     cmd.args(&argv[1..])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .kill_on_drop(false);
+        .kill_on_drop(false)
+        // inherited by everything the worker starts, even after setsid(): what terminate
+        // and the stub's watchdog look for in /proc/PID/environ
+        .env("EXECDECK_WORKER", &token);
     for k in crate::transport::link::SECRET_ENV {
         cmd.env_remove(k);
     }
-    // SAFETY: setsid() is async-signal-safe; the child leads a new session and process
-    // group so that terminate can signal everything it starts.
+    let parent = std::process::id() as i32;
+    // SAFETY: worker_pre_exec makes only async-signal-safe calls: the child leads a new
+    // session and process group (so terminate can signal everything it starts) and gets
+    // SIGKILL when this process dies, even while its interpreter holds the GIL.
     unsafe {
-        cmd.pre_exec(|| {
-            libc::setsid();
-            Ok(())
-        });
+        cmd.pre_exec(move || crate::process::worker_pre_exec(parent));
     }
-    let mut child = match cmd.spawn() {
+    let mut child = match crate::process::spawn_from_spawner_thread(cmd).await {
         Ok(c) => c,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             return Err(Error::InterpreterNotFound {
@@ -78,7 +81,7 @@ pub(crate) async fn start(req: &Start<'_>) -> Result<Link> {
         return Err(Error::Protocol("child pipes missing".into()));
     };
     enlarge_pipes(&stdin, &stdout);
-    let process = ProcessHandle::watch(child);
+    let process = ProcessHandle::watch(child).with_token(token);
     // If this future is dropped half-way (e.g. Ctrl+C while starting), kill the worker.
     let mut guard = KillOnDrop(Some(process.clone()));
     let tail = req.stderr_tail.clone();

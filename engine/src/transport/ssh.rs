@@ -20,6 +20,36 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
+/// How much of a failed bootstrap's remote stderr is kept (its tail).
+const STDERR_TAIL_BYTES: usize = 64 << 10;
+/// How long a failed bootstrap's remote stderr is read (a flood never ends).
+const STDERR_GRACE_MS: u32 = 500;
+
+/// The last `STDERR_TAIL_BYTES` of the channel's stderr, read until EOF or for `grace`.
+fn bounded_stderr(channel: &mut ssh2::Channel, grace: Duration) -> String {
+    let until = Instant::now() + grace;
+    let mut tail: Vec<u8> = Vec::new();
+    let mut buf = vec![0u8; 16 << 10];
+    let mut stderr = channel.stderr();
+    while Instant::now() < until {
+        match stderr.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => {
+                tail.extend_from_slice(&buf[..n]);
+                if tail.len() > 2 * STDERR_TAIL_BYTES {
+                    tail.drain(..tail.len() - STDERR_TAIL_BYTES);
+                }
+            }
+        }
+    }
+    if tail.len() > STDERR_TAIL_BYTES {
+        tail.drain(..tail.len() - STDERR_TAIL_BYTES);
+        let text = String::from_utf8_lossy(&tail);
+        return format!("[… earlier output dropped; the last 64 KiB:]\n{text}");
+    }
+    String::from_utf8_lossy(&tail).into_owned()
+}
+
 /// `[user@]host[:port]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Target {
@@ -555,19 +585,38 @@ pub(crate) async fn start(req: &Start<'_>, target: &str) -> Result<Link> {
                 .and_then(|_| channel.flush())
                 .map_err(|e| fail(&id_s, &t, format!("bootstrap write failed: {e}")))?;
             let mut ack = [0u8; 1];
-            let n = channel.read(&mut ack).unwrap_or(0);
-            if n != 1 || ack[0] != b'1' {
-                let mut err = String::new();
-                let _ = channel.stderr().read_to_string(&mut err);
-                let _ = channel.wait_close();
-                let status = channel.exit_status().unwrap_or(-1);
+            let read = channel.read(&mut ack);
+            if !matches!(read, Ok(1)) || ack[0] != b'1' {
+                // a failed read is the session timeout (under load, or a slow interpreter):
+                // not an exit, whatever exit_status() says before the channel closed
+                let timed_out = matches!(&read, Err(e) if e.kind() == std::io::ErrorKind::TimedOut
+                    || e.to_string().contains("timed out"));
+                session.set_timeout(STDERR_GRACE_MS);
+                let err =
+                    bounded_stderr(&mut channel, Duration::from_millis(STDERR_GRACE_MS as u64));
+                let what = if timed_out {
+                    format!(
+                        "the remote interpreter did not answer within {:.1} s (`{command}`; raise it with timeout=SECONDS in the spec; {})",
+                        timeout.as_secs_f64(),
+                        read.as_ref().err().map_or(String::new(), |e| e.to_string())
+                    )
+                } else {
+                    let closed = channel.eof() && channel.wait_close().is_ok();
+                    match channel.exit_status() {
+                        Ok(status) if closed => format!(
+                            "the remote interpreter did not start (`{command}` exited with {status})"
+                        ),
+                        _ => format!(
+                            "the remote interpreter did not start (`{command}` answered {:?} and did not exit)",
+                            String::from_utf8_lossy(&ack[..read.as_ref().map_or(0, |n| *n)])
+                        ),
+                    }
+                };
+                let _ = channel.close();
                 return Err(fail(
                     &id_s,
                     &t,
-                    format!(
-                        "the remote interpreter did not start (`{command}` exited with {status}); remote stderr:\n{}",
-                        err.trim_end()
-                    ),
+                    format!("{what}; remote stderr:\n{}", err.trim_end()),
                 ));
             }
             Ok((session, channel, carrier))
