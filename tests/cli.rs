@@ -238,15 +238,12 @@ fn exec_runs_gateways_concurrently() {
         })
         .collect();
     assert_eq!(spans.len(), 2, "stdout:\n{out}");
-    // both sleeps overlapped in time...
+    // both sleeps overlapped in time: that is what concurrency means here. The run's
+    // wall time is not asserted, since starting two interpreters on a loaded 2-core
+    // machine can take longer than the second sleep would have.
     assert!(
         spans[0].0 < spans[1].1 && spans[1].0 < spans[0].1,
-        "the sleeps did not overlap: {spans:?}"
-    );
-    // ...and the whole run took clearly less than two sequential sleeps
-    assert!(
-        wall < Duration::from_millis(1900),
-        "two 1 s sleeps on two gateways took {wall:?}"
+        "the sleeps did not overlap: {spans:?} (run took {wall:?})"
     );
 }
 
