@@ -4,17 +4,7 @@
 
 mod common;
 
-use common::Tmux;
-
-/// Kills listed pids on failure.
-struct Pids(Vec<i32>);
-impl Drop for Pids {
-    fn drop(&mut self) {
-        for &p in &self.0 {
-            common::kill9(p);
-        }
-    }
-}
+use common::{Pids, Tmux};
 
 /// "(pid N)" numbers on the screen.
 fn pids(screen: &str) -> Vec<i32> {

@@ -4,31 +4,7 @@
 
 mod common;
 
-use common::Tmux;
-
-/// Kills the listed pids when dropped (a failed test leaves nothing running).
-struct Pids(Vec<i32>);
-
-impl Drop for Pids {
-    fn drop(&mut self) {
-        for &p in &self.0 {
-            common::kill9(p);
-        }
-    }
-}
-
-/// Every `pid N` on the screen.
-fn pids_on(screen: &str) -> Vec<i32> {
-    let mut v: Vec<i32> = screen
-        .split("pid ")
-        .skip(1)
-        .filter_map(|s| s.split(|c: char| !c.is_ascii_digit()).next())
-        .filter_map(|s| s.parse().ok())
-        .collect();
-    v.sort_unstable();
-    v.dedup();
-    v
-}
+use common::{Pids, Tmux, pids_on};
 
 #[test]
 fn installvia_group_runs_a_snippet_on_the_socket_gateway() {

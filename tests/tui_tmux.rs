@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::Tmux;
+use common::{Pids, Tmux, pids_on};
 
 /// Enter from the tree: waits until the footer shows the editor's bindings.
 fn focus_editor(tmux: &Tmux) {
@@ -17,16 +17,6 @@ fn focus_editor(tmux: &Tmux) {
 fn focus_tree(tmux: &Tmux) {
     tmux.keys(&["Escape"]);
     tmux.wait(10, "tree focus", |s| s.contains("j/Down next"));
-}
-
-/// Kills listed pids on failure.
-struct Pids(Vec<i32>);
-impl Drop for Pids {
-    fn drop(&mut self) {
-        for &p in &self.0 {
-            common::kill9(p);
-        }
-    }
 }
 
 /// The cockpit exited with 0, the terminal modes are off again, and no worker is left.
@@ -54,18 +44,6 @@ fn pids_in_tree(screen: &str) -> usize {
         .lines()
         .filter(|l| l.contains(" local") && !pids_on(l).is_empty() && !l.contains("ready (pid"))
         .count()
-}
-
-fn pids_on(screen: &str) -> Vec<i32> {
-    let mut v: Vec<i32> = screen
-        .split("pid ")
-        .skip(1)
-        .filter_map(|s| s.split(|c: char| !c.is_ascii_digit()).next())
-        .filter_map(|s| s.parse().ok())
-        .collect();
-    v.sort_unstable();
-    v.dedup();
-    v
 }
 
 #[test]

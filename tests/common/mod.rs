@@ -210,3 +210,27 @@ impl Drop for Tmux {
             .output();
     }
 }
+
+/// Kills the listed pids when dropped, so a failed test leaves nothing running.
+pub struct Pids(pub Vec<i32>);
+
+impl Drop for Pids {
+    fn drop(&mut self) {
+        for &p in &self.0 {
+            kill9(p);
+        }
+    }
+}
+
+/// Every `pid N` on a screen, sorted, once each.
+pub fn pids_on(screen: &str) -> Vec<i32> {
+    let mut v: Vec<i32> = screen
+        .split("pid ")
+        .skip(1)
+        .filter_map(|s| s.split(|c: char| !c.is_ascii_digit()).next())
+        .filter_map(|s| s.parse().ok())
+        .collect();
+    v.sort_unstable();
+    v.dedup();
+    v
+}
