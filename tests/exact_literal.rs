@@ -9,8 +9,6 @@
 mod common;
 
 use execdeck_engine::Value;
-use std::io::{Read, Write};
-use std::process::{Command, Stdio};
 
 struct Rng(u64);
 
@@ -268,23 +266,7 @@ fn ten_thousand_literals_match_cpython_313_literal_eval() {
         .iter()
         .map(|s| serde_json::to_string(s).expect("json") + "\n")
         .collect();
-    let mut child = Command::new(&py)
-        .args(["-I", "-c", ORACLE])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("start python");
-    let mut stdin = child.stdin.take().expect("stdin");
-    let writer = std::thread::spawn(move || stdin.write_all(lines.as_bytes()));
-    let mut out = String::new();
-    child
-        .stdout
-        .take()
-        .expect("stdout")
-        .read_to_string(&mut out)
-        .expect("read");
-    writer.join().expect("writer").expect("write");
-    assert!(child.wait().expect("wait").success(), "the oracle failed");
+    let out = common::python_filter(&py, ORACLE, lines);
     let theirs: Vec<String> = out
         .lines()
         .map(|l| serde_json::from_str(l).expect("oracle line"))

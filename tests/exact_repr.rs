@@ -5,8 +5,6 @@
 mod common;
 
 use execdeck_engine::value::{float_repr, str_repr};
-use std::io::{Read, Write};
-use std::process::{Command, Stdio};
 
 /// A small seeded generator (splitmix64): the same numbers on every run.
 struct Rng(u64);
@@ -37,27 +35,10 @@ fn python313() -> Option<String> {
 
 /// Runs `script` in `python` with `input` on stdin; returns stdout's lines.
 fn run_python(python: &str, script: &str, input: String) -> Vec<String> {
-    let mut child = Command::new(python)
-        .args(["-I", "-c", script])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("start python");
-    let mut stdin = child.stdin.take().expect("stdin");
-    let writer = std::thread::spawn(move || stdin.write_all(input.as_bytes()));
-    let mut out = String::new();
-    child
-        .stdout
-        .take()
-        .expect("stdout")
-        .read_to_string(&mut out)
-        .expect("python's output is UTF-8");
-    writer.join().expect("writer").expect("write to python");
-    assert!(
-        child.wait().expect("wait").success(),
-        "the oracle script failed"
-    );
-    out.lines().map(str::to_string).collect()
+    common::python_filter(python, script, input)
+        .lines()
+        .map(str::to_string)
+        .collect()
 }
 
 /// Compares ours with the oracle's, line by line; panics with the first few differences.

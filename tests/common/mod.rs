@@ -234,3 +234,32 @@ pub fn pids_on(screen: &str) -> Vec<i32> {
     v.dedup();
     v
 }
+
+/// Runs `script` in `python` (isolated mode) with `input` on stdin and returns its
+/// stdout; the input is written from a thread so a large exchange cannot deadlock.
+/// Panics when the interpreter cannot start or the script fails.
+pub fn python_filter(python: &str, script: &str, input: String) -> String {
+    use std::io::{Read, Write};
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(python)
+        .args(["-I", "-c", script])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start python");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let writer = std::thread::spawn(move || stdin.write_all(input.as_bytes()));
+    let mut out = String::new();
+    child
+        .stdout
+        .take()
+        .expect("stdout")
+        .read_to_string(&mut out)
+        .expect("python's output is UTF-8");
+    writer.join().expect("writer").expect("write to python");
+    assert!(
+        child.wait().expect("wait").success(),
+        "the python script failed"
+    );
+    out
+}
