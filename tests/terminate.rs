@@ -8,23 +8,8 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// Kills leftover pids if an assertion fails half-way.
-struct PidGuard(Vec<i32>);
-impl Drop for PidGuard {
-    fn drop(&mut self) {
-        for &pid in &self.0 {
-            common::kill9(pid);
-        }
-    }
-}
-
 fn gone(pid: i32) -> bool {
-    // reap it if it was adopted by this (subreaper) test process
-    // SAFETY: waitpid with WNOHANG on a specific pid.
-    unsafe {
-        libc::waitpid(pid, std::ptr::null_mut(), libc::WNOHANG);
-    }
-    common::proc_state(pid).is_none()
+    common::state_after_reap(pid).is_none()
 }
 
 fn ints(v: &Value) -> Vec<i32> {
@@ -70,7 +55,7 @@ async fn terminate_leaves_no_process_and_no_zombie() {
             "import os, subprocess, threading\nbox = []\nt = threading.Thread(target=lambda: box.append(subprocess.Popen(['sleep', '1000'])))\nt.start(); t.join()\nchannel.send((os.getpid(), box[0].pid))\nwhile True:\n    pass",
         ),
     ];
-    let mut pids = PidGuard(Vec::new());
+    let mut pids = common::Pids(Vec::new());
     for (name, code) in cases {
         let gw = group
             .make_gateway(&format!("popen//python={py}//id={name}"))
@@ -153,7 +138,7 @@ fn dead_man_workers_exit_when_master_is_killed() {
         .stderr(Stdio::inherit())
         .spawn()
         .expect("spawn execdeck");
-    let mut guard = PidGuard(vec![child.id() as i32]);
+    let mut guard = common::Pids(vec![child.id() as i32]);
     let out = child.stdout.take().expect("stdout");
     let mut lines = BufReader::new(out).lines();
     let mut pids = Vec::new();
@@ -219,7 +204,7 @@ async fn adopted_orphans_are_reaped_and_setsid_grandchildren_terminated() {
         .await
         .expect("pid");
     let grand = ints(&v)[0];
-    let _guard = PidGuard(vec![grand]);
+    let _guard = common::Pids(vec![grand]);
     // the 20 orphans ended after 50 ms; none may stay a zombie while the gateway runs
     let reaped = common::wait_until(3.0, || my_zombies().is_empty());
     assert!(reaped, "zombies left while running: {:?}", my_zombies());

@@ -6,23 +6,8 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-/// Kills leftover pids if an assertion fails half-way.
-struct PidGuard(Vec<i32>);
-impl Drop for PidGuard {
-    fn drop(&mut self) {
-        for &pid in &self.0 {
-            super::kill9(pid);
-        }
-    }
-}
-
 fn gone(pid: i32) -> bool {
-    // reap it if it was adopted by this (subreaper) test process
-    // SAFETY: waitpid with WNOHANG on a specific pid.
-    unsafe {
-        libc::waitpid(pid, std::ptr::null_mut(), libc::WNOHANG);
-    }
-    super::proc_state(pid).is_none_or(|s| s == 'Z')
+    super::state_after_reap(pid).is_none_or(|s| s == 'Z')
 }
 
 const HOG: &str = "import os, subprocess, sys\np = subprocess.Popen(['sleep', '600'])\nq = subprocess.Popen(['setsid', 'sleep', '601'])\nprint('PIDS %d %d %d' % (os.getpid(), p.pid, q.pid))\nsys.stdout.flush()\ntry:\n    r = xrange\nexcept NameError:\n    r = range\ntry:\n    sum(r(10**12))\nexcept OverflowError:  # Jython (which has no GIL)\n    while True:\n        pass";
@@ -37,7 +22,7 @@ pub fn killed_master_leaves_nothing(gw: &str, sig: i32, start_secs: u64) {
         .stderr(Stdio::inherit())
         .spawn()
         .expect("spawn execdeck");
-    let mut guard = PidGuard(vec![child.id() as i32]);
+    let mut guard = super::Pids(vec![child.id() as i32]);
     let out = child.stdout.take().expect("stdout");
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {

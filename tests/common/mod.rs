@@ -263,3 +263,13 @@ pub fn python_filter(python: &str, script: &str, input: String) -> String {
     );
     out
 }
+
+/// The state of `pid` after reaping it if this (subreaper) test process adopted it:
+/// `None` when it is gone.
+pub fn state_after_reap(pid: i32) -> Option<char> {
+    // SAFETY: waitpid with WNOHANG on a specific pid.
+    unsafe {
+        libc::waitpid(pid, std::ptr::null_mut(), libc::WNOHANG);
+    }
+    proc_state(pid)
+}
