@@ -896,3 +896,34 @@ fn a_signal_during_a_slow_setup_exits_at_once() {
     }
     drop(listener);
 }
+
+/// A remote interpreter that takes longer to start than the keepalive interval still
+/// starts: keepalives must not cap the wait for the bootstrap's answer (under load, a
+/// 0.5 s interval used to fail the start with "Timed out waiting on socket" after ~1 s).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_interpreter_start_is_not_cut_by_keepalives() {
+    let Some(sshd) = start_sshd() else { return };
+    sshd.trust();
+    let slow = sshd.dir.path().join("slow-python");
+    std::fs::write(
+        &slow,
+        format!("#!/bin/sh\nsleep 3\nexec {} \"$@\"\n", common::python3()),
+    )
+    .expect("wrapper");
+    std::fs::set_permissions(&slow, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("chmod");
+    let spec = sshd.spec(&format!(
+        "//python={}//alive_interval=0.5//timeout=30",
+        slow.display()
+    ));
+    let gw = Gateway::open(&spec)
+        .await
+        .expect("a 3 s start fits a 30 s timeout");
+    let ch = gw.remote_exec("channel.send(6 * 7)").await.expect("exec");
+    let got = ch
+        .receive_timeout(Duration::from_secs(30))
+        .await
+        .expect("42");
+    assert_eq!(got, Value::Int(42));
+    gw.terminate(Duration::from_secs(5)).await;
+}

@@ -573,7 +573,6 @@ pub(crate) async fn start(req: &Start<'_>, target: &str) -> Result<Link> {
                     .map_err(Error::Io)?;
             }
             let session = login(&carrier, &t2, "")?;
-            session.set_keepalive(true, alive_interval.as_secs().max(1) as u32);
             let mut channel = session
                 .channel_session()
                 .map_err(|e| fail(&id_s, &t, format!("cannot open a session channel: {e}")))?;
@@ -619,6 +618,11 @@ pub(crate) async fn start(req: &Start<'_>, target: &str) -> Result<Link> {
                     format!("{what}; remote stderr:\n{}", err.trim_end()),
                 ));
             }
+            // Keepalives only now: with them on, libssh2 caps every blocking wait at the
+            // keepalive interval and reports "Timed out waiting on socket" when nothing
+            // arrives by then, so a slow interpreter start (a loaded machine) would read as
+            // a timeout long before `timeout` has passed. The pump sends them from here on.
+            session.set_keepalive(true, alive_interval.as_secs().max(1) as u32);
             Ok((session, channel, carrier))
         },
     );
