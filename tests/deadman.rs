@@ -1,6 +1,6 @@
 //! Dead-man without the GIL (issue 11): a worker stuck in one C call that holds the GIL
 //! (`sum(xrange(10**12))`), with a child and a `setsid()` grandchild; `kill -9` or SIGINT
-//! of execdeck leaves nothing of it alive within 2 s.
+//! of execdeck leaves nothing of it alive (the time it takes is measured by benches/deadman.py).
 
 mod common;
 

