@@ -34,6 +34,14 @@ struct Cli {
     /// key is always refused).
     #[arg(long, global = true)]
     accept_new_host_keys: bool,
+    /// Bootstraps in flight at once for local interpreters (default: 2 x CPUs, at
+    /// least 4); more gateways wait as `queued`, their timeout not yet running.
+    #[arg(long = "start-slots", value_name = "N", global = true)]
+    start_slots: Option<usize>,
+    /// Bootstraps in flight at once per SSH user@host:port (default 8, below sshd's
+    /// MaxStartups of 10).
+    #[arg(long = "ssh-start-slots", value_name = "N", global = true)]
+    ssh_start_slots: Option<usize>,
     /// Cockpit: open the groups of a session file (or a session saved with :save NAME).
     #[arg(long = "session", value_name = "FILE.toml|NAME")]
     session: Option<String>,
@@ -232,6 +240,15 @@ fn main() {
 /// Runs what the command line asks for: the exit code, or a usage error (exit code 2).
 async fn run(cli: Cli) -> Result<i32, String> {
     let accept_new_host_keys = cli.accept_new_host_keys;
+    if cli.start_slots == Some(0) || cli.ssh_start_slots == Some(0) {
+        return Err("--start-slots and --ssh-start-slots need at least 1".to_string());
+    }
+    let d = execdeck::engine::pacer::limits();
+    execdeck::engine::pacer::set_limits(execdeck::engine::pacer::StartLimits {
+        local: cli.start_slots.unwrap_or(d.local),
+        per_ssh_host: cli.ssh_start_slots.unwrap_or(d.per_ssh_host),
+        ..d
+    });
     Ok(match cli.command {
         Some(Command::Exec {
             gateways,

@@ -44,6 +44,11 @@ impl Stream {
 /// What a gateway reports to its observer.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {
+    /// The gateway waits for a start slot (see [`crate::pacer`]); its bootstrap timeout
+    /// has not started yet.
+    GatewayQueued {
+        gateway: String,
+    },
     GatewayReady {
         gateway: String,
         pid: Option<u32>,

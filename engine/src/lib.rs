@@ -26,7 +26,7 @@
 //! - [`value`] (the Python values, their `repr`, the literal parser, the one escaper
 //!   for Python source), [`spec`] (spec strings and the table of their keys),
 //!   [`frame`] (the 9-byte header), [`process`] (child processes and their groups),
-//!   [`codec`] (execnet's serializer), [`error`], [`events`];
+//!   [`codec`] (execnet's serializer), [`error`], [`events`], [`pacer`] (start slots);
 //! - [`channel`] and [`gateway`]'s `handle` / `exec` / `facts`: the gateway handle, its
 //!   channel table and `remote_exec`;
 //! - [`transport`]: one file per way to reach an interpreter (`popen`, `ssh`,
@@ -46,6 +46,7 @@ pub mod frame;
 pub mod gateway;
 pub mod group;
 pub mod monitor;
+pub mod pacer;
 pub mod process;
 pub mod rosetta;
 pub mod spec;

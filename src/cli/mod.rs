@@ -161,7 +161,9 @@ fn handle_event(p: &mut Printer, ev: Event) {
             Some(text) => p.note(&gateway, "traceback", &text),
             None => p.finish(&gateway),
         },
-        Event::GatewayReady { .. } | Event::GatewayTerminated { .. } => {}
+        Event::GatewayQueued { .. }
+        | Event::GatewayReady { .. }
+        | Event::GatewayTerminated { .. } => {}
     }
 }
 
@@ -262,6 +264,62 @@ async fn open_group(
     (group, ok, failed)
 }
 
+/// While many gateways start, one line on a terminal's stderr says how many are
+/// ready, starting and queued (waiting for a start slot); nothing when stderr is not a
+/// terminal or only one gateway starts.
+struct StartStatus {
+    total: usize,
+    ready: usize,
+    queued: HashSet<String>,
+    shown: bool,
+    last: std::time::Instant,
+    on: bool,
+}
+
+impl StartStatus {
+    fn new(total: usize) -> StartStatus {
+        use std::io::IsTerminal;
+        StartStatus {
+            total,
+            ready: 0,
+            queued: HashSet::new(),
+            shown: false,
+            last: std::time::Instant::now(),
+            on: total > 1 && std::io::stderr().is_terminal(),
+        }
+    }
+
+    fn see(&mut self, ev: &Event) {
+        match ev {
+            Event::GatewayQueued { gateway } => {
+                self.queued.insert(gateway.clone());
+            }
+            Event::GatewayReady { gateway, .. } => {
+                self.queued.remove(gateway);
+                self.ready += 1;
+            }
+            _ => return,
+        }
+        if self.on && (self.last.elapsed() >= Duration::from_millis(100) || !self.shown) {
+            self.last = std::time::Instant::now();
+            self.shown = true;
+            let queued = self.queued.len();
+            let starting = self.total.saturating_sub(self.ready + queued);
+            eprint!(
+                "\r\x1b[Kgateways: {}/{} ready, {starting} starting, {queued} queued",
+                self.ready, self.total
+            );
+        }
+    }
+
+    fn clear(&mut self) {
+        if self.shown {
+            eprint!("\r\x1b[K");
+            self.shown = false;
+        }
+    }
+}
+
 /// Aborts a task when dropped.
 struct AbortOnDrop(tokio::task::JoinHandle<()>);
 
@@ -344,7 +402,8 @@ async fn facts_all(gws: &[Gateway]) -> Vec<Result<Facts, String>> {
 
 fn event_gateway(ev: &Event) -> &str {
     match ev {
-        Event::GatewayReady { gateway, .. }
+        Event::GatewayQueued { gateway }
+        | Event::GatewayReady { gateway, .. }
         | Event::Output { gateway, .. }
         | Event::Item { gateway, .. }
         | Event::ChannelEnded { gateway, .. }
@@ -360,6 +419,7 @@ pub async fn exec(args: ExecArgs) -> Result<i32, String> {
     let mut p = Printer::new(args.json);
     let (tx, mut rx) = mpsc::channel::<Event>(1024);
     let json = args.json;
+    let n_specs = specs.len();
     let opening = async {
         // keep the sink drained while gateways start, so a chatty bootstrap cannot block
         let mut early: Vec<Event> = Vec::new();
@@ -374,12 +434,17 @@ pub async fn exec(args: ExecArgs) -> Result<i32, String> {
             (group, ok, failed, facts)
         };
         tokio::pin!(fut);
+        let mut starting = StartStatus::new(n_specs);
         let (group, ok, failed, facts) = loop {
             tokio::select! {
                 r = &mut fut => break r,
-                Some(ev) = rx.recv() => early.push(ev),
+                Some(ev) = rx.recv() => {
+                    starting.see(&ev);
+                    early.push(ev);
+                }
             }
         };
+        starting.clear();
         (group, ok, failed, facts, early)
     };
     let (mut group, opened_ok, failed, facts, early) = tokio::select! {

@@ -110,6 +110,17 @@ impl Gateway {
         let timeout = spec.timeout.unwrap_or(opts.bootstrap_timeout);
         let execmodel = spec.execmodel.unwrap_or(ExecModel::Thread);
         let stderr_tail = StderrTail::default();
+        // wait for a start slot first: the bootstrap timeout counts from here
+        let slot = crate::pacer::acquire(&spec, async {
+            if let Some(tx) = &opts.events {
+                let _ = tx
+                    .send(Event::GatewayQueued {
+                        gateway: id.clone(),
+                    })
+                    .await;
+            }
+        })
+        .await;
         let started = bootstrap::start(
             &opts.bootstrap,
             &format!("{id}-worker"),
@@ -127,6 +138,7 @@ impl Gateway {
             },
         )
         .await?;
+        drop(slot);
         let (done_tx, done_rx) = tokio::sync::watch::channel(false);
         let Link {
             reader,
