@@ -43,9 +43,9 @@ struct Cli {
     monitor_interval: Option<f64>,
 }
 
-fn parse_spec(s: &str) -> Result<execdeck::engine::Spec, String> {
-    s.parse()
-        .map_err(|e: execdeck::engine::SpecError| e.to_string())
+/// One spec string, `N*SPEC` included.
+fn parse_spec(s: &str) -> Result<Vec<execdeck::engine::Spec>, String> {
+    execdeck::engine::Spec::parse_many(s).map_err(|e| e.to_string())
 }
 
 /// The cockpit's start-up gateways from --session, -g and --group; an error names the
@@ -62,7 +62,7 @@ fn cockpit_gateways(
         let mut s = execdeck::config::Session::open(name)?;
         for g in &s.groups {
             for spec in &g.specs {
-                out.push((g.name.clone(), parse_spec(spec)?));
+                out.extend(parse_spec(spec)?.into_iter().map(|s| (g.name.clone(), s)));
             }
         }
         // channels, bridges, the grid and the view are set up by the cockpit
@@ -70,7 +70,7 @@ fn cockpit_gateways(
         setup = Some(s);
     }
     for g in gateways {
-        out.push(("local".to_string(), parse_spec(g)?));
+        out.extend(parse_spec(g)?.into_iter().map(|s| ("local".to_string(), s)));
     }
     for g in groups {
         let (name, specs) = g
@@ -80,11 +80,15 @@ fn cockpit_gateways(
             return Err(format!("--group '{g}': the group name is empty"));
         }
         for spec in specs.split(',') {
-            out.push((name.to_string(), parse_spec(spec)?));
+            out.extend(parse_spec(spec)?.into_iter().map(|s| (name.to_string(), s)));
         }
     }
     if out.is_empty() {
-        out.push(("local".to_string(), parse_spec(default_spec)?));
+        out.extend(
+            parse_spec(default_spec)?
+                .into_iter()
+                .map(|s| ("local".to_string(), s)),
+        );
     }
     Ok((out, setup))
 }

@@ -39,10 +39,11 @@ pub fn parse_specs(specs: &[String]) -> Result<Vec<Spec>, String> {
     if specs.is_empty() {
         return Ok(vec![default_spec()]);
     }
-    specs
-        .iter()
-        .map(|s| s.parse::<Spec>().map_err(|e| e.to_string()))
-        .collect()
+    let mut out = Vec::new();
+    for s in specs {
+        out.extend(Spec::parse_many(s).map_err(|e| e.to_string())?);
+    }
+    Ok(out)
 }
 
 /// The embedded default: a local popen gateway to `python3`.
