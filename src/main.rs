@@ -129,6 +129,41 @@ enum Command {
         #[arg(long, default_value_t = 2.0, value_name = "SECONDS")]
         terminate_timeout: f64,
     },
+    /// Run a function over many inputs on a group of workers (a task farm): one JSON
+    /// value per input line, one JSON line per result on stdout
+    /// ({"index","gateway","seconds","result"} or {"index","gateway","error"}), in the
+    /// order they finish unless --ordered. Exit code 1 if any task failed.
+    #[command(after_help = spec_help())]
+    Map {
+        /// A gateway spec; repeat for several; N*SPEC gives N workers (default:
+        /// popen//python=python3).
+        #[arg(short = 'g', long = "gateway", value_name = "SPEC")]
+        gateways: Vec<String>,
+        /// The Python file that defines the function.
+        #[arg(long = "code", value_name = "FILE.py")]
+        code: String,
+        /// The function to call with each input.
+        #[arg(long = "call", value_name = "NAME")]
+        call: String,
+        /// JSON lines, one input per line, or - for standard input.
+        #[arg(long, default_value = "-", value_name = "FILE.jsonl|-")]
+        inputs: String,
+        /// Print results in input order.
+        #[arg(long)]
+        ordered: bool,
+        /// Tasks each worker holds at once.
+        #[arg(long, default_value_t = 2, value_name = "K")]
+        prefetch: usize,
+        /// How often a task whose worker died is handed to another worker.
+        #[arg(long, default_value_t = 2, value_name = "N")]
+        retries: u32,
+        /// Seconds a bootstrap may take unless the spec says timeout=.
+        #[arg(long, default_value_t = 10.0, value_name = "SECONDS")]
+        bootstrap_timeout: f64,
+        /// Seconds to wait for workers to exit before killing them.
+        #[arg(long, default_value_t = 2.0, value_name = "SECONDS")]
+        terminate_timeout: f64,
+    },
     /// Run (or print) the socket server that serves gateways over TCP to peers that
     /// prove the shared token (EXECDECK_TOKEN or --token-file).
     Socketserver {
@@ -258,6 +293,36 @@ async fn run(cli: Cli) -> Result<i32, String> {
                 specs: gateways,
                 code,
                 json,
+                connect: cli::Connect {
+                    bootstrap_timeout: seconds("bootstrap-timeout", bootstrap_timeout)?,
+                    accept_new_host_keys,
+                },
+                terminate_timeout: seconds("terminate-timeout", terminate_timeout)?,
+            })
+            .await?
+        }
+        Some(Command::Map {
+            gateways,
+            code,
+            call,
+            inputs,
+            ordered,
+            prefetch,
+            retries,
+            bootstrap_timeout,
+            terminate_timeout,
+        }) => {
+            if prefetch == 0 || prefetch > 10_000 {
+                return Err("--prefetch must be 1 to 10000".into());
+            }
+            cli::map(cli::MapArgs {
+                specs: gateways,
+                code_file: code,
+                function: call,
+                inputs,
+                ordered,
+                prefetch,
+                retries,
                 connect: cli::Connect {
                     bootstrap_timeout: seconds("bootstrap-timeout", bootstrap_timeout)?,
                     accept_new_host_keys,

@@ -2,6 +2,9 @@
 //! exit code, or `Err` with a message when its input is bad (bad spec, unreadable code)
 //! and nothing has started yet; `main` prints it and exits with 2.
 
+mod map;
+pub use map::{MapArgs, json_to_value, map, value_to_json};
+
 use crate::engine::{
     Event, Facts, Gateway, GatewayOptions, Group, Spec, Stream, TerminateOutcome, Transport, Value,
 };
