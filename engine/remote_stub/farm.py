@@ -38,7 +38,13 @@ def _farm(channel):
             state["cancel"] = True
             if state["busy"] and can_interrupt:
                 state["busy"] = False
-                _th.interrupt_main()
+                try:
+                    # a real SIGINT also wakes a task blocked in sleep or a read
+                    import os
+                    import signal
+                    os.kill(os.getpid(), signal.SIGINT)
+                except Exception:
+                    _th.interrupt_main()
         finally:
             lock.release()
 

@@ -602,8 +602,30 @@ impl Run {
             let _ = w.channel.send(&Value::None).await;
         }
         let deadline = tokio::time::Instant::now() + self.opts.cancel_grace;
+        // step 2 of the ladder, as the console's: a task blocked in a call that the
+        // in-band interrupt cannot wake (sleep, a lock) gets a SIGINT
+        let nudge = tokio::time::Instant::now() + self.opts.cancel_grace / 4;
+        let mut nudged = false;
         while waiting.iter().any(|b| *b) {
-            match tokio::time::timeout_at(deadline, replies.recv()).await {
+            let until = if nudged {
+                deadline
+            } else {
+                nudge.min(deadline)
+            };
+            let got = tokio::time::timeout_at(until, replies.recv()).await;
+            if got.is_err() && !nudged {
+                nudged = true;
+                for (w, _) in self.workers.iter().zip(&waiting).filter(|(_, b)| **b) {
+                    if let Some(pid) = w.channel.gateway().pid() {
+                        // SAFETY: kill(2) of our own worker process.
+                        unsafe {
+                            libc::kill(pid as i32, libc::SIGINT);
+                        }
+                    }
+                }
+                continue;
+            }
+            match got {
                 Ok(Some((n, Reply::Result(r)))) => {
                     // finished before the cancel reached it: still a result
                     if self.workers[n].in_flight.remove(&r.index).is_some()

@@ -253,6 +253,12 @@ pub async fn map(args: MapArgs) -> Result<i32, String> {
             .unwrap_or_default()
     );
     if s.cancelled {
+        if !s.still_busy.is_empty() {
+            eprintln!(
+                "execdeck map: {} did not stop within the grace period",
+                s.still_busy.join(", ")
+            );
+        }
         eprintln!("execdeck map: cancelled; all gateways terminated");
         return done(130);
     }
