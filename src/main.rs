@@ -164,6 +164,30 @@ enum Command {
         #[arg(long, default_value_t = 2.0, value_name = "SECONDS")]
         terminate_timeout: f64,
     },
+    /// Push a directory tree to every gateway at once: only files whose size or
+    /// content (SHA-256 on both sides) differ are sent; modes and symlinks are kept.
+    /// Prints one summary line per gateway; exit code 1 if any gateway failed.
+    #[command(after_help = spec_help())]
+    Rsync {
+        /// The local directory to push.
+        #[arg(value_name = "SRC_DIR")]
+        src: String,
+        /// A gateway spec; repeat for several; N*SPEC gives N.
+        #[arg(short = 'g', long = "gateway", value_name = "SPEC")]
+        gateways: Vec<String>,
+        /// The directory on each gateway's host (relative paths: to its cwd).
+        #[arg(long, value_name = "PATH")]
+        dest: String,
+        /// Remove what is under PATH but not in SRC_DIR.
+        #[arg(long)]
+        delete: bool,
+        /// One JSON line per gateway instead of text.
+        #[arg(long)]
+        json: bool,
+        /// Seconds a bootstrap may take unless the spec says timeout=.
+        #[arg(long, default_value_t = 10.0, value_name = "SECONDS")]
+        bootstrap_timeout: f64,
+    },
     /// Run (or print) the socket server that serves gateways over TCP to peers that
     /// prove the shared token (EXECDECK_TOKEN or --token-file).
     Socketserver {
@@ -328,6 +352,27 @@ async fn run(cli: Cli) -> Result<i32, String> {
                     accept_new_host_keys,
                 },
                 terminate_timeout: seconds("terminate-timeout", terminate_timeout)?,
+            })
+            .await?
+        }
+        Some(Command::Rsync {
+            src,
+            gateways,
+            dest,
+            delete,
+            json,
+            bootstrap_timeout,
+        }) => {
+            cli::rsync(cli::RsyncArgs {
+                src,
+                specs: gateways,
+                dest,
+                delete,
+                json,
+                connect: cli::Connect {
+                    bootstrap_timeout: seconds("bootstrap-timeout", bootstrap_timeout)?,
+                    accept_new_host_keys,
+                },
             })
             .await?
         }

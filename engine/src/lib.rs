@@ -49,6 +49,7 @@ pub mod group;
 pub mod monitor;
 pub mod process;
 pub mod rosetta;
+pub mod rsync;
 pub mod spec;
 pub mod transport;
 pub mod value;

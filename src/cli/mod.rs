@@ -3,7 +3,9 @@
 //! and nothing has started yet; `main` prints it and exits with 2.
 
 mod map;
+mod rsync;
 pub use map::{MapArgs, json_to_value, map, value_to_json};
+pub use rsync::{RsyncArgs, rsync};
 
 use crate::engine::{
     Event, Facts, Gateway, GatewayOptions, Group, Spec, Stream, TerminateOutcome, Transport, Value,
