@@ -206,7 +206,7 @@ impl Session {
                 return Err(format!("{file}: a group has an empty name"));
             }
             for spec in &g.specs {
-                spec.parse::<crate::engine::Spec>()
+                crate::engine::Spec::parse_many(spec)
                     .map_err(|e| format!("{file}: group '{}': {e}", g.name))?;
             }
         }
@@ -237,7 +237,8 @@ impl Session {
                 .iter()
                 .filter(|g| g.name == group)
                 .flat_map(|g| g.specs.iter())
-                .filter_map(|s| s.parse::<crate::engine::Spec>().ok())
+                .filter_map(|s| crate::engine::Spec::parse_many(s).ok())
+                .flatten()
                 .enumerate()
                 .map(|(n, s)| s.id.unwrap_or_else(|| format!("gw{n}")))
                 .collect()

@@ -51,9 +51,9 @@ struct Cli {
     monitor_interval: Option<f64>,
 }
 
-fn parse_spec(s: &str) -> Result<execdeck::engine::Spec, String> {
-    s.parse()
-        .map_err(|e: execdeck::engine::SpecError| e.to_string())
+/// One spec string, `N*SPEC` included.
+fn parse_spec(s: &str) -> Result<Vec<execdeck::engine::Spec>, String> {
+    execdeck::engine::Spec::parse_many(s).map_err(|e| e.to_string())
 }
 
 /// The cockpit's start-up gateways from --session, -g and --group; an error names the
@@ -70,7 +70,7 @@ fn cockpit_gateways(
         let mut s = execdeck::config::Session::open(name)?;
         for g in &s.groups {
             for spec in &g.specs {
-                out.push((g.name.clone(), parse_spec(spec)?));
+                out.extend(parse_spec(spec)?.into_iter().map(|s| (g.name.clone(), s)));
             }
         }
         // channels, bridges, the grid and the view are set up by the cockpit
@@ -78,7 +78,7 @@ fn cockpit_gateways(
         setup = Some(s);
     }
     for g in gateways {
-        out.push(("local".to_string(), parse_spec(g)?));
+        out.extend(parse_spec(g)?.into_iter().map(|s| ("local".to_string(), s)));
     }
     for g in groups {
         let (name, specs) = g
@@ -88,11 +88,15 @@ fn cockpit_gateways(
             return Err(format!("--group '{g}': the group name is empty"));
         }
         for spec in specs.split(',') {
-            out.push((name.to_string(), parse_spec(spec)?));
+            out.extend(parse_spec(spec)?.into_iter().map(|s| (name.to_string(), s)));
         }
     }
     if out.is_empty() {
-        out.push(("local".to_string(), parse_spec(default_spec)?));
+        out.extend(
+            parse_spec(default_spec)?
+                .into_iter()
+                .map(|s| ("local".to_string(), s)),
+        );
     }
     Ok((out, setup))
 }
@@ -132,6 +136,65 @@ enum Command {
         /// Seconds to wait for workers to exit before killing them.
         #[arg(long, default_value_t = 2.0, value_name = "SECONDS")]
         terminate_timeout: f64,
+    },
+    /// Run a function over many inputs on a group of workers (a task farm): one JSON
+    /// value per input line, one JSON line per result on stdout
+    /// ({"index","gateway","seconds","result"} or {"index","gateway","error"}), in the
+    /// order they finish unless --ordered. Exit code 1 if any task failed.
+    #[command(after_help = spec_help())]
+    Map {
+        /// A gateway spec; repeat for several; N*SPEC gives N workers (default:
+        /// popen//python=python3).
+        #[arg(short = 'g', long = "gateway", value_name = "SPEC")]
+        gateways: Vec<String>,
+        /// The Python file that defines the function.
+        #[arg(long = "code", value_name = "FILE.py")]
+        code: String,
+        /// The function to call with each input.
+        #[arg(long = "call", value_name = "NAME")]
+        call: String,
+        /// JSON lines, one input per line, or - for standard input.
+        #[arg(long, default_value = "-", value_name = "FILE.jsonl|-")]
+        inputs: String,
+        /// Print results in input order.
+        #[arg(long)]
+        ordered: bool,
+        /// Tasks each worker holds at once.
+        #[arg(long, default_value_t = 2, value_name = "K")]
+        prefetch: usize,
+        /// How often a task whose worker died is handed to another worker.
+        #[arg(long, default_value_t = 2, value_name = "N")]
+        retries: u32,
+        /// Seconds a bootstrap may take unless the spec says timeout=.
+        #[arg(long, default_value_t = 10.0, value_name = "SECONDS")]
+        bootstrap_timeout: f64,
+        /// Seconds to wait for workers to exit before killing them.
+        #[arg(long, default_value_t = 2.0, value_name = "SECONDS")]
+        terminate_timeout: f64,
+    },
+    /// Push a directory tree to every gateway at once: only files whose size or
+    /// content (SHA-256 on both sides) differ are sent; modes and symlinks are kept.
+    /// Prints one summary line per gateway; exit code 1 if any gateway failed.
+    #[command(after_help = spec_help())]
+    Rsync {
+        /// The local directory to push.
+        #[arg(value_name = "SRC_DIR")]
+        src: String,
+        /// A gateway spec; repeat for several; N*SPEC gives N.
+        #[arg(short = 'g', long = "gateway", value_name = "SPEC")]
+        gateways: Vec<String>,
+        /// The directory on each gateway's host (relative paths: to its cwd).
+        #[arg(long, value_name = "PATH")]
+        dest: String,
+        /// Remove what is under PATH but not in SRC_DIR.
+        #[arg(long)]
+        delete: bool,
+        /// One JSON line per gateway instead of text.
+        #[arg(long)]
+        json: bool,
+        /// Seconds a bootstrap may take unless the spec says timeout=.
+        #[arg(long, default_value_t = 10.0, value_name = "SECONDS")]
+        bootstrap_timeout: f64,
     },
     /// Run (or print) the socket server that serves gateways over TCP to peers that
     /// prove the shared token (EXECDECK_TOKEN or --token-file).
@@ -276,6 +339,57 @@ async fn run(cli: Cli) -> Result<i32, String> {
                     accept_new_host_keys,
                 },
                 terminate_timeout: seconds("terminate-timeout", terminate_timeout)?,
+            })
+            .await?
+        }
+        Some(Command::Map {
+            gateways,
+            code,
+            call,
+            inputs,
+            ordered,
+            prefetch,
+            retries,
+            bootstrap_timeout,
+            terminate_timeout,
+        }) => {
+            if prefetch == 0 || prefetch > 10_000 {
+                return Err("--prefetch must be 1 to 10000".into());
+            }
+            cli::map(cli::MapArgs {
+                specs: gateways,
+                code_file: code,
+                function: call,
+                inputs,
+                ordered,
+                prefetch,
+                retries,
+                connect: cli::Connect {
+                    bootstrap_timeout: seconds("bootstrap-timeout", bootstrap_timeout)?,
+                    accept_new_host_keys,
+                },
+                terminate_timeout: seconds("terminate-timeout", terminate_timeout)?,
+            })
+            .await?
+        }
+        Some(Command::Rsync {
+            src,
+            gateways,
+            dest,
+            delete,
+            json,
+            bootstrap_timeout,
+        }) => {
+            cli::rsync(cli::RsyncArgs {
+                src,
+                specs: gateways,
+                dest,
+                delete,
+                json,
+                connect: cli::Connect {
+                    bootstrap_timeout: seconds("bootstrap-timeout", bootstrap_timeout)?,
+                    accept_new_host_keys,
+                },
             })
             .await?
         }

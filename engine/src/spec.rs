@@ -567,6 +567,72 @@ impl FromStr for Spec {
     }
 }
 
+/// The most gateways one `N*SPEC` may ask for.
+pub const MAX_REPLICAS: usize = 1024;
+
+impl Spec {
+    /// Parses a spec that may start with `N*` (`4*popen`, as execnet's and
+    /// pytest-xdist's `--tx 4*popen`): N copies of the spec. Without `id=` the copies
+    /// get the group's next automatic ids (`gw0`, `gw1`, ...); with `id=NAME` they are
+    /// `NAME0`, `NAME1`, .... Every place that takes a spec string goes through here.
+    ///
+    /// ```
+    /// use execdeck_engine::Spec;
+    /// let specs = Spec::parse_many("3*popen//python=python3//id=w").unwrap();
+    /// let ids: Vec<_> = specs.iter().map(|s| s.id.clone().unwrap()).collect();
+    /// assert_eq!(ids, ["w0", "w1", "w2"]);
+    /// assert_eq!(specs[1].raw, "popen//python=python3//id=w1");
+    /// assert_eq!(Spec::parse_many("popen").unwrap().len(), 1);
+    /// let err = Spec::parse_many("0*popen").unwrap_err().to_string();
+    /// assert_eq!(err, "bad spec '0*popen': in '0*': the count before '*' must be 1 to 1024");
+    /// ```
+    pub fn parse_many(text: &str) -> Result<Vec<Spec>, SpecError> {
+        let Some((count, rest)) = text
+            .split_once('*')
+            .filter(|(c, _)| !c.contains("//") && !c.contains('='))
+        else {
+            return Ok(vec![text.parse()?]);
+        };
+        let fail = |msg: String| SpecError {
+            spec: text.to_string(),
+            part: Some(format!("{count}*")),
+            message: msg,
+        };
+        let count = count.trim();
+        if count.is_empty() || !count.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(fail(format!(
+                "'{count}' is not a count (write N*SPEC, e.g. 4*popen)"
+            )));
+        }
+        let n = count
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=MAX_REPLICAS).contains(n))
+            .ok_or_else(|| fail(format!("the count before '*' must be 1 to {MAX_REPLICAS}")))?;
+        let base: Spec = rest.parse()?;
+        Ok((0..n)
+            .map(|i| {
+                let mut s = base.clone();
+                if let Some(id) = &base.id {
+                    let new_id = format!("{id}{i}");
+                    s.raw = rest
+                        .split("//")
+                        .map(|item| match item.strip_prefix("id=") {
+                            Some(_) => format!("id={new_id}"),
+                            None => item.to_string(),
+                        })
+                        .collect::<Vec<_>>()
+                        .join("//");
+                    s.id = Some(new_id);
+                } else {
+                    s.raw = rest.to_string();
+                }
+                s
+            })
+            .collect())
+    }
+}
+
 impl fmt::Display for Spec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.raw)

@@ -2,6 +2,11 @@
 //! exit code, or `Err` with a message when its input is bad (bad spec, unreadable code)
 //! and nothing has started yet; `main` prints it and exits with 2.
 
+mod map;
+mod rsync;
+pub use map::{MapArgs, json_to_value, map, value_to_json};
+pub use rsync::{RsyncArgs, rsync};
+
 use crate::engine::{
     Event, Facts, Gateway, GatewayOptions, Group, Spec, Stream, TerminateOutcome, Transport, Value,
 };
@@ -39,10 +44,11 @@ pub fn parse_specs(specs: &[String]) -> Result<Vec<Spec>, String> {
     if specs.is_empty() {
         return Ok(vec![default_spec()]);
     }
-    specs
-        .iter()
-        .map(|s| s.parse::<Spec>().map_err(|e| e.to_string()))
-        .collect()
+    let mut out = Vec::new();
+    for s in specs {
+        out.extend(Spec::parse_many(s).map_err(|e| e.to_string())?);
+    }
+    Ok(out)
 }
 
 /// The embedded default: a local popen gateway to `python3`.

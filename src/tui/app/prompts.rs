@@ -299,7 +299,7 @@ impl App {
         if let Some(t) = spec_text
             && !t.is_empty()
         {
-            p.error = t.parse::<Spec>().err().map(|e| e.to_string());
+            p.error = Spec::parse_many(t).err().map(|e| e.to_string());
         }
     }
 }

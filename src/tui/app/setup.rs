@@ -61,11 +61,15 @@ impl App {
         self.apply_setup(&session);
         for group in session.groups {
             for spec in group.specs {
-                match spec.parse::<Spec>().map_err(|e| e.to_string()) {
-                    Ok(spec) => match self.add_gateway(&group.name, spec) {
-                        Ok(e) => effects.push(e),
-                        Err(e) => self.toast = Some(e),
-                    },
+                match Spec::parse_many(&spec).map_err(|e| e.to_string()) {
+                    Ok(specs) => {
+                        for spec in specs {
+                            match self.add_gateway(&group.name, spec) {
+                                Ok(e) => effects.push(e),
+                                Err(e) => self.toast = Some(e),
+                            }
+                        }
+                    }
                     Err(e) => self.toast = Some(e),
                 }
             }
@@ -245,9 +249,12 @@ impl App {
     /// Adds a gateway from a spec typed at a prompt; a bad spec or a taken id is the
     /// prompt's error.
     pub(super) fn add_line(&mut self, text: &str) -> Result<Vec<Effect>, String> {
-        let spec = text.trim().parse::<Spec>().map_err(|e| e.to_string())?;
+        let specs = Spec::parse_many(text.trim()).map_err(|e| e.to_string())?;
         let group = self.current_group.clone();
-        Ok(vec![self.add_gateway(&group, spec)?])
+        specs
+            .into_iter()
+            .map(|spec| self.add_gateway(&group, spec))
+            .collect()
     }
 
     fn group_line(&mut self, arg: &str) -> Result<Vec<Effect>, String> {
