@@ -61,6 +61,9 @@ pub enum Command {
     Pause,
     TailFilter,
     Bridge,
+    Back,
+    Submit,
+    Newline,
 }
 
 impl Command {
@@ -99,6 +102,9 @@ impl Command {
             "pause" => Command::Pause,
             "tail_filter" => Command::TailFilter,
             "bridge" => Command::Bridge,
+            "back" => Command::Back,
+            "submit" => Command::Submit,
+            "newline" => Command::Newline,
             _ => return None,
         })
     }

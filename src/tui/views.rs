@@ -206,11 +206,13 @@ fn draw_console(f: &mut Frame, app: &mut App, area: Rect) {
         );
         return;
     };
+    // the editor grows with its content, up to half the pane
+    let rows = app.gateways[i].console.editor.lines().len() as u16;
     let parts = Layout::default()
         .direction(Direction::Vertical)
         .constraints([
             Constraint::Min(3),
-            Constraint::Length(8.min(area.height / 2)),
+            Constraint::Length((rows + 2).clamp(3, (area.height / 2).max(3))),
         ])
         .split(area);
     let g = &mut app.gateways[i];
@@ -503,7 +505,7 @@ fn draw_footer(f: &mut Frame, app: &App, area: Rect) {
         return;
     }
     let mut spans = Vec::new();
-    for (keys, hint) in app.footer_hints(app.scope()) {
+    for (keys, hint) in app.footer_fitted(app.scope(), area.width as usize) {
         spans.push(Span::styled(
             keys,
             Style::default()
@@ -531,7 +533,7 @@ fn draw_confirm(f: &mut Frame, app: &App, area: Rect) {
         return;
     };
     let width = (c.title.chars().count().min(200) as u16 + 6).max(44);
-    let r = centered(area, width, if c.only.is_some() { 8 } else { 7 });
+    let r = centered(area, width, 6);
     f.render_widget(Clear, r);
     let btn = |label: &str, focused: bool| {
         let st = if focused {
@@ -544,7 +546,7 @@ fn draw_confirm(f: &mut Frame, app: &App, area: Rect) {
         };
         Span::styled(format!("[ {label} ]"), st)
     };
-    let mut text = vec![
+    let text = vec![
         Line::from(c.title.clone()),
         Line::from(""),
         Line::from(vec![
@@ -557,12 +559,6 @@ fn draw_confirm(f: &mut Frame, app: &App, area: Rect) {
             Style::default().fg(Color::DarkGray),
         )),
     ];
-    if let Some((label, _)) = &c.only {
-        text.push(Line::from(Span::styled(
-            label.clone(),
-            Style::default().fg(Color::Yellow),
-        )));
-    }
     f.render_widget(
         Paragraph::new(text).alignment(Alignment::Center).block(
             Block::default()

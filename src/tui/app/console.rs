@@ -36,6 +36,10 @@ pub struct ConsoleView {
     pub scroll: usize,
     /// The text searched for with `/`; matching lines are highlighted.
     pub search: Option<String>,
+    /// A snippet run before the gateway was ready: it runs when it is.
+    pub queued: Option<String>,
+    /// Snippets run here: the namespace holds state.
+    pub runs: usize,
 }
 
 impl ConsoleView {
@@ -50,6 +54,8 @@ impl ConsoleView {
             interrupt_mode: None,
             scroll: 0,
             search: None,
+            queued: None,
+            runs: 0,
         }
     }
 
@@ -70,6 +76,7 @@ impl ConsoleView {
     /// The snippet ended (or can no longer end): nothing runs.
     fn stopped(&mut self) {
         self.running = None;
+        self.queued = None;
         self.interrupt = Interrupt::None;
         self.output.close_line();
     }
@@ -93,12 +100,12 @@ impl ConsoleView {
 
 #[rustfmt::skip]
 pub const COMMANDS: &[Decl] = &[
-    Decl::key(Command::SelectNext, |a| a.select_step(true), "next", "next gateway").only(&[Scope::Tree, Scope::Monitor]),
-    Decl::key(Command::SelectPrev, |a| a.select_step(false), "previous", "previous gateway").only(&[Scope::Tree, Scope::Monitor]),
-    Decl::key(Command::FocusEditor, App::focus_editor, "edit", "edit code for the selected gateway").only(&[Scope::Tree]),
+    Decl::key(Command::SelectNext, |a| a.select_step(true), "next", "next gateway").only(&[Scope::Tree, Scope::Monitor, Scope::Channels]),
+    Decl::key(Command::SelectPrev, |a| a.select_step(false), "previous", "previous gateway").only(&[Scope::Tree, Scope::Monitor, Scope::Channels]),
+    Decl::key(Command::FocusEditor, App::focus_editor, "edit", "edit code for the selected gateway").only(&[Scope::Tree, Scope::Channels, Scope::Broadcast]),
+    Decl::key(Command::Back, App::back, "back", "back one level (to the console; in the tree: clear the search)").only(&[Scope::Tree, Scope::Channels, Scope::Broadcast, Scope::Monitor, Scope::Tail, Scope::Rosetta]),
     Decl::key(Command::Run, App::run_editor, "run", "run the editor's snippet").everywhere(),
     // the editor's own keys
-    Decl::key(Command::FocusTree, App::focus_tree, "back", "back to the gateway tree").only(&[Scope::Editor]),
     Decl::key(Command::Interrupt, App::interrupt, "interrupt", "interrupt the running snippet (again: escalate)").everywhere(),
     Decl::key(Command::ScrollUp, |a| a.scroll_by(10, true), "", "scroll output up").everywhere(),
     Decl::key(Command::ScrollDown, |a| a.scroll_by(10, false), "", "scroll output down (to the end: follow)").everywhere(),
@@ -127,6 +134,7 @@ impl App {
                     .output
                     .push(LineKind::Traceback, &format!("{error}\n"));
                 g.console.running = None;
+                g.console.queued = None;
                 g.console.interrupt = Interrupt::None;
                 match g.state {
                     GwState::Connecting => {
@@ -147,10 +155,7 @@ impl App {
                 }
                 vec![]
             }
-            EngineMsg::Console { key, event } => {
-                self.console_event(key, event);
-                vec![]
-            }
+            EngineMsg::Console { key, event } => self.console_event(key, event),
             EngineMsg::Output { key, stream, text } => {
                 let (ts, kind) = streams(stream.is_err());
                 self.tail_text(key, ts, &text);
@@ -176,6 +181,7 @@ impl App {
             EngineMsg::Terminated { key, outcome } => {
                 if let Some(g) = self.by_key(key) {
                     g.console.running = None;
+                    g.console.queued = None;
                     g.console.output.close_line();
                     g.console
                         .output
@@ -235,7 +241,8 @@ impl App {
         self.setup_progress()
     }
 
-    fn console_event(&mut self, key: usize, event: ConsoleEvent) {
+    fn console_event(&mut self, key: usize, event: ConsoleEvent) -> Vec<Effect> {
+        let mut effects = Vec::new();
         self.broadcast_event(key, &event);
         if let ConsoleEvent::Output { stderr, text, .. } = &event {
             self.tail_text(key, streams(*stderr).0, text);
@@ -245,7 +252,15 @@ impl App {
         if let Some(g) = self.by_key(key) {
             let c = &mut g.console;
             match event {
-                ConsoleEvent::Hello { interrupt } => c.interrupt_mode = Some(interrupt),
+                ConsoleEvent::Hello { interrupt } => {
+                    c.interrupt_mode = Some(interrupt);
+                    // a snippet typed before the console was up runs now
+                    if let Some(code) = c.queued.take() {
+                        c.runs += 1;
+                        g.state = GwState::Busy;
+                        effects.push(Effect::Run { key, code });
+                    }
+                }
                 ConsoleEvent::Output { stderr, text, .. } => {
                     c.output.push(streams(stderr).1, &text)
                 }
@@ -279,6 +294,7 @@ impl App {
         if done {
             self.flush_tail(key);
         }
+        effects
     }
 
     pub(super) fn on_paste(&mut self, text: &str) {
@@ -318,16 +334,12 @@ impl App {
                 c.editor = editor_with(c.history.get(pos).map_or("", String::as_str));
             }
             KeyCode::Enter if plain => {
-                // auto-indent: keep the line's indent, one level more after ':'
-                let line = c.editor.lines().get(row).cloned().unwrap_or_default();
-                let indent: String = line.chars().take_while(|ch| *ch == ' ').collect();
-                let extra = if line.trim_end().ends_with(':') {
-                    "    "
-                } else {
-                    ""
-                };
-                c.editor.insert_newline();
-                c.editor.insert_str(format!("{indent}{extra}"));
+                self.editor_newline();
+            }
+            KeyCode::Backspace if plain => {
+                if !self.editor_backspace() {
+                    self.gateways[i].console.editor.input(k);
+                }
             }
             _ => {
                 c.editor.input(k);
@@ -377,8 +389,30 @@ impl App {
         vec![]
     }
 
-    fn focus_tree(&mut self) -> Vec<Effect> {
+    pub(super) fn focus_tree(&mut self) -> Vec<Effect> {
         self.focus = Focus::Tree;
+        vec![]
+    }
+
+    /// Esc: one level back. A view goes back to the console, the channels or broadcast
+    /// pane back to the output; in the tree it clears the search highlight.
+    fn back(&mut self) -> Vec<Effect> {
+        use super::commands::Scope as S;
+        match self.scope() {
+            S::Monitor | S::Tail | S::Rosetta => self.view = View::Console,
+            S::Channels => self.channels_shown = false,
+            S::Broadcast => {
+                if let Some(b) = &mut self.broadcast {
+                    b.shown = false;
+                }
+            }
+            S::Tree => {
+                if let Some(i) = self.selected_index() {
+                    self.gateways[i].console.search = None;
+                }
+            }
+            S::Editor => self.focus = Focus::Tree,
+        }
         vec![]
     }
 
@@ -429,12 +463,36 @@ impl App {
         effects
     }
 
-    fn run_editor(&mut self) -> Vec<Effect> {
+    pub(super) fn run_editor(&mut self) -> Vec<Effect> {
         let Some((i, code)) = self.editor_code() else {
             return vec![];
         };
         let keys = self.key_label(Command::Interrupt);
+        // a run always shows the console it runs in
+        self.view = View::Console;
         let g = &mut self.gateways[i];
+        let console_up = g.console.interrupt_mode.is_some();
+        if (g.state == GwState::Connecting || (g.state == GwState::Ready && !console_up))
+            && g.console.running.is_none()
+        {
+            // typed before the interpreter is up: it runs as soon as it is
+            let c = &mut g.console;
+            c.echo(">>> ", &code);
+            c.output
+                .push(LineKind::Info, "(runs when the gateway is ready)\n");
+            c.queued = Some(code.clone());
+            c.running = Some(0);
+            c.scroll = 0;
+            c.history_pos = None;
+            if c.history.last() != Some(&code) {
+                c.history.push(code.clone());
+            }
+            c.editor = editor_with("");
+            return vec![Effect::SaveHistory {
+                spec: g.spec.clone(),
+                entry: code,
+            }];
+        }
         if !g.state.up() {
             self.toast = Some(format!("gateway {} is {}", g.id, g.state.label()));
             return vec![];
@@ -451,6 +509,7 @@ impl App {
         c.history_pos = None;
         c.scroll = 0;
         c.running = Some(0);
+        c.runs += 1;
         c.interrupt = Interrupt::None;
         c.editor = editor_with("");
         g.state = GwState::Busy;
@@ -471,6 +530,7 @@ impl App {
         let g = &mut self.gateways[i];
         g.console.echo("b>> ", code);
         g.console.running = Some(0);
+        g.console.runs += 1;
         g.console.interrupt = Interrupt::None;
         g.state = GwState::Busy;
         Effect::Run {
@@ -488,6 +548,12 @@ impl App {
         let c = &mut g.console;
         if c.running.is_none() {
             self.toast = Some("nothing is running".into());
+            return vec![];
+        }
+        if c.queued.take().is_some() {
+            c.running = None;
+            c.output
+                .push(LineKind::Info, "^C the waiting snippet will not run\n");
             return vec![];
         }
         let in_band = c.interrupt_mode == Some(InterruptMode::InBand);

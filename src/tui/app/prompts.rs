@@ -56,8 +56,6 @@ pub struct Confirm {
     pub keys: Vec<usize>,
     /// false: Cancel focused (the default).
     pub yes_focused: bool,
-    /// A narrower choice offered with `o` (e.g. only the selected gateway of a group).
-    pub only: Option<(String, Vec<usize>)>,
 }
 
 impl Confirm {
@@ -66,7 +64,6 @@ impl Confirm {
             title,
             keys,
             yes_focused: false,
-            only: None,
         }
     }
 }
@@ -155,12 +152,6 @@ impl App {
                 return vec![];
             }
             KeyCode::Char('y') => true,
-            KeyCode::Char('o') if c.only.is_some() => {
-                if let Some((_, keys)) = c.only.take() {
-                    c.keys = keys;
-                }
-                true
-            }
             KeyCode::Enter => c.yes_focused,
             KeyCode::Esc | KeyCode::Char('n') => false,
             _ => return vec![],

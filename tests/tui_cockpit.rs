@@ -1,0 +1,138 @@
+//! The cockpit a daily user keeps open, driven in tmux as a user would: the first
+//! minute (no arguments, type, Enter), Python-aware Enter, Esc out of every view,
+//! the footer at 80 columns, safe quit and terminate.
+
+mod common;
+
+use common::{Pids, Tmux, pids_on};
+
+/// A cockpit in tmux with a private config and data dir, `args` after the binary; the
+/// wrapper shell prints EXIT=<status> when it ends.
+fn start(tmux: &Tmux, cols: u16, rows: u16, args: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let script = format!(
+        "EXECDECK_CONFIG_DIR='{d}/cfg' EXECDECK_DATA_DIR='{d}/data' '{}' {args}; echo EXIT=$?; sleep 30",
+        common::bin().display(),
+        d = dir.path().display()
+    );
+    tmux.start(cols, rows, &script);
+    dir
+}
+
+/// The footer: the screen's last line.
+fn footer(screen: &str) -> String {
+    screen.lines().last().unwrap_or("").to_string()
+}
+
+/// Lines of the console pane that hold exactly `text` as output.
+fn shows_output(screen: &str, text: &str) -> bool {
+    screen.lines().any(|l| l.contains(&format!("│{text} ")))
+}
+
+fn ready_pids(screen: &str) -> Vec<i32> {
+    // the tree's detail lines (left of the console pane)
+    screen
+        .lines()
+        .filter_map(|l| l.split("││").next())
+        .filter(|l| l.contains("· pid "))
+        .flat_map(pids_on)
+        .collect()
+}
+
+/// A newcomer starts with no arguments, types `print(6*7)` and Enter: 42, and no other
+/// view opened on the way. The footer fits `? help` at 80 columns in the tree and the
+/// editor's run hint.
+#[test]
+fn first_minute_no_arguments_type_and_enter() {
+    common::require("/usr/bin/tmux", "tmux");
+    let tmux = Tmux::new("execdeck-first");
+    let _dir = start(&tmux, 80, 24, "");
+    tmux.wait(20, "first frame", |s| s.contains("execdeck"));
+    // typing goes straight to the editor, even before the interpreter is up
+    tmux.text("print(6*7)");
+    tmux.keys(&["Enter"]);
+    let mut seen = Vec::new();
+    let s = tmux.wait(30, "42", |s| shows_output(s, "42"));
+    seen.push(s.clone());
+    let mut pids = Pids(ready_pids(&s));
+    let s = tmux.wait(20, "pid in the tree", |s| !ready_pids(s).is_empty());
+    pids.0 = ready_pids(&s);
+    assert_eq!(pids.0.len(), 1, "{s}");
+    for s in &seen {
+        for other in ["┌ tail", "┌ monitor", "┌ rosetta", " help · "] {
+            assert!(!s.contains(other), "{other} opened: {s}");
+        }
+    }
+    // the editor keeps the keyboard and its footer shows run and the way to help
+    tmux.wait(10, "editor footer with run and ? help", |s| {
+        let f = footer(s);
+        f.starts_with("Enter run") && f.contains("? help")
+    });
+    // once ready, Enter to output is quick (the benchmark measures it)
+    let t0 = std::time::Instant::now();
+    tmux.text("print(6*7+1)");
+    tmux.keys(&["Enter"]);
+    tmux.wait(20, "43", |s| shows_output(s, "43"));
+    eprintln!("Enter → 43 on screen: {:?}", t0.elapsed());
+    // Esc: the tree, whose footer still ends with `? help` at 80 columns
+    tmux.keys(&["Escape"]);
+    // (polled: a capture may catch the footer half drawn)
+    tmux.wait(10, "tree footer with edit and ? help", |s| {
+        let f = footer(s);
+        f.contains("j/Down next") && f.contains("edit") && f.ends_with("? help")
+    });
+    tmux.keys(&["C-q"]);
+    let s = tmux.wait(20, "exit", |s| s.contains("EXIT="));
+    assert!(s.contains("EXIT=0"), "{s}");
+    for &p in &pids.0 {
+        assert!(
+            common::wait_until(5.0, || common::proc_state(p).is_none()),
+            "worker {p} left"
+        );
+    }
+}
+
+/// IPython-grade Enter: a `for` line opens an indented line, Enter inside the block
+/// adds a line, an empty Enter runs the loop; Backspace dedents by a whole level.
+#[test]
+fn enter_runs_complete_code_and_opens_blocks() {
+    common::require("/usr/bin/tmux", "tmux");
+    let py = common::python3();
+    let tmux = Tmux::new("execdeck-enter");
+    let _dir = start(&tmux, 100, 30, &format!("-g 'popen//python={py}'"));
+    let s = tmux.wait(20, "ready", |s| !ready_pids(s).is_empty());
+    let _pids = Pids(ready_pids(&s));
+    tmux.text("for i in range(3):");
+    tmux.keys(&["Enter"]);
+    // the editor grows: a second line, indented by four spaces
+    tmux.text("print('n=%d' % i)");
+    tmux.wait(10, "indented line", |s| {
+        s.contains("│    print('n=%d' % i)")
+    });
+    tmux.keys(&["Enter"]);
+    tmux.wait(10, "third line", |s| {
+        s.lines().filter(|l| l.contains("│    ")).count() >= 2
+    });
+    assert!(!tmux.screen().contains("n=0"), "ran too early");
+    tmux.keys(&["Enter"]);
+    tmux.wait(20, "the loop ran", |s| {
+        shows_output(s, "n=0") && shows_output(s, "n=1") && shows_output(s, "n=2")
+    });
+    // Backspace at an indent goes back a whole level; Alt+Enter adds a line
+    tmux.text("if True:");
+    tmux.keys(&["Enter"]);
+    tmux.keys(&["BSpace"]);
+    tmux.text("x = 5");
+    tmux.keys(&["M-Enter"]);
+    tmux.text("x * 2");
+    tmux.wait(10, "dedented line", |s| s.contains("│x = 5"));
+    tmux.keys(&["Enter"]);
+    tmux.keys(&["Enter"]);
+    // `if True:` with a dedented body is a syntax error: Python says so, the cockpit
+    // does not hang
+    tmux.wait(20, "an error from Python", |s| {
+        s.contains("IndentationError")
+    });
+    tmux.keys(&["C-q"]);
+    tmux.wait(20, "exit", |s| s.contains("EXIT=0"));
+}
