@@ -136,3 +136,71 @@ fn enter_runs_complete_code_and_opens_blocks() {
     tmux.keys(&["C-q"]);
     tmux.wait(20, "exit", |s| s.contains("EXIT=0"));
 }
+
+/// Safety: `X` on one gateway of three terminates only that one (the dialog names it
+/// and the group count is of live gateways); `q` with a busy gateway asks, and Cancel
+/// keeps everything running.
+#[test]
+fn x_terminates_one_of_three_and_q_asks_when_busy() {
+    common::require("/usr/bin/tmux", "tmux");
+    let py = common::python3();
+    let tmux = Tmux::new("execdeck-safety");
+    let g = format!("popen//python={py}");
+    let _dir = start(&tmux, 120, 34, &format!("--group local='{g},{g},{g}'"));
+    let s = tmux.wait(30, "three ready", |s| ready_pids(s).len() == 3);
+    let pids = Pids(ready_pids(&s));
+    let [p0, p1, p2] = [pids.0[0], pids.0[1], pids.0[2]];
+    // select gw1 from the tree and terminate it
+    tmux.keys(&["Escape"]);
+    tmux.wait(10, "tree focus", |s| footer(s).contains("j/Down next"));
+    tmux.keys(&["j"]);
+    tmux.wait(10, "gw1 selected", |s| s.contains("┌ gw1 ·"));
+    tmux.keys(&["X"]);
+    tmux.wait(10, "dialog for gw1", |s| {
+        s.contains("Terminate gateway gw1 (group 'local')?")
+    });
+    tmux.keys(&["Right", "Enter"]);
+    tmux.wait(20, "one terminated", |s| s.contains("alive 2/3"));
+    let gone = |p: i32| common::wait_until(10.0, || common::proc_state(p).is_none());
+    // the tree lists gw0, gw1, gw2 in that order
+    assert!(gone(p1), "gw1's worker {p1} still runs");
+    let alive = [p0, p1, p2]
+        .iter()
+        .filter(|&&p| common::proc_state(p).is_some())
+        .count();
+    assert_eq!(alive, 2, "only gw1 ended");
+    // :terminate counts the live gateways of the group
+    tmux.keys(&[":"]);
+    tmux.text("terminate local");
+    tmux.keys(&["Enter"]);
+    tmux.wait(10, "group dialog", |s| {
+        s.contains("Terminate group 'local' (2 live of 3 gateways)?")
+    });
+    tmux.keys(&["Escape"]);
+    tmux.wait(10, "dialog closed", |s| !s.contains("Terminate group"));
+    // a busy gateway: q asks, Cancel keeps it
+    tmux.keys(&["k", "Enter"]);
+    tmux.wait(10, "gw0's editor", |s| {
+        s.contains("┌ gw0 ·") && footer(s).starts_with("Enter run")
+    });
+    tmux.text("import time; time.sleep(60)");
+    tmux.keys(&["Enter"]);
+    tmux.wait(10, "busy", |s| s.contains("busy 1"));
+    tmux.keys(&["Escape"]);
+    tmux.wait(10, "tree focus", |s| footer(s).contains("j/Down next"));
+    tmux.keys(&["q"]);
+    tmux.wait(10, "quit dialog", |s| {
+        s.contains("1 gateway(s) busy. Quit and terminate every gateway?")
+    });
+    tmux.keys(&["Enter"]);
+    let s = tmux.wait(10, "dialog closed", |s| !s.contains("Quit and terminate"));
+    assert!(s.contains("alive 2/3") && !s.contains("EXIT="), "{s}");
+    tmux.keys(&["q"]);
+    tmux.wait(10, "quit dialog", |s| s.contains("Quit and terminate"));
+    tmux.keys(&["Right", "Enter"]);
+    let s = tmux.wait(30, "exit", |s| s.contains("EXIT="));
+    assert!(s.contains("EXIT=0"), "{s}");
+    for p in [p0, p1, p2] {
+        assert!(gone(p), "worker {p} left");
+    }
+}

@@ -64,6 +64,7 @@ pub enum Command {
     Back,
     Submit,
     Newline,
+    QuitNow,
 }
 
 impl Command {
@@ -105,6 +106,7 @@ impl Command {
             "back" => Command::Back,
             "submit" => Command::Submit,
             "newline" => Command::Newline,
+            "quit_now" => Command::QuitNow,
             _ => return None,
         })
     }
@@ -397,7 +399,8 @@ mod tests {
         assert_eq!(km.lookup(Mode::Editor, f5), Some(Command::Run));
         assert_eq!(normal(&km, "j"), Some(Command::SelectNext));
         assert_eq!(km.lookup(Mode::Editor, Key::parse("j").unwrap()), None);
-        assert_eq!(normal(&km, "ctrl+q"), Some(Command::Quit));
+        assert_eq!(normal(&km, "ctrl+q"), Some(Command::QuitNow));
+        assert_eq!(normal(&km, "q"), Some(Command::Quit));
         let ev = KeyEvent::new(KeyCode::Char('X'), KeyModifiers::SHIFT);
         assert_eq!(
             km.lookup(Mode::Normal, Key::from_event(&ev)),

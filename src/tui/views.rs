@@ -552,7 +552,7 @@ fn draw_confirm(f: &mut Frame, app: &App, area: Rect) {
         Line::from(vec![
             btn("Cancel", !c.yes_focused),
             Span::raw("   "),
-            btn("Terminate", c.yes_focused),
+            btn(c.yes_label(), c.yes_focused),
         ]),
         Line::from(Span::styled(
             "←/→ choose · Enter confirm · Esc cancel",

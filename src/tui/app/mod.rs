@@ -148,6 +148,8 @@ pub struct App {
     /// Lines kept per console.
     pub scrollback: usize,
     pub quitting: bool,
+    /// `q` asks first when a gateway is busy or holds state.
+    pub confirm_quit: bool,
     /// The wall-clock time for the log and the tail ("HH:MM:SS"); tests fix it.
     pub clock: fn() -> String,
     /// Set when the screen must be redrawn.
@@ -174,6 +176,7 @@ impl App {
             scrollback: DEFAULT_SCROLLBACK,
             toast: None,
             quitting: false,
+            confirm_quit: true,
             dirty: true,
             clock: local_time,
             tree_rows: Vec::new(),

@@ -512,3 +512,22 @@ fn a_snippet_typed_before_the_console_is_up_runs_when_it_is() {
     );
     assert_eq!(app.gateways[0].state, GwState::Busy);
 }
+
+#[test]
+fn q_asks_when_a_gateway_holds_state_unless_configured_off() {
+    let mut app = app_with_gateway();
+    // nothing ran yet: q quits at once
+    let mut fresh = app_with_gateway();
+    assert_eq!(fresh.update(key(KeyCode::Char('q'))), vec![Effect::Quit]);
+    app.update(key(KeyCode::Enter));
+    typed(&mut app, "x = 1");
+    app.update(key(KeyCode::Enter));
+    app.update(key(KeyCode::Esc));
+    assert!(app.update(key(KeyCode::Char('q'))).is_empty());
+    let c = app.prompts.confirm.clone().expect("dialog");
+    assert!(c.quit && c.title.contains("busy"), "{c:?}");
+    assert!(app.update(key(KeyCode::Enter)).is_empty(), "Cancel first");
+    assert!(!app.quitting);
+    app.confirm_quit = false;
+    assert_eq!(app.update(key(KeyCode::Char('q'))), vec![Effect::Quit]);
+}
