@@ -204,3 +204,80 @@ fn x_terminates_one_of_three_and_q_asks_when_busy() {
         assert!(gone(p), "worker {p} left");
     }
 }
+
+/// Completion from the remote namespace and inspect, on 2.7, 3.13, PyPy and Jython:
+/// `import os` Enter, `os.pa` Tab offers `path` and `pardir`, accepting `path` gives
+/// `os.path`; Shift+Tab on `os.path.join` shows its signature or first doc line.
+#[test]
+fn completion_and_inspect_from_the_worker_on_four_interpreters() {
+    common::require("/usr/bin/tmux", "tmux");
+    let py27 = common::pyenv_python("2.7.18");
+    let py313 = common::pyenv_python("3.13.0");
+    let pypy = common::require("/usr/bin/pypy3", "pypy3").unwrap_or_default();
+    let jython = common::require("/usr/bin/jython", "jython").unwrap_or_default();
+    let gws = [
+        ("py27", py27.as_str()),
+        ("py313", py313.as_str()),
+        ("pypy", pypy.as_str()),
+        ("jy", jython.as_str()),
+    ];
+    let specs: Vec<String> = gws
+        .iter()
+        .filter(|(_, p)| !p.is_empty())
+        // the JVM starts slowly on a busy machine
+        .map(|(id, p)| format!("popen//python={p}//id={id}//timeout=60"))
+        .collect();
+    let tmux = Tmux::new("execdeck-complete");
+    let _dir = start(
+        &tmux,
+        140,
+        40,
+        &format!("--group local='{}'", specs.join(",")),
+    );
+    let s = tmux.wait(90, "all ready", |s| ready_pids(s).len() == specs.len());
+    let _pids = Pids(ready_pids(&s));
+    for (n, (id, _)) in gws.iter().filter(|(_, p)| !p.is_empty()).enumerate() {
+        if n > 0 {
+            tmux.keys(&["Escape"]);
+            tmux.wait(10, "tree focus", |s| footer(s).contains("j/Down next"));
+            tmux.keys(&["j", "Enter"]);
+        }
+        tmux.wait(10, "editor of the gateway", |s| {
+            s.contains(&format!("┌ {id} ·")) && footer(s).starts_with("Enter run")
+        });
+        tmux.text("import os");
+        tmux.keys(&["Enter"]);
+        tmux.wait(20, "import ran", |s| s.contains("│>>> import os"));
+        tmux.text("os.pa");
+        tmux.keys(&["Tab"]);
+        tmux.wait(20, &format!("{id}: popup with pardir and path"), |s| {
+            s.contains("│pardir") && s.contains("│path")
+        });
+        // pardir comes first; Down picks path, Enter accepts it
+        tmux.keys(&["Down"]);
+        tmux.keys(&["Enter"]);
+        tmux.wait(10, &format!("{id}: os.path in the editor"), |s| {
+            s.contains("│os.path ") && !s.contains("│pardir")
+        });
+        tmux.keys(&["Enter"]);
+        tmux.wait(20, &format!("{id}: os.path ran"), |s| {
+            s.contains("<module 'posixpath'")
+        });
+        tmux.text("os.path.join");
+        tmux.keys(&["BTab"]);
+        let s = tmux.wait(20, &format!("{id}: inspect box"), |s| {
+            s.contains(" inspect · any key closes ")
+        });
+        assert!(
+            s.contains("os.path.join(a, *p)") || s.contains("Join two or more pathname"),
+            "{s}"
+        );
+        tmux.keys(&["Escape"]);
+        tmux.wait(10, "box closed", |s| !s.contains(" inspect · "));
+        // clear the editor for the next gateway: run it
+        tmux.keys(&["Enter"]);
+        tmux.wait(20, "join ran", |s| s.contains("│>>> os.path.join"));
+    }
+    tmux.keys(&["C-q"]);
+    tmux.wait(30, "exit", |s| s.contains("EXIT=0"));
+}

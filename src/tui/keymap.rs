@@ -65,6 +65,8 @@ pub enum Command {
     Submit,
     Newline,
     QuitNow,
+    Complete,
+    Inspect,
 }
 
 impl Command {
@@ -107,6 +109,8 @@ impl Command {
             "submit" => Command::Submit,
             "newline" => Command::Newline,
             "quit_now" => Command::QuitNow,
+            "complete" => Command::Complete,
+            "inspect" => Command::Inspect,
             _ => return None,
         })
     }

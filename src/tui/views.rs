@@ -272,6 +272,102 @@ fn draw_console(f: &mut Frame, app: &mut App, area: Rect) {
     c.editor.set_block(block);
     c.editor.set_cursor_line_style(Style::default());
     f.render_widget(&c.editor, parts[1]);
+    draw_assist(f, &c.editor, &c.assist, parts[1]);
+}
+
+/// The completion popup (or the inspect box) just above the editor, at the cursor.
+fn draw_assist(
+    f: &mut Frame,
+    editor: &ratatui_textarea::TextArea,
+    a: &super::app::complete::Assist,
+    area: Rect,
+) {
+    let screen = f.area();
+    if let Some(text) = &a.inspect {
+        let lines: Vec<Line> = text
+            .lines()
+            .take(10)
+            .enumerate()
+            .map(|(n, l)| {
+                let st = if n == 0 {
+                    Style::default()
+                        .fg(Color::Cyan)
+                        .add_modifier(Modifier::BOLD)
+                } else {
+                    Style::default()
+                };
+                Line::from(Span::styled(l.to_string(), st))
+            })
+            .collect();
+        let h = (lines.len() as u16 + 2)
+            .min(area.y.saturating_sub(1))
+            .max(3);
+        let r = Rect {
+            x: area.x,
+            y: area.y.saturating_sub(h),
+            width: area.width,
+            height: h,
+        };
+        f.render_widget(Clear, r);
+        f.render_widget(
+            Paragraph::new(lines).wrap(Wrap { trim: false }).block(
+                Block::default()
+                    .borders(Borders::ALL)
+                    .title(" inspect · any key closes ")
+                    .border_style(Style::default().fg(Color::Cyan)),
+            ),
+            r,
+        );
+        return;
+    }
+    let Some(p) = &a.popup else {
+        return;
+    };
+    let rows = p.items.len().min(super::app::complete::POPUP_ROWS);
+    // scroll so that the selected item is shown
+    let first = (p.selected + 1).saturating_sub(rows);
+    let width = p
+        .items
+        .iter()
+        .map(|s| s.chars().count())
+        .max()
+        .unwrap_or(1)
+        .clamp(12, 50) as u16
+        + 2;
+    let col = editor.cursor().1.saturating_sub(p.word.chars().count()) as u16;
+    let h = (rows as u16 + 2).min(area.y.saturating_sub(1));
+    let x = (area.x + 1 + col).min(screen.width.saturating_sub(width));
+    let r = Rect {
+        x,
+        y: area.y.saturating_sub(h),
+        width: width.min(screen.width),
+        height: h,
+    };
+    let lines: Vec<Line> = p
+        .items
+        .iter()
+        .enumerate()
+        .skip(first)
+        .take(rows)
+        .map(|(n, item)| {
+            let st = if n == p.selected {
+                Style::default().fg(Color::Black).bg(Color::Cyan)
+            } else {
+                Style::default()
+            };
+            Line::from(Span::styled(item.clone(), st))
+        })
+        .collect();
+    f.render_widget(Clear, r);
+    f.render_widget(
+        Paragraph::new(lines).block(
+            Block::default()
+                .borders(Borders::ALL)
+                .title(format!(" {}/{} ", p.selected + 1, p.items.len()))
+                .border_style(Style::default().fg(Color::Cyan)),
+        ),
+        r,
+    );
 }
 
 fn draw_channels(f: &mut Frame, g: &super::app::GatewayView, open: &str, area: Rect) {

@@ -215,6 +215,7 @@ pub fn table() -> impl Iterator<Item = &'static Decl> {
     [
         super::console::COMMANDS,
         super::editor::COMMANDS,
+        super::complete::COMMANDS,
         super::channels::COMMANDS,
         super::broadcast::COMMANDS,
         super::monitor::COMMANDS,

@@ -40,6 +40,8 @@ pub struct ConsoleView {
     pub queued: Option<String>,
     /// Snippets run here: the namespace holds state.
     pub runs: usize,
+    /// The completion popup, the inspect box and the latest request.
+    pub assist: super::complete::Assist,
 }
 
 impl ConsoleView {
@@ -56,6 +58,7 @@ impl ConsoleView {
             search: None,
             queued: None,
             runs: 0,
+            assist: Default::default(),
         }
     }
 
@@ -279,6 +282,14 @@ impl App {
                             .push(LineKind::Info, &format!("(took {seconds:.1} s)\n"));
                     }
                 }
+                ConsoleEvent::Completions { request, items } => {
+                    let current =
+                        super::complete::word_before(&super::complete::line_before(&c.editor));
+                    if let Some((word, with)) = c.assist.completions(request, items, &current) {
+                        super::complete::replace_word(&mut c.editor, &word, &with);
+                    }
+                }
+                ConsoleEvent::Inspected { request, text } => c.assist.inspected(request, text),
                 ConsoleEvent::Closed { reason } => {
                     c.stopped();
                     c.output.push(

@@ -9,6 +9,7 @@
 pub mod broadcast;
 pub mod channels;
 pub mod commands;
+pub mod complete;
 pub mod console;
 pub mod editor;
 pub mod lines;
@@ -410,6 +411,9 @@ impl App {
         }
         if self.prompts.line.is_some() {
             return self.on_prompt_key(k);
+        }
+        if self.mode() == Mode::Editor && self.on_assist_key(&k) {
+            return vec![];
         }
         let key = Key::from_event(&k);
         if let Some(cmd) = self.keymap.lookup(self.mode(), key) {
