@@ -281,3 +281,64 @@ fn completion_and_inspect_from_the_worker_on_four_interpreters() {
     tmux.keys(&["C-q"]);
     tmux.wait(30, "exit", |s| s.contains("EXIT=0"));
 }
+
+/// The console pane's first output row (its top line).
+fn top_output_line(screen: &str) -> String {
+    screen
+        .lines()
+        .nth(2)
+        .and_then(|l| l.split("││").nth(1))
+        .unwrap_or("")
+        .to_string()
+}
+
+/// Scrolled back, the console stays still (same top line) while 1,000 lines/s arrive
+/// for 3 s, and counts them ("▼ N new lines"); End follows again.
+#[test]
+fn a_scrolled_back_view_stays_still_while_lines_arrive() {
+    common::require("/usr/bin/tmux", "tmux");
+    let py = common::python3();
+    let tmux = Tmux::new("execdeck-still");
+    let _dir = start(&tmux, 120, 30, &format!("-g 'popen//python={py}'"));
+    let s = tmux.wait(20, "ready", |s| !ready_pids(s).is_empty());
+    let _pids = Pids(ready_pids(&s));
+    tmux.text("import time");
+    tmux.keys(&["Enter"]);
+    tmux.wait(20, "import ran", |s| s.contains("│>>> import time"));
+    // 1,000 lines a second for about 4 s (sleeps are at least 1 ms)
+    tmux.text("for i in range(4000): print('line %05d' % i); time.sleep(0.001)");
+    tmux.keys(&["Enter"]);
+    tmux.wait(20, "streaming", |s| s.contains("│line 00300"));
+    tmux.keys(&["PPage"]);
+    let s = tmux.wait(10, "scrolled back", |s| s.contains("scrolled "));
+    let top = top_output_line(&s);
+    let mut counted = 0;
+    let t0 = std::time::Instant::now();
+    while t0.elapsed() < std::time::Duration::from_secs(3) {
+        let s = tmux.screen();
+        if !s.contains("scrolled ") {
+            // a capture between two frames: poll again
+            continue;
+        }
+        assert_eq!(top_output_line(&s), top, "the view moved:\n{s}");
+        if let Some(n) = s
+            .split("▼ ")
+            .nth(1)
+            .and_then(|r| r.split(' ').next())
+            .and_then(|n| n.parse::<u64>().ok())
+        {
+            counted = counted.max(n);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(counted > 100, "new lines counted: {counted}");
+    // Esc to the tree, End follows the end again
+    tmux.keys(&["Escape"]);
+    tmux.wait(10, "tree focus", |s| footer(s).contains("j/Down next"));
+    tmux.keys(&["End"]);
+    tmux.wait(30, "following to the end", |s| {
+        !s.contains("scrolled ") && s.contains("│line 03999")
+    });
+    tmux.keys(&["C-q"]);
+    tmux.wait(20, "exit", |s| s.contains("EXIT=0"));
+}

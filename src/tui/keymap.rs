@@ -67,6 +67,7 @@ pub enum Command {
     QuitNow,
     Complete,
     Inspect,
+    Follow,
 }
 
 impl Command {
@@ -111,6 +112,7 @@ impl Command {
             "quit_now" => Command::QuitNow,
             "complete" => Command::Complete,
             "inspect" => Command::Inspect,
+            "follow" => Command::Follow,
             _ => return None,
         })
     }

@@ -197,7 +197,10 @@ fn draw_console(f: &mut Frame, app: &mut App, area: Rect) {
         label(Command::Interrupt),
         label(Command::Terminate),
     );
-    let follow = label(Command::ScrollDown);
+    let follow = app
+        .keys_of(Command::Follow, super::keymap::Mode::Normal)
+        .first()
+        .map_or_else(|| label(Command::ScrollDown), |k| k.label());
     let open = label(Command::OpenChannel);
     let Some(&i) = app.ordered().get(app.selected) else {
         f.render_widget(
@@ -215,11 +218,13 @@ fn draw_console(f: &mut Frame, app: &mut App, area: Rect) {
             Constraint::Length((rows + 2).clamp(3, (area.height / 2).max(3))),
         ])
         .split(area);
+    let inner_h = parts[0].height.saturating_sub(2) as usize;
+    app.page = inner_h.max(1);
     let g = &mut app.gateways[i];
     let c = &mut g.console;
-    let inner_h = parts[0].height.saturating_sub(2) as usize;
     let total = c.output.lines.len();
-    let end = total.saturating_sub(c.scroll);
+    let offset = c.offset();
+    let end = total.saturating_sub(offset);
     let start = end.saturating_sub(inner_h);
     let mut lines: Vec<Line> = Vec::with_capacity(inner_h);
     for (k, text) in c.output.lines.range(start..end) {
@@ -233,18 +238,24 @@ fn draw_console(f: &mut Frame, app: &mut App, area: Rect) {
     if c.output.dropped > 0 {
         title.push_str(&format!("· {} lines dropped ", c.output.dropped));
     }
-    if c.scroll > 0 {
-        title.push_str(&format!("· scrolled {} ({follow} to follow) ", c.scroll));
+    if offset > 0 {
+        title.push_str(&format!("· scrolled {offset} ({follow} to follow) "));
     }
+    let new_lines = c.new_lines();
     if app.channels_shown {
         draw_channels(f, &app.gateways[i], &open, parts[0]);
     } else if let Some(b) = app.broadcast.as_ref().filter(|b| b.shown) {
         draw_broadcast(f, b, &app.gateways, parts[0]);
     } else {
-        f.render_widget(
-            Paragraph::new(lines).block(Block::default().borders(Borders::ALL).title(title)),
-            parts[0],
-        );
+        let mut block = Block::default().borders(Borders::ALL).title(title);
+        if new_lines > 0 {
+            // scrolled back: the view stays still and counts what arrived below
+            block = block.title_bottom(Line::from(Span::styled(
+                format!(" ▼ {new_lines} new lines ({follow} follows) "),
+                Style::default().fg(Color::Black).bg(Color::Yellow),
+            )));
+        }
+        f.render_widget(Paragraph::new(lines).block(block), parts[0]);
     }
     let g = &mut app.gateways[i];
     let c = &mut g.console;

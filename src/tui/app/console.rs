@@ -32,8 +32,10 @@ pub struct ConsoleView {
     pub running: Option<u64>,
     pub interrupt: Interrupt,
     pub interrupt_mode: Option<InterruptMode>,
-    /// Lines scrolled up from the end; 0 = follow.
+    /// Lines scrolled up from the end when it was scrolled (0 = follow); see `offset`.
     pub scroll: usize,
+    /// Lines ever added when it was scrolled: lines added since keep the view still.
+    pub scroll_base: u64,
     /// The text searched for with `/`; matching lines are highlighted.
     pub search: Option<String>,
     /// A snippet run before the gateway was ready: it runs when it is.
@@ -55,11 +57,40 @@ impl ConsoleView {
             interrupt: Interrupt::None,
             interrupt_mode: None,
             scroll: 0,
+            scroll_base: 0,
             search: None,
             queued: None,
             runs: 0,
             assist: Default::default(),
         }
+    }
+
+    /// Lines ever added (kept and dropped).
+    fn total(&self) -> u64 {
+        self.output.lines.len() as u64 + self.output.dropped
+    }
+
+    /// Lines that arrived since the view was scrolled back (0 when it follows).
+    pub fn new_lines(&self) -> usize {
+        if self.scroll == 0 {
+            return 0;
+        }
+        self.total().saturating_sub(self.scroll_base) as usize
+    }
+
+    /// Lines between the end and the bottom of the view: scrolled back, the view stays
+    /// on the same lines while new ones arrive.
+    pub fn offset(&self) -> usize {
+        if self.scroll == 0 {
+            return 0;
+        }
+        (self.scroll + self.new_lines()).min(self.output.lines.len().saturating_sub(1))
+    }
+
+    /// Scrolls to `n` lines from the end (0: follow).
+    pub fn set_scroll(&mut self, n: usize) {
+        self.scroll = n;
+        self.scroll_base = self.total();
     }
 
     /// The editor's text.
@@ -110,8 +141,9 @@ pub const COMMANDS: &[Decl] = &[
     Decl::key(Command::Run, App::run_editor, "run", "run the editor's snippet").everywhere(),
     // the editor's own keys
     Decl::key(Command::Interrupt, App::interrupt, "interrupt", "interrupt the running snippet (again: escalate)").everywhere(),
-    Decl::key(Command::ScrollUp, |a| a.scroll_by(10, true), "", "scroll output up").everywhere(),
-    Decl::key(Command::ScrollDown, |a| a.scroll_by(10, false), "", "scroll output down (to the end: follow)").everywhere(),
+    Decl::key(Command::ScrollUp, |a| a.scroll_by(a.page, true), "", "scroll output up a page (the view then stays still while lines arrive)").everywhere(),
+    Decl::key(Command::ScrollDown, |a| a.scroll_by(a.page, false), "", "scroll output down a page (to the end: follow)").everywhere(),
+    Decl::key(Command::Follow, |a| a.scroll_by(usize::MAX, false), "", "follow the output again (to its end)"),
     Decl::key(Command::ClearOutput, App::clear_output, "clear", "clear the console output").only(&[Scope::Tree]),
     Decl::key(Command::Search, |a| a.open_prompt(PromptKind::Search, ""), "search", "search the console output").only(&[Scope::Tree]),
     Decl::key(Command::NextMatch, |a| a.jump_to_match(true), "", "next (older) search match").only(&[Scope::Tree]),
@@ -365,7 +397,15 @@ impl App {
             (&mut self.tail.scroll, len)
         } else if let Some(i) = self.selected_index() {
             let c = &mut self.gateways[i].console;
-            (&mut c.scroll, c.output.lines.len())
+            let len = c.output.lines.len();
+            let now = c.offset();
+            let to = if up {
+                (now + n).min(len.saturating_sub(1))
+            } else {
+                now.saturating_sub(n)
+            };
+            c.set_scroll(to);
+            return;
         } else {
             return;
         };
@@ -430,7 +470,7 @@ impl App {
     fn clear_output(&mut self) -> Vec<Effect> {
         if let Some(i) = self.selected_index() {
             self.gateways[i].console.output.clear();
-            self.gateways[i].console.scroll = 0;
+            self.gateways[i].console.set_scroll(0);
         }
         vec![]
     }
@@ -493,7 +533,7 @@ impl App {
                 .push(LineKind::Info, "(runs when the gateway is ready)\n");
             c.queued = Some(code.clone());
             c.running = Some(0);
-            c.scroll = 0;
+            c.set_scroll(0);
             c.history_pos = None;
             if c.history.last() != Some(&code) {
                 c.history.push(code.clone());
@@ -518,7 +558,7 @@ impl App {
             c.history.push(code.clone());
         }
         c.history_pos = None;
-        c.scroll = 0;
+        c.set_scroll(0);
         c.running = Some(0);
         c.runs += 1;
         c.interrupt = Interrupt::None;
@@ -610,7 +650,7 @@ impl App {
         if let Some(i) = self.selected_index() {
             let c = &mut self.gateways[i].console;
             c.search = (!text.is_empty()).then_some(text);
-            c.scroll = 0;
+            c.set_scroll(0);
         }
         self.jump_to_match(false);
     }
@@ -628,7 +668,7 @@ impl App {
             return vec![];
         };
         let n = c.output.lines.len();
-        let bottom = n.saturating_sub(c.scroll);
+        let bottom = n.saturating_sub(c.offset());
         let start = if older {
             bottom.saturating_sub(1)
         } else {
@@ -638,7 +678,7 @@ impl App {
             .rev()
             .find(|&idx| c.output.lines[idx].1.contains(&needle))
         {
-            Some(idx) => c.scroll = n - idx - 1,
+            Some(idx) => c.set_scroll(n - idx - 1),
             None => self.toast = Some(format!("'{needle}' not found above")),
         }
         vec![]

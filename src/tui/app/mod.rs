@@ -149,6 +149,8 @@ pub struct App {
     /// Lines kept per console.
     pub scrollback: usize,
     pub quitting: bool,
+    /// Rows of the output pane, set when drawing: PgUp/PgDn scroll by this much.
+    pub page: usize,
     /// `q` asks first when a gateway is busy or holds state.
     pub confirm_quit: bool,
     /// The wall-clock time for the log and the tail ("HH:MM:SS"); tests fix it.
@@ -177,6 +179,7 @@ impl App {
             scrollback: DEFAULT_SCROLLBACK,
             toast: None,
             quitting: false,
+            page: 10,
             confirm_quit: true,
             dirty: true,
             clock: local_time,
