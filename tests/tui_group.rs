@@ -34,7 +34,7 @@ fn installvia_group_runs_a_snippet_on_the_socket_gateway() {
         s.contains("sock · socket=ignored:0")
     });
     tmux.keys(&["Enter"]);
-    tmux.wait(10, "editor focus", |s| s.contains("Esc/BackTab tree"));
+    tmux.wait(10, "editor focus", |s| s.contains("Esc tree"));
     tmux.text("print(6*7)");
     tmux.keys(&["F5"]);
     let s = tmux.wait(20, "42 on sock", |s| {

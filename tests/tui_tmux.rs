@@ -9,7 +9,7 @@ use common::{Pids, Tmux, pids_on};
 /// Enter from the tree: waits until the footer shows the editor's bindings.
 fn focus_editor(tmux: &Tmux) {
     tmux.keys(&["Enter"]);
-    tmux.wait(10, "editor focus", |s| s.contains("Esc/BackTab tree"));
+    tmux.wait(10, "editor focus", |s| s.contains("Esc tree"));
 }
 
 /// Esc from the editor: waits until the footer shows the tree's bindings (a key sent
