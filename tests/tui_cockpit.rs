@@ -342,3 +342,49 @@ fn a_scrolled_back_view_stays_still_while_lines_arrive() {
     tmux.keys(&["C-q"]);
     tmux.wait(20, "exit", |s| s.contains("EXIT=0"));
 }
+
+/// Esc goes back one level from every view: monitor, tail, Rosetta, channels,
+/// broadcast and help each return to the console (the tree's footer).
+#[test]
+fn esc_returns_from_every_view() {
+    common::require("/usr/bin/tmux", "tmux");
+    let py = common::python3();
+    let tmux = Tmux::new("execdeck-esc");
+    let g = format!("popen//python={py}");
+    let _dir = start(&tmux, 120, 30, &format!("--group local='{g},{g}'"));
+    let s = tmux.wait(30, "ready", |s| ready_pids(s).len() == 2);
+    let _pids = Pids(ready_pids(&s));
+    let tree = |s: &str| footer(s).contains("j/Down next") && s.contains("┌ gateways");
+    tmux.keys(&["Escape"]);
+    tmux.wait(10, "tree", tree);
+    // (view letter, text only that view shows)
+    for (key, shown) in [
+        ("M", "┌ monitor"),
+        ("T", "┌ tail"),
+        ("C", "┌ channels of gw0"),
+        ("?", " help · "),
+    ] {
+        tmux.keys(&[key]);
+        tmux.wait(10, shown, |s| s.contains(shown));
+        tmux.keys(&["Escape"]);
+        tmux.wait(10, &format!("back from {shown}"), |s| {
+            tree(s) && !s.contains(shown)
+        });
+    }
+    // broadcast and Rosetta run the editor's snippet
+    for (key, shown) in [("b", "broadcast to group"), ("R", "┌ rosetta")] {
+        tmux.keys(&["Enter"]);
+        tmux.wait(10, "editor", |s| footer(s).starts_with("Enter run"));
+        tmux.text("6*7");
+        tmux.keys(&["Escape"]);
+        tmux.wait(10, "tree", tree);
+        tmux.keys(&[key]);
+        tmux.wait(20, shown, |s| s.contains(shown));
+        tmux.keys(&["Escape"]);
+        tmux.wait(10, &format!("back from {shown}"), |s| {
+            tree(s) && !s.contains(shown)
+        });
+    }
+    tmux.keys(&["C-q"]);
+    tmux.wait(20, "exit", |s| s.contains("EXIT=0"));
+}
