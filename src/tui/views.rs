@@ -229,7 +229,10 @@ fn draw_console(f: &mut Frame, app: &mut App, area: Rect) {
     let mut lines: Vec<Line> = Vec::with_capacity(inner_h);
     for (k, text) in c.output.lines.range(start..end) {
         let mut st = kind_style(*k);
-        if c.search.as_ref().is_some_and(|n| text.contains(n.as_str())) {
+        if c.search
+            .as_ref()
+            .is_some_and(|n| super::app::console::matches(text, n))
+        {
             st = st.add_modifier(Modifier::REVERSED);
         }
         lines.push(Line::from(Span::styled(text.clone(), st)));

@@ -674,15 +674,26 @@ impl App {
         } else {
             bottom
         };
-        match (0..start)
-            .rev()
-            .find(|&idx| c.output.lines[idx].1.contains(&needle))
-        {
-            Some(idx) => c.set_scroll(n - idx - 1),
-            None => self.toast = Some(format!("'{needle}' not found above")),
+        let hit = |idx: usize| matches(&c.output.lines[idx].1, &needle);
+        let total = (0..n).filter(|&idx| hit(idx)).count();
+        match (0..start).rev().find(|&idx| hit(idx)) {
+            Some(idx) => {
+                let above = (0..idx).filter(|&i| hit(i)).count();
+                c.set_scroll(n - idx - 1);
+                self.toast = Some(format!(
+                    "match {} of {total} for '{needle}' (n: older, Esc clears)",
+                    above + 1
+                ));
+            }
+            None => self.toast = Some(format!("'{needle}' not found above ({total} in all)")),
         }
         vec![]
     }
+}
+
+/// Whether `line` holds `needle`, ignoring case (search is case-insensitive).
+pub fn matches(line: &str, needle: &str) -> bool {
+    line.to_lowercase().contains(&needle.to_lowercase())
 }
 
 /// The tail stream and line kind of output on stderr or stdout.

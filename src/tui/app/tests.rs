@@ -316,13 +316,18 @@ fn search_scrolls_to_matches_and_save_writes_the_pane() {
         }));
     }
     app.update(key(KeyCode::Char('/')));
-    typed(&mut app, "line 1");
+    // case-insensitive, with a count of the matches
+    typed(&mut app, "LINE 1");
     app.update(key(KeyCode::Enter));
     // lines: 0 is the "ready" info line, "line 19" is the newest match
     let c = &app.gateways[0].console;
     assert_eq!(
         c.output.lines[c.output.lines.len() - 1 - c.scroll].1,
         "line 19"
+    );
+    assert_eq!(
+        app.toast.as_deref(),
+        Some("match 11 of 11 for 'LINE 1' (n: older, Esc clears)")
     );
     app.update(key(KeyCode::Char('n')));
     let c = &app.gateways[0].console;
@@ -340,6 +345,9 @@ fn search_scrolls_to_matches_and_save_writes_the_pane() {
         }
         other => panic!("{other:?}"),
     }
+    // Esc in the tree clears the highlight
+    app.update(key(KeyCode::Esc));
+    assert_eq!(app.gateways[0].console.search, None);
 }
 
 #[test]
