@@ -30,6 +30,8 @@ pub struct Config {
     pub default_spec: String,
     /// Live metrics: sampling interval and the thresholds that colour a row.
     pub monitor: MonitorConfig,
+    /// `q` asks first when a gateway is busy or holds state (default true).
+    pub confirm_quit: bool,
 }
 
 impl Default for Config {
@@ -38,6 +40,7 @@ impl Default for Config {
             scrollback: 10_000,
             default_spec: "popen//python=python3".into(),
             monitor: MonitorConfig::default(),
+            confirm_quit: true,
         }
     }
 }

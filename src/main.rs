@@ -498,6 +498,7 @@ async fn run(cli: Cli) -> Result<i32, String> {
                 setup,
                 monitor,
                 scrollback: config.scrollback,
+                confirm_quit: config.confirm_quit,
                 notice,
                 keymap,
                 accept_new_host_keys,

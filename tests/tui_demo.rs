@@ -100,6 +100,11 @@ fn demo_session_grid_bridge_monitor_and_a_killed_worker() {
     });
     tmux.keys(&["o"]);
     tmux.wait(10, "console view", |s| s.contains("┌ gateways"));
+    // the console's editor has the keyboard (as at start): Esc goes to the tree
+    tmux.keys(&["Escape"]);
+    tmux.wait(10, "tree focus", |s| {
+        s.lines().last().is_some_and(|l| l.contains("j/Down next"))
+    });
     // py313 is the third gateway
     tmux.keys(&["j", "j", "C"]);
     let ch = tmux.wait(20, "the link in the channels view", |s| {

@@ -25,13 +25,16 @@ fn installvia_group_runs_a_snippet_on_the_socket_gateway() {
     let pids = Pids(pids_on(&screen));
     assert_eq!(pids.0.len(), 2, "{screen}");
 
-    // select sock (the second gateway of the tree) and run a snippet there
+    // select sock (the second gateway of the tree) and run a snippet there; the
+    // editor has the keyboard at start: Esc goes to the tree
+    tmux.keys(&["Escape"]);
+    tmux.wait(10, "tree focus", |s| s.contains("j/Down next"));
     tmux.keys(&["j"]);
     tmux.wait(10, "sock selected", |s| {
         s.contains("sock · socket=ignored:0")
     });
     tmux.keys(&["Enter"]);
-    tmux.wait(10, "editor focus", |s| s.contains("Esc/BackTab back"));
+    tmux.wait(10, "editor focus", |s| s.contains("Esc tree"));
     tmux.text("print(6*7)");
     tmux.keys(&["F5"]);
     let s = tmux.wait(20, "42 on sock", |s| {

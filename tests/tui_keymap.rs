@@ -13,12 +13,7 @@ use ratatui::backend::TestBackend;
 /// (keymap action, default key, the user's key, words of its help text)
 const MOVES: [(&str, &str, &str, &str); 6] = [
     ("sort", "S", "F7", "monitor: sort by the next column"),
-    (
-        "terminate",
-        "X",
-        "F8",
-        "terminate the selected gateway or group",
-    ),
+    ("terminate", "X", "F8", "terminate the selected gateway"),
     ("tail_view", "T", "F9", "tail: the group's output merged"),
     ("pause", "p", "F10", "tail: pause / resume"),
     ("tail_filter", "f", "F11", "tail: filter by gw:ID"),
@@ -66,6 +61,8 @@ fn app() -> App {
         }));
     }
     app.selected = 0;
+    // the first gateway's editor had the keyboard: the tree takes it
+    press(&mut app, KeyCode::Esc);
     app
 }
 

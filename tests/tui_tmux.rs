@@ -9,7 +9,7 @@ use common::{Pids, Tmux, pids_on};
 /// Enter from the tree: waits until the footer shows the editor's bindings.
 fn focus_editor(tmux: &Tmux) {
     tmux.keys(&["Enter"]);
-    tmux.wait(10, "editor focus", |s| s.contains("Esc/BackTab back"));
+    tmux.wait(10, "editor focus", |s| s.contains("Esc tree"));
 }
 
 /// Esc from the editor: waits until the footer shows the tree's bindings (a key sent
@@ -135,21 +135,26 @@ fn cockpit_in_tmux() {
     // typing filters the list
     tmux.text("termin");
     tmux.wait(10, "filtered help", |s| {
-        s.contains("terminate the selected gateway or group") && !s.contains("next gateway")
+        s.contains("terminate the selected gateway") && !s.contains("next gateway")
     });
     tmux.keys(&["Escape"]);
     // (a key right after Esc would read as Alt+key: wait until help is gone)
     tmux.wait(10, "help closed", |s| !s.contains(" help "));
 
-    // terminate the group: the dialog focuses Cancel first
-    tmux.keys(&["X"]);
+    // terminate the group (`:terminate`; X is the selected gateway's): the dialog
+    // focuses Cancel first
+    tmux.keys(&[":"]);
+    tmux.text("terminate");
+    tmux.keys(&["Enter"]);
     tmux.wait(10, "dialog", |s| {
-        s.contains("Terminate group 'local' (2 gateways)?")
+        s.contains("Terminate group 'local' (2 live gateways)?")
     });
     tmux.keys(&["Enter"]);
     let s = tmux.wait(10, "dialog closed", |s| !s.contains("Terminate group"));
     assert!(s.contains("alive 2/2"), "Cancel kept the gateways: {s}");
-    tmux.keys(&["X"]);
+    tmux.keys(&[":"]);
+    tmux.text("terminate local");
+    tmux.keys(&["Enter"]);
     tmux.wait(10, "dialog", |s| s.contains("Terminate group 'local'"));
     tmux.keys(&["Right", "Enter"]);
     tmux.wait(20, "terminated", |s| s.contains("alive 0/2"));
@@ -210,7 +215,9 @@ fn bad_keymap_notice_and_sessions() {
         pids_in_tree(s) >= 1 || s.contains("w1 ready")
     });
     let mut pids = Pids(pids_on(&s));
-    // defaults still work
+    // defaults still work: Esc leaves the editor (focused at start) for the tree
+    tmux.keys(&["Escape"]);
+    tmux.wait(10, "tree focus", |s| s.contains("j/Down next"));
     tmux.keys(&[":"]);
     tmux.text("save mysession");
     tmux.keys(&["Enter"]);

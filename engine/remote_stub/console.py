@@ -9,6 +9,10 @@
 #   ("result", snippet_id, repr_text)     the value of a final expression, as the REPL
 #   ("error", snippet_id, traceback_text)
 #   ("done", snippet_id, seconds)
+# On the control channel, master -> console (answered from the receiver thread, so they
+# work while a snippet runs; nothing runs but name and attribute lookups):
+#   ("complete", request_id, text)  ->  ("completions", request_id, [candidates])
+#   ("inspect", request_id, text)   ->  ("inspected", request_id, text)
 # The namespace persists between snippets. Same source for Python 2.7-3.13, PyPy, Jython.
 import sys
 import time
@@ -109,8 +113,20 @@ class _Console(object):
             self.interrupt_mode = "signal" if self.on_main else "none"
 
     def on_control(self, msg):
-        # runs in the worker's receiver thread; msg is ("interrupt", snippet_id): only
-        # that snippet is interrupted, now if it runs, or as soon as it starts
+        # runs in the worker's receiver thread
+        if isinstance(msg, tuple) and len(msg) == 3 and msg[0] in ("complete", "inspect"):
+            try:
+                if msg[0] == "complete":
+                    answer = ("completions", msg[1], _complete(self.ns, msg[2]))
+                else:
+                    answer = ("inspected", msg[1], _inspect(self.ns, msg[2]))
+            except Exception:
+                answer = ("completions", msg[1], []) if msg[0] == "complete" else \
+                    ("inspected", msg[1], _text(""))
+            self.channel.send(answer)
+            return
+        # ("interrupt", snippet_id): only that snippet is interrupted, now if it runs,
+        # or as soon as it starts
         if self.interrupt_mode != "in-band" or not isinstance(msg, tuple) or len(msg) != 2:
             return
         sid = msg[1]
@@ -199,6 +215,108 @@ class _Console(object):
                         pass
         finally:
             sys.stdout, sys.stderr = out, err
+
+
+_MODULES = []
+
+
+def _modules():
+    """Top-level module names (cached): builtins and those on sys.path."""
+    if not _MODULES:
+        names = set(sys.builtin_module_names)
+        try:
+            import pkgutil
+            for item in pkgutil.iter_modules():
+                names.add(item[1])
+        except Exception:
+            pass
+        _MODULES.extend(sorted(names))
+    return _MODULES
+
+
+def _lookup(ns, dotted):
+    """The object a dotted name refers to, by name and attribute lookup only."""
+    parts = dotted.split(".")
+    try:
+        import __builtin__ as builtins  # noqa: F401
+    except ImportError:
+        import builtins
+    if parts[0] in ns:
+        obj = ns[parts[0]]
+    elif hasattr(builtins, parts[0]):
+        obj = getattr(builtins, parts[0])
+    else:
+        raise NameError(parts[0])
+    for p in parts[1:]:
+        obj = getattr(obj, p)
+    return obj
+
+
+def _complete(ns, text):
+    """Candidates for the end of `text` (the line before the cursor), like rlcompleter:
+    module names after import, dict keys after name[', attributes after a dot, names."""
+    import re
+    import keyword
+    text = _as_text(text)
+    m = re.search(r"^\s*(?:import\s+(?:[\w.]+\s*,\s*)*|from\s+)([\w]*)$", text)
+    if m:
+        word = m.group(1)
+        return [_text(n) for n in _modules() if n.startswith(word)][:500]
+    m = re.search(r"([A-Za-z_][\w.]*)\[(['\"])([^'\"]*)$", text)
+    if m:
+        obj = _lookup(ns, m.group(1))
+        out = []
+        for k in list(obj.keys())[:5000]:
+            if isinstance(k, (_text, str)) and _as_text(k).startswith(m.group(3)):
+                out.append(_as_text(k) + m.group(2) + "]")
+        return sorted(out)[:500]
+    m = re.search(r"([A-Za-z_][\w]*(?:\.[A-Za-z_]\w*)*)\.(\w*)$", text)
+    if m:
+        obj = _lookup(ns, m.group(1))
+        word = m.group(2)
+        names = set(dir(obj))
+        cls = getattr(obj, "__class__", None)
+        if cls is not None:
+            names.update(dir(cls))
+        hide = not word.startswith("_")
+        return sorted(_text(n) for n in names
+                      if n.startswith(word) and not (hide and n.startswith("_")))[:500]
+    m = re.search(r"([A-Za-z_]\w*)$", text)
+    if not m:
+        return []
+    word = m.group(1)
+    try:
+        import __builtin__ as builtins
+    except ImportError:
+        import builtins
+    names = set(keyword.kwlist) | set(ns) | set(dir(builtins))
+    hide = not word.startswith("_")
+    return sorted(_text(n) for n in names
+                  if n.startswith(word) and not (hide and n.startswith("_")))[:500]
+
+
+def _inspect(ns, text):
+    """The signature and the first lines of the docstring of the name at the end of
+    `text`."""
+    import re
+    import inspect
+    m = re.search(r"([A-Za-z_][\w]*(?:\.[A-Za-z_]\w*)*)\(?$", _as_text(text))
+    if not m:
+        return _text("")
+    name = m.group(1)
+    obj = _lookup(ns, name)
+    head = name
+    try:
+        head = name + _text(inspect.signature(obj))
+    except Exception:
+        try:
+            spec = inspect.getargspec(obj)
+            head = name + inspect.formatargspec(*spec)
+        except Exception:
+            head = "%s: %s" % (name, type(obj).__name__)
+    doc = inspect.getdoc(obj) or ""
+    lines = [head] + _as_text(doc).split("\n")[:8]
+    return _text("\n".join(lines))
 
 
 def _as_text(s):

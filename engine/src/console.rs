@@ -51,6 +51,16 @@ pub enum ConsoleEvent {
     Closed {
         reason: String,
     },
+    /// Candidates for a `complete` request (see `Console::complete`).
+    Completions {
+        request: u64,
+        items: Vec<String>,
+    },
+    /// Signature and first doc lines for an `inspect` request.
+    Inspected {
+        request: u64,
+        text: String,
+    },
 }
 
 /// A REPL on one gateway. Cheap to clone.
@@ -135,6 +145,30 @@ impl Console {
             .await
     }
 
+    /// Asks for completion candidates of the end of `text` (the line before the
+    /// cursor), computed in the worker from the console's namespace by name and
+    /// attribute lookup only; answered by `ConsoleEvent::Completions` with `request`,
+    /// also while a snippet runs.
+    pub async fn complete(&self, request: u64, text: &str) -> Result<()> {
+        self.ask("complete", request, text).await
+    }
+
+    /// Asks for the signature and first doc lines of the name at the end of `text`;
+    /// answered by `ConsoleEvent::Inspected` with `request`.
+    pub async fn inspect(&self, request: u64, text: &str) -> Result<()> {
+        self.ask("inspect", request, text).await
+    }
+
+    async fn ask(&self, what: &str, request: u64, text: &str) -> Result<()> {
+        self.control
+            .send(&Value::Tuple(vec![
+                Value::Str(what.into()),
+                Value::Int(request as i64),
+                Value::Str(text.to_string()),
+            ]))
+            .await
+    }
+
     /// Step 2: SIGINT to the worker process (wakes blocking calls such as sleep).
     pub fn signal_interrupt(&self) {
         if let Some(pid) = self.gw.pid() {
@@ -196,6 +230,21 @@ fn parse_event(v: &Value) -> Option<ConsoleEvent> {
                 Some(Value::Int(i)) => *i as f64,
                 _ => 0.0,
             },
+        },
+        "completions" => ConsoleEvent::Completions {
+            request: sid()?,
+            items: match t.get(2)? {
+                Value::List(items) => items
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_string)
+                    .collect(),
+                _ => return None,
+            },
+        },
+        "inspected" => ConsoleEvent::Inspected {
+            request: sid()?,
+            text: text()?,
         },
         _ => return None,
     })

@@ -34,6 +34,22 @@ pub(super) fn execute(eff: Effect, rt: &Arc<Runtime>) {
                 })
             });
         }
+        Effect::Complete {
+            key,
+            request,
+            text,
+            inspect,
+        } => {
+            if let Some(c) = rt.console(key) {
+                tokio::spawn(async move {
+                    let _ = if inspect {
+                        c.inspect(request, &text).await
+                    } else {
+                        c.complete(request, &text).await
+                    };
+                });
+            }
+        }
         Effect::Interrupt { key } => {
             if let Some(c) = rt.console(key) {
                 tokio::spawn(async move {

@@ -83,6 +83,7 @@ pub(super) async fn run(
 fn start_app(startup: Startup, rt: &Arc<Runtime>) -> App {
     let mut app = App::new(startup.keymap);
     app.scrollback = startup.scrollback;
+    app.confirm_quit = startup.confirm_quit;
     app.monitor.config = startup.monitor;
     app.toast = startup.notice;
     for (group, spec) in startup.gateways {

@@ -90,6 +90,11 @@ async fn run(
             let text = format!("cannot start the console: {e}\n");
             let stream = Stream::Fd2;
             rt.send(EngineMsg::Output { key, stream, text }).await;
+            // a snippet waiting for the console will not run
+            let event = crate::engine::ConsoleEvent::Closed {
+                reason: e.to_string(),
+            };
+            rt.send(EngineMsg::Console { key, event }).await;
         }
     }
 }

@@ -61,6 +61,13 @@ pub enum Command {
     Pause,
     TailFilter,
     Bridge,
+    Back,
+    Submit,
+    Newline,
+    QuitNow,
+    Complete,
+    Inspect,
+    Follow,
 }
 
 impl Command {
@@ -99,6 +106,13 @@ impl Command {
             "pause" => Command::Pause,
             "tail_filter" => Command::TailFilter,
             "bridge" => Command::Bridge,
+            "back" => Command::Back,
+            "submit" => Command::Submit,
+            "newline" => Command::Newline,
+            "quit_now" => Command::QuitNow,
+            "complete" => Command::Complete,
+            "inspect" => Command::Inspect,
+            "follow" => Command::Follow,
             _ => return None,
         })
     }
@@ -391,7 +405,8 @@ mod tests {
         assert_eq!(km.lookup(Mode::Editor, f5), Some(Command::Run));
         assert_eq!(normal(&km, "j"), Some(Command::SelectNext));
         assert_eq!(km.lookup(Mode::Editor, Key::parse("j").unwrap()), None);
-        assert_eq!(normal(&km, "ctrl+q"), Some(Command::Quit));
+        assert_eq!(normal(&km, "ctrl+q"), Some(Command::QuitNow));
+        assert_eq!(normal(&km, "q"), Some(Command::Quit));
         let ev = KeyEvent::new(KeyCode::Char('X'), KeyModifiers::SHIFT);
         assert_eq!(
             km.lookup(Mode::Normal, Key::from_event(&ev)),

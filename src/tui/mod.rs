@@ -33,6 +33,8 @@ pub struct Startup {
     pub monitor: crate::config::MonitorConfig,
     /// Lines kept per console.
     pub scrollback: usize,
+    /// `q` asks first when a gateway is busy or holds state.
+    pub confirm_quit: bool,
     /// A problem with the config or keymap file, shown at start (defaults are used).
     pub notice: Option<String>,
     pub keymap: Keymap,

@@ -197,7 +197,10 @@ fn draw_console(f: &mut Frame, app: &mut App, area: Rect) {
         label(Command::Interrupt),
         label(Command::Terminate),
     );
-    let follow = label(Command::ScrollDown);
+    let follow = app
+        .keys_of(Command::Follow, super::keymap::Mode::Normal)
+        .first()
+        .map_or_else(|| label(Command::ScrollDown), |k| k.label());
     let open = label(Command::OpenChannel);
     let Some(&i) = app.ordered().get(app.selected) else {
         f.render_widget(
@@ -206,23 +209,30 @@ fn draw_console(f: &mut Frame, app: &mut App, area: Rect) {
         );
         return;
     };
+    // the editor grows with its content, up to half the pane
+    let rows = app.gateways[i].console.editor.lines().len() as u16;
     let parts = Layout::default()
         .direction(Direction::Vertical)
         .constraints([
             Constraint::Min(3),
-            Constraint::Length(8.min(area.height / 2)),
+            Constraint::Length((rows + 2).clamp(3, (area.height / 2).max(3))),
         ])
         .split(area);
+    let inner_h = parts[0].height.saturating_sub(2) as usize;
+    app.page = inner_h.max(1);
     let g = &mut app.gateways[i];
     let c = &mut g.console;
-    let inner_h = parts[0].height.saturating_sub(2) as usize;
     let total = c.output.lines.len();
-    let end = total.saturating_sub(c.scroll);
+    let offset = c.offset();
+    let end = total.saturating_sub(offset);
     let start = end.saturating_sub(inner_h);
     let mut lines: Vec<Line> = Vec::with_capacity(inner_h);
     for (k, text) in c.output.lines.range(start..end) {
         let mut st = kind_style(*k);
-        if c.search.as_ref().is_some_and(|n| text.contains(n.as_str())) {
+        if c.search
+            .as_ref()
+            .is_some_and(|n| super::app::console::matches(text, n))
+        {
             st = st.add_modifier(Modifier::REVERSED);
         }
         lines.push(Line::from(Span::styled(text.clone(), st)));
@@ -231,18 +241,24 @@ fn draw_console(f: &mut Frame, app: &mut App, area: Rect) {
     if c.output.dropped > 0 {
         title.push_str(&format!("· {} lines dropped ", c.output.dropped));
     }
-    if c.scroll > 0 {
-        title.push_str(&format!("· scrolled {} ({follow} to follow) ", c.scroll));
+    if offset > 0 {
+        title.push_str(&format!("· scrolled {offset} ({follow} to follow) "));
     }
+    let new_lines = c.new_lines();
     if app.channels_shown {
         draw_channels(f, &app.gateways[i], &open, parts[0]);
     } else if let Some(b) = app.broadcast.as_ref().filter(|b| b.shown) {
         draw_broadcast(f, b, &app.gateways, parts[0]);
     } else {
-        f.render_widget(
-            Paragraph::new(lines).block(Block::default().borders(Borders::ALL).title(title)),
-            parts[0],
-        );
+        let mut block = Block::default().borders(Borders::ALL).title(title);
+        if new_lines > 0 {
+            // scrolled back: the view stays still and counts what arrived below
+            block = block.title_bottom(Line::from(Span::styled(
+                format!(" ▼ {new_lines} new lines ({follow} follows) "),
+                Style::default().fg(Color::Black).bg(Color::Yellow),
+            )));
+        }
+        f.render_widget(Paragraph::new(lines).block(block), parts[0]);
     }
     let g = &mut app.gateways[i];
     let c = &mut g.console;
@@ -270,6 +286,102 @@ fn draw_console(f: &mut Frame, app: &mut App, area: Rect) {
     c.editor.set_block(block);
     c.editor.set_cursor_line_style(Style::default());
     f.render_widget(&c.editor, parts[1]);
+    draw_assist(f, &c.editor, &c.assist, parts[1]);
+}
+
+/// The completion popup (or the inspect box) just above the editor, at the cursor.
+fn draw_assist(
+    f: &mut Frame,
+    editor: &ratatui_textarea::TextArea,
+    a: &super::app::complete::Assist,
+    area: Rect,
+) {
+    let screen = f.area();
+    if let Some(text) = &a.inspect {
+        let lines: Vec<Line> = text
+            .lines()
+            .take(10)
+            .enumerate()
+            .map(|(n, l)| {
+                let st = if n == 0 {
+                    Style::default()
+                        .fg(Color::Cyan)
+                        .add_modifier(Modifier::BOLD)
+                } else {
+                    Style::default()
+                };
+                Line::from(Span::styled(l.to_string(), st))
+            })
+            .collect();
+        let h = (lines.len() as u16 + 2)
+            .min(area.y.saturating_sub(1))
+            .max(3);
+        let r = Rect {
+            x: area.x,
+            y: area.y.saturating_sub(h),
+            width: area.width,
+            height: h,
+        };
+        f.render_widget(Clear, r);
+        f.render_widget(
+            Paragraph::new(lines).wrap(Wrap { trim: false }).block(
+                Block::default()
+                    .borders(Borders::ALL)
+                    .title(" inspect · any key closes ")
+                    .border_style(Style::default().fg(Color::Cyan)),
+            ),
+            r,
+        );
+        return;
+    }
+    let Some(p) = &a.popup else {
+        return;
+    };
+    let rows = p.items.len().min(super::app::complete::POPUP_ROWS);
+    // scroll so that the selected item is shown
+    let first = (p.selected + 1).saturating_sub(rows);
+    let width = p
+        .items
+        .iter()
+        .map(|s| s.chars().count())
+        .max()
+        .unwrap_or(1)
+        .clamp(12, 50) as u16
+        + 2;
+    let col = editor.cursor().1.saturating_sub(p.word.chars().count()) as u16;
+    let h = (rows as u16 + 2).min(area.y.saturating_sub(1));
+    let x = (area.x + 1 + col).min(screen.width.saturating_sub(width));
+    let r = Rect {
+        x,
+        y: area.y.saturating_sub(h),
+        width: width.min(screen.width),
+        height: h,
+    };
+    let lines: Vec<Line> = p
+        .items
+        .iter()
+        .enumerate()
+        .skip(first)
+        .take(rows)
+        .map(|(n, item)| {
+            let st = if n == p.selected {
+                Style::default().fg(Color::Black).bg(Color::Cyan)
+            } else {
+                Style::default()
+            };
+            Line::from(Span::styled(item.clone(), st))
+        })
+        .collect();
+    f.render_widget(Clear, r);
+    f.render_widget(
+        Paragraph::new(lines).block(
+            Block::default()
+                .borders(Borders::ALL)
+                .title(format!(" {}/{} ", p.selected + 1, p.items.len()))
+                .border_style(Style::default().fg(Color::Cyan)),
+        ),
+        r,
+    );
 }
 
 fn draw_channels(f: &mut Frame, g: &super::app::GatewayView, open: &str, area: Rect) {
@@ -503,7 +615,7 @@ fn draw_footer(f: &mut Frame, app: &App, area: Rect) {
         return;
     }
     let mut spans = Vec::new();
-    for (keys, hint) in app.footer_hints(app.scope()) {
+    for (keys, hint) in app.footer_fitted(app.scope(), area.width as usize) {
         spans.push(Span::styled(
             keys,
             Style::default()
@@ -531,7 +643,7 @@ fn draw_confirm(f: &mut Frame, app: &App, area: Rect) {
         return;
     };
     let width = (c.title.chars().count().min(200) as u16 + 6).max(44);
-    let r = centered(area, width, if c.only.is_some() { 8 } else { 7 });
+    let r = centered(area, width, 6);
     f.render_widget(Clear, r);
     let btn = |label: &str, focused: bool| {
         let st = if focused {
@@ -544,25 +656,19 @@ fn draw_confirm(f: &mut Frame, app: &App, area: Rect) {
         };
         Span::styled(format!("[ {label} ]"), st)
     };
-    let mut text = vec![
+    let text = vec![
         Line::from(c.title.clone()),
         Line::from(""),
         Line::from(vec![
             btn("Cancel", !c.yes_focused),
             Span::raw("   "),
-            btn("Terminate", c.yes_focused),
+            btn(c.yes_label(), c.yes_focused),
         ]),
         Line::from(Span::styled(
             "←/→ choose · Enter confirm · Esc cancel",
             Style::default().fg(Color::DarkGray),
         )),
     ];
-    if let Some((label, _)) = &c.only {
-        text.push(Line::from(Span::styled(
-            label.clone(),
-            Style::default().fg(Color::Yellow),
-        )));
-    }
     f.render_widget(
         Paragraph::new(text).alignment(Alignment::Center).block(
             Block::default()

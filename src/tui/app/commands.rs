@@ -177,6 +177,34 @@ impl Decl {
         })
     }
 
+    /// The footer hint, else the help text.
+    pub fn hint_or_help(&self) -> &'static str {
+        if self.hint.is_empty() {
+            self.help
+        } else {
+            self.hint
+        }
+    }
+
+    /// The views it is listed in, e.g. "the tail view".
+    pub fn scopes_text(&self) -> String {
+        match self.shown {
+            Shown::Everywhere => "every view".into(),
+            Shown::Normal => "every view but the editor".into(),
+            Shown::In(s) => {
+                let names: Vec<String> = s
+                    .iter()
+                    .map(|s| match s {
+                        Scope::Tree => "the gateway tree".to_string(),
+                        Scope::Editor => "the editor".to_string(),
+                        other => format!("the {} view", other.name()),
+                    })
+                    .collect();
+                names.join(" / ")
+            }
+        }
+    }
+
     fn answers_to(&self, word: &str) -> bool {
         self.name == Some(word) || self.alias == Some(word)
     }
@@ -186,6 +214,8 @@ impl Decl {
 pub fn table() -> impl Iterator<Item = &'static Decl> {
     [
         super::console::COMMANDS,
+        super::editor::COMMANDS,
+        super::complete::COMMANDS,
         super::channels::COMMANDS,
         super::broadcast::COMMANDS,
         super::monitor::COMMANDS,
@@ -270,6 +300,13 @@ impl App {
     /// The footer of a scope: (keys or `:` usage, hint) of its commands, the view's
     /// own first, then those of every view.
     pub fn footer_hints(&self, scope: Scope) -> Vec<(String, String)> {
+        self.footer_hints_of(scope)
+            .into_iter()
+            .map(|(k, h, _)| (k, h))
+            .collect()
+    }
+
+    fn footer_hints_of(&self, scope: Scope) -> Vec<(String, String, Option<Command>)> {
         let mut decls: Vec<&Decl> = table()
             .filter(|d| d.shown_in(scope) && !d.hint.is_empty())
             .collect();
@@ -295,9 +332,45 @@ impl App {
                         .collect::<Vec<_>>()
                         .join("/")
                 };
-                Some((label, d.hint.to_string()))
+                Some((label, d.hint.to_string(), d.key))
             })
             .collect()
+    }
+
+    /// The footer of a scope fitted to `width` columns: hints are dropped from the end
+    /// until it fits, but the ones a newcomer needs (edit, run, back, help) stay, and
+    /// help comes last.
+    pub fn footer_fitted(&self, scope: Scope, width: usize) -> Vec<(String, String)> {
+        const ESSENTIAL: [Command; 6] = [
+            Command::Submit,
+            Command::Run,
+            Command::FocusEditor,
+            Command::FocusTree,
+            Command::Back,
+            Command::Help,
+        ];
+        let all = self.footer_hints_of(scope);
+        let (mut help, mut rest): (Vec<_>, Vec<_>) = all
+            .into_iter()
+            .partition(|(_, _, c)| *c == Some(Command::Help));
+        let cost = |v: &[(String, String, Option<Command>)]| -> usize {
+            v.iter()
+                .map(|(k, h, _)| k.chars().count() + h.chars().count() + 3)
+                .sum()
+        };
+        while cost(&rest) + cost(&help) > width {
+            match rest
+                .iter()
+                .rposition(|(_, _, c)| !c.is_some_and(|c| ESSENTIAL.contains(&c)))
+            {
+                Some(p) => {
+                    rest.remove(p);
+                }
+                None => break,
+            }
+        }
+        rest.append(&mut help);
+        rest.into_iter().map(|(k, h, _)| (k, h)).collect()
     }
 
     /// The help overlay of a scope, filtered by `filter` (case-insensitive).

@@ -32,10 +32,18 @@ pub struct ConsoleView {
     pub running: Option<u64>,
     pub interrupt: Interrupt,
     pub interrupt_mode: Option<InterruptMode>,
-    /// Lines scrolled up from the end; 0 = follow.
+    /// Lines scrolled up from the end when it was scrolled (0 = follow); see `offset`.
     pub scroll: usize,
+    /// Lines ever added when it was scrolled: lines added since keep the view still.
+    pub scroll_base: u64,
     /// The text searched for with `/`; matching lines are highlighted.
     pub search: Option<String>,
+    /// A snippet run before the gateway was ready: it runs when it is.
+    pub queued: Option<String>,
+    /// Snippets run here: the namespace holds state.
+    pub runs: usize,
+    /// The completion popup, the inspect box and the latest request.
+    pub assist: super::complete::Assist,
 }
 
 impl ConsoleView {
@@ -49,8 +57,40 @@ impl ConsoleView {
             interrupt: Interrupt::None,
             interrupt_mode: None,
             scroll: 0,
+            scroll_base: 0,
             search: None,
+            queued: None,
+            runs: 0,
+            assist: Default::default(),
         }
+    }
+
+    /// Lines ever added (kept and dropped).
+    fn total(&self) -> u64 {
+        self.output.lines.len() as u64 + self.output.dropped
+    }
+
+    /// Lines that arrived since the view was scrolled back (0 when it follows).
+    pub fn new_lines(&self) -> usize {
+        if self.scroll == 0 {
+            return 0;
+        }
+        self.total().saturating_sub(self.scroll_base) as usize
+    }
+
+    /// Lines between the end and the bottom of the view: scrolled back, the view stays
+    /// on the same lines while new ones arrive.
+    pub fn offset(&self) -> usize {
+        if self.scroll == 0 {
+            return 0;
+        }
+        (self.scroll + self.new_lines()).min(self.output.lines.len().saturating_sub(1))
+    }
+
+    /// Scrolls to `n` lines from the end (0: follow).
+    pub fn set_scroll(&mut self, n: usize) {
+        self.scroll = n;
+        self.scroll_base = self.total();
     }
 
     /// The editor's text.
@@ -70,6 +110,7 @@ impl ConsoleView {
     /// The snippet ended (or can no longer end): nothing runs.
     fn stopped(&mut self) {
         self.running = None;
+        self.queued = None;
         self.interrupt = Interrupt::None;
         self.output.close_line();
     }
@@ -93,15 +134,16 @@ impl ConsoleView {
 
 #[rustfmt::skip]
 pub const COMMANDS: &[Decl] = &[
-    Decl::key(Command::SelectNext, |a| a.select_step(true), "next", "next gateway").only(&[Scope::Tree, Scope::Monitor]),
-    Decl::key(Command::SelectPrev, |a| a.select_step(false), "previous", "previous gateway").only(&[Scope::Tree, Scope::Monitor]),
-    Decl::key(Command::FocusEditor, App::focus_editor, "edit", "edit code for the selected gateway").only(&[Scope::Tree]),
+    Decl::key(Command::SelectNext, |a| a.select_step(true), "next", "next gateway").only(&[Scope::Tree, Scope::Monitor, Scope::Channels]),
+    Decl::key(Command::SelectPrev, |a| a.select_step(false), "previous", "previous gateway").only(&[Scope::Tree, Scope::Monitor, Scope::Channels]),
+    Decl::key(Command::FocusEditor, App::focus_editor, "edit", "edit code for the selected gateway").only(&[Scope::Tree, Scope::Channels, Scope::Broadcast]),
+    Decl::key(Command::Back, App::back, "back", "back one level (to the console; in the tree: clear the search)").only(&[Scope::Tree, Scope::Channels, Scope::Broadcast, Scope::Monitor, Scope::Tail, Scope::Rosetta]),
     Decl::key(Command::Run, App::run_editor, "run", "run the editor's snippet").everywhere(),
     // the editor's own keys
-    Decl::key(Command::FocusTree, App::focus_tree, "back", "back to the gateway tree").only(&[Scope::Editor]),
     Decl::key(Command::Interrupt, App::interrupt, "interrupt", "interrupt the running snippet (again: escalate)").everywhere(),
-    Decl::key(Command::ScrollUp, |a| a.scroll_by(10, true), "", "scroll output up").everywhere(),
-    Decl::key(Command::ScrollDown, |a| a.scroll_by(10, false), "", "scroll output down (to the end: follow)").everywhere(),
+    Decl::key(Command::ScrollUp, |a| a.scroll_by(a.page, true), "", "scroll output up a page (the view then stays still while lines arrive)").everywhere(),
+    Decl::key(Command::ScrollDown, |a| a.scroll_by(a.page, false), "", "scroll output down a page (to the end: follow)").everywhere(),
+    Decl::key(Command::Follow, |a| a.scroll_by(usize::MAX, false), "", "follow the output again (to its end)"),
     Decl::key(Command::ClearOutput, App::clear_output, "clear", "clear the console output").only(&[Scope::Tree]),
     Decl::key(Command::Search, |a| a.open_prompt(PromptKind::Search, ""), "search", "search the console output").only(&[Scope::Tree]),
     Decl::key(Command::NextMatch, |a| a.jump_to_match(true), "", "next (older) search match").only(&[Scope::Tree]),
@@ -127,6 +169,7 @@ impl App {
                     .output
                     .push(LineKind::Traceback, &format!("{error}\n"));
                 g.console.running = None;
+                g.console.queued = None;
                 g.console.interrupt = Interrupt::None;
                 match g.state {
                     GwState::Connecting => {
@@ -147,10 +190,7 @@ impl App {
                 }
                 vec![]
             }
-            EngineMsg::Console { key, event } => {
-                self.console_event(key, event);
-                vec![]
-            }
+            EngineMsg::Console { key, event } => self.console_event(key, event),
             EngineMsg::Output { key, stream, text } => {
                 let (ts, kind) = streams(stream.is_err());
                 self.tail_text(key, ts, &text);
@@ -176,6 +216,7 @@ impl App {
             EngineMsg::Terminated { key, outcome } => {
                 if let Some(g) = self.by_key(key) {
                     g.console.running = None;
+                    g.console.queued = None;
                     g.console.output.close_line();
                     g.console
                         .output
@@ -235,7 +276,8 @@ impl App {
         self.setup_progress()
     }
 
-    fn console_event(&mut self, key: usize, event: ConsoleEvent) {
+    fn console_event(&mut self, key: usize, event: ConsoleEvent) -> Vec<Effect> {
+        let mut effects = Vec::new();
         self.broadcast_event(key, &event);
         if let ConsoleEvent::Output { stderr, text, .. } = &event {
             self.tail_text(key, streams(*stderr).0, text);
@@ -245,7 +287,15 @@ impl App {
         if let Some(g) = self.by_key(key) {
             let c = &mut g.console;
             match event {
-                ConsoleEvent::Hello { interrupt } => c.interrupt_mode = Some(interrupt),
+                ConsoleEvent::Hello { interrupt } => {
+                    c.interrupt_mode = Some(interrupt);
+                    // a snippet typed before the console was up runs now
+                    if let Some(code) = c.queued.take() {
+                        c.runs += 1;
+                        g.state = GwState::Busy;
+                        effects.push(Effect::Run { key, code });
+                    }
+                }
                 ConsoleEvent::Output { stderr, text, .. } => {
                     c.output.push(streams(stderr).1, &text)
                 }
@@ -264,6 +314,14 @@ impl App {
                             .push(LineKind::Info, &format!("(took {seconds:.1} s)\n"));
                     }
                 }
+                ConsoleEvent::Completions { request, items } => {
+                    let current =
+                        super::complete::word_before(&super::complete::line_before(&c.editor));
+                    if let Some((word, with)) = c.assist.completions(request, items, &current) {
+                        super::complete::replace_word(&mut c.editor, &word, &with);
+                    }
+                }
+                ConsoleEvent::Inspected { request, text } => c.assist.inspected(request, text),
                 ConsoleEvent::Closed { reason } => {
                     c.stopped();
                     c.output.push(
@@ -279,6 +337,7 @@ impl App {
         if done {
             self.flush_tail(key);
         }
+        effects
     }
 
     pub(super) fn on_paste(&mut self, text: &str) {
@@ -318,16 +377,12 @@ impl App {
                 c.editor = editor_with(c.history.get(pos).map_or("", String::as_str));
             }
             KeyCode::Enter if plain => {
-                // auto-indent: keep the line's indent, one level more after ':'
-                let line = c.editor.lines().get(row).cloned().unwrap_or_default();
-                let indent: String = line.chars().take_while(|ch| *ch == ' ').collect();
-                let extra = if line.trim_end().ends_with(':') {
-                    "    "
-                } else {
-                    ""
-                };
-                c.editor.insert_newline();
-                c.editor.insert_str(format!("{indent}{extra}"));
+                self.editor_newline();
+            }
+            KeyCode::Backspace if plain => {
+                if !self.editor_backspace() {
+                    self.gateways[i].console.editor.input(k);
+                }
             }
             _ => {
                 c.editor.input(k);
@@ -342,7 +397,15 @@ impl App {
             (&mut self.tail.scroll, len)
         } else if let Some(i) = self.selected_index() {
             let c = &mut self.gateways[i].console;
-            (&mut c.scroll, c.output.lines.len())
+            let len = c.output.lines.len();
+            let now = c.offset();
+            let to = if up {
+                (now + n).min(len.saturating_sub(1))
+            } else {
+                now.saturating_sub(n)
+            };
+            c.set_scroll(to);
+            return;
         } else {
             return;
         };
@@ -377,15 +440,37 @@ impl App {
         vec![]
     }
 
-    fn focus_tree(&mut self) -> Vec<Effect> {
+    pub(super) fn focus_tree(&mut self) -> Vec<Effect> {
         self.focus = Focus::Tree;
+        vec![]
+    }
+
+    /// Esc: one level back. A view goes back to the console, the channels or broadcast
+    /// pane back to the output; in the tree it clears the search highlight.
+    fn back(&mut self) -> Vec<Effect> {
+        use super::commands::Scope as S;
+        match self.scope() {
+            S::Monitor | S::Tail | S::Rosetta => self.view = View::Console,
+            S::Channels => self.channels_shown = false,
+            S::Broadcast => {
+                if let Some(b) = &mut self.broadcast {
+                    b.shown = false;
+                }
+            }
+            S::Tree => {
+                if let Some(i) = self.selected_index() {
+                    self.gateways[i].console.search = None;
+                }
+            }
+            S::Editor => self.focus = Focus::Tree,
+        }
         vec![]
     }
 
     fn clear_output(&mut self) -> Vec<Effect> {
         if let Some(i) = self.selected_index() {
             self.gateways[i].console.output.clear();
-            self.gateways[i].console.scroll = 0;
+            self.gateways[i].console.set_scroll(0);
         }
         vec![]
     }
@@ -429,12 +514,36 @@ impl App {
         effects
     }
 
-    fn run_editor(&mut self) -> Vec<Effect> {
+    pub(super) fn run_editor(&mut self) -> Vec<Effect> {
         let Some((i, code)) = self.editor_code() else {
             return vec![];
         };
         let keys = self.key_label(Command::Interrupt);
+        // a run always shows the console it runs in
+        self.view = View::Console;
         let g = &mut self.gateways[i];
+        let console_up = g.console.interrupt_mode.is_some();
+        if (g.state == GwState::Connecting || (g.state == GwState::Ready && !console_up))
+            && g.console.running.is_none()
+        {
+            // typed before the interpreter is up: it runs as soon as it is
+            let c = &mut g.console;
+            c.echo(">>> ", &code);
+            c.output
+                .push(LineKind::Info, "(runs when the gateway is ready)\n");
+            c.queued = Some(code.clone());
+            c.running = Some(0);
+            c.set_scroll(0);
+            c.history_pos = None;
+            if c.history.last() != Some(&code) {
+                c.history.push(code.clone());
+            }
+            c.editor = editor_with("");
+            return vec![Effect::SaveHistory {
+                spec: g.spec.clone(),
+                entry: code,
+            }];
+        }
         if !g.state.up() {
             self.toast = Some(format!("gateway {} is {}", g.id, g.state.label()));
             return vec![];
@@ -449,8 +558,9 @@ impl App {
             c.history.push(code.clone());
         }
         c.history_pos = None;
-        c.scroll = 0;
+        c.set_scroll(0);
         c.running = Some(0);
+        c.runs += 1;
         c.interrupt = Interrupt::None;
         c.editor = editor_with("");
         g.state = GwState::Busy;
@@ -471,6 +581,7 @@ impl App {
         let g = &mut self.gateways[i];
         g.console.echo("b>> ", code);
         g.console.running = Some(0);
+        g.console.runs += 1;
         g.console.interrupt = Interrupt::None;
         g.state = GwState::Busy;
         Effect::Run {
@@ -488,6 +599,12 @@ impl App {
         let c = &mut g.console;
         if c.running.is_none() {
             self.toast = Some("nothing is running".into());
+            return vec![];
+        }
+        if c.queued.take().is_some() {
+            c.running = None;
+            c.output
+                .push(LineKind::Info, "^C the waiting snippet will not run\n");
             return vec![];
         }
         let in_band = c.interrupt_mode == Some(InterruptMode::InBand);
@@ -533,7 +650,7 @@ impl App {
         if let Some(i) = self.selected_index() {
             let c = &mut self.gateways[i].console;
             c.search = (!text.is_empty()).then_some(text);
-            c.scroll = 0;
+            c.set_scroll(0);
         }
         self.jump_to_match(false);
     }
@@ -551,21 +668,32 @@ impl App {
             return vec![];
         };
         let n = c.output.lines.len();
-        let bottom = n.saturating_sub(c.scroll);
+        let bottom = n.saturating_sub(c.offset());
         let start = if older {
             bottom.saturating_sub(1)
         } else {
             bottom
         };
-        match (0..start)
-            .rev()
-            .find(|&idx| c.output.lines[idx].1.contains(&needle))
-        {
-            Some(idx) => c.scroll = n - idx - 1,
-            None => self.toast = Some(format!("'{needle}' not found above")),
+        let hit = |idx: usize| matches(&c.output.lines[idx].1, &needle);
+        let total = (0..n).filter(|&idx| hit(idx)).count();
+        match (0..start).rev().find(|&idx| hit(idx)) {
+            Some(idx) => {
+                let above = (0..idx).filter(|&i| hit(i)).count();
+                c.set_scroll(n - idx - 1);
+                self.toast = Some(format!(
+                    "match {} of {total} for '{needle}' (n: older, Esc clears)",
+                    above + 1
+                ));
+            }
+            None => self.toast = Some(format!("'{needle}' not found above ({total} in all)")),
         }
         vec![]
     }
+}
+
+/// Whether `line` holds `needle`, ignoring case (search is case-insensitive).
+pub fn matches(line: &str, needle: &str) -> bool {
+    line.to_lowercase().contains(&needle.to_lowercase())
 }
 
 /// The tail stream and line kind of output on stderr or stdout.

@@ -9,7 +9,9 @@
 pub mod broadcast;
 pub mod channels;
 pub mod commands;
+pub mod complete;
 pub mod console;
+pub mod editor;
 pub mod lines;
 pub mod monitor;
 mod msg;
@@ -147,6 +149,10 @@ pub struct App {
     /// Lines kept per console.
     pub scrollback: usize,
     pub quitting: bool,
+    /// Rows of the output pane, set when drawing: PgUp/PgDn scroll by this much.
+    pub page: usize,
+    /// `q` asks first when a gateway is busy or holds state.
+    pub confirm_quit: bool,
     /// The wall-clock time for the log and the tail ("HH:MM:SS"); tests fix it.
     pub clock: fn() -> String,
     /// Set when the screen must be redrawn.
@@ -173,6 +179,8 @@ impl App {
             scrollback: DEFAULT_SCROLLBACK,
             toast: None,
             quitting: false,
+            page: 10,
+            confirm_quit: true,
             dirty: true,
             clock: local_time,
             tree_rows: Vec::new(),
@@ -211,6 +219,10 @@ impl App {
         self.next_key += 1;
         if !self.groups.iter().any(|g| g == group) {
             self.groups.push(group.to_string());
+        }
+        if self.gateways.is_empty() && self.view == View::Console {
+            // the first minute: typing goes to the first gateway's editor
+            self.focus = Focus::Editor;
         }
         self.gateways.push(GatewayView {
             key,
@@ -288,10 +300,12 @@ impl App {
             .find(|g| g.group == group && g.id == id)
     }
 
+    /// Where keys go: the editor only while it is on screen and focused.
     pub fn mode(&self) -> Mode {
-        match self.focus {
-            Focus::Tree => Mode::Normal,
-            Focus::Editor => Mode::Editor,
+        if self.focus == Focus::Editor && self.view == View::Console {
+            Mode::Editor
+        } else {
+            Mode::Normal
         }
     }
 
@@ -401,14 +415,40 @@ impl App {
         if self.prompts.line.is_some() {
             return self.on_prompt_key(k);
         }
+        if self.mode() == Mode::Editor && self.on_assist_key(&k) {
+            return vec![];
+        }
         let key = Key::from_event(&k);
         if let Some(cmd) = self.keymap.lookup(self.mode(), key) {
-            return self.run_command(cmd);
+            return self.run_key(cmd, key);
         }
-        if self.focus == Focus::Editor {
+        if self.mode() == Mode::Editor {
             self.on_editor_key(k);
         }
         vec![]
+    }
+
+    /// Runs the command of a key when it belongs to the view on screen; elsewhere the
+    /// key does nothing but say where it works (no key acts on a hidden view).
+    fn run_key(&mut self, cmd: super::keymap::Command, key: Key) -> Vec<Effect> {
+        let Some(d) = commands::by_key(cmd) else {
+            return vec![];
+        };
+        let scope = self.scope();
+        if !d.shown_in(scope) {
+            self.toast = Some(format!(
+                "{} ({}) works in {}, not in the {} view",
+                key.label(),
+                d.hint_or_help(),
+                d.scopes_text(),
+                scope.name()
+            ));
+            return vec![];
+        }
+        match d.on_key {
+            Some(run) => run(self),
+            None => vec![],
+        }
     }
 
     /// Runs a keymap command through the command table.

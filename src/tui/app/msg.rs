@@ -137,6 +137,14 @@ pub enum Effect {
     Interrupt {
         key: usize,
     },
+    /// Ask the console of `key` for completions (`inspect`: signature and doc) of the
+    /// end of `text`; the answer carries `request`.
+    Complete {
+        key: usize,
+        request: u64,
+        text: String,
+        inspect: bool,
+    },
     Signal {
         key: usize,
     },

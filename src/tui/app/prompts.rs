@@ -56,8 +56,8 @@ pub struct Confirm {
     pub keys: Vec<usize>,
     /// false: Cancel focused (the default).
     pub yes_focused: bool,
-    /// A narrower choice offered with `o` (e.g. only the selected gateway of a group).
-    pub only: Option<(String, Vec<usize>)>,
+    /// Yes quits the cockpit (rather than terminating `keys`).
+    pub quit: bool,
 }
 
 impl Confirm {
@@ -66,8 +66,21 @@ impl Confirm {
             title,
             keys,
             yes_focused: false,
-            only: None,
+            quit: false,
         }
+    }
+
+    /// Quitting, which ends every gateway.
+    pub fn quit(title: String) -> Confirm {
+        Confirm {
+            quit: true,
+            ..Confirm::new(title, vec![])
+        }
+    }
+
+    /// The label of the button that goes ahead.
+    pub fn yes_label(&self) -> &'static str {
+        if self.quit { "Quit" } else { "Terminate" }
     }
 }
 
@@ -91,7 +104,8 @@ pub struct Prompts {
 pub const COMMANDS: &[Decl] = &[
     Decl::key(Command::CommandMode, |a| a.open_prompt(super::PromptKind::Command, ""), "command", "command line (:add :group :terminate :quit …, Tab completes)"),
     Decl::key(Command::Help, App::open_help, "help", "help: the keys and commands of this view").named("help", "", |a, _| Ok(a.open_help())),
-    Decl::key(Command::Quit, App::quit, "quit", "quit (terminates every gateway)").named("quit", "", |a, _| Ok(a.quit())).alias("q").everywhere(),
+    Decl::key(Command::Quit, App::quit, "quit", "quit (terminates every gateway; asks first when one is busy or holds state)").named("quit", "", |a, _| Ok(a.quit())).alias("q"),
+    Decl::key(Command::QuitNow, App::quit_now, "", "quit at once, without asking (terminates every gateway)").everywhere(),
 ];
 
 impl App {
@@ -117,7 +131,25 @@ impl App {
         vec![]
     }
 
+    /// `q`: quits, after asking when a gateway is busy or holds state (snippets ran
+    /// in it) and `confirm_quit` is on; Ctrl+Q never asks.
     fn quit(&mut self) -> Vec<Effect> {
+        let live = self.gateways.iter().filter(|g| g.state.alive());
+        let busy = live.clone().filter(|g| g.console.running.is_some()).count();
+        let state = live.filter(|g| g.console.runs > 0).count();
+        if self.confirm_quit && (busy > 0 || state > 0) {
+            let title = if busy > 0 {
+                format!("{busy} gateway(s) busy. Quit and terminate every gateway?")
+            } else {
+                format!("{state} gateway(s) hold state. Quit and terminate every gateway?")
+            };
+            self.prompts.confirm = Some(Confirm::quit(title));
+            return vec![];
+        }
+        self.quit_now()
+    }
+
+    fn quit_now(&mut self) -> Vec<Effect> {
         self.quitting = true;
         vec![Effect::Quit]
     }
@@ -155,17 +187,12 @@ impl App {
                 return vec![];
             }
             KeyCode::Char('y') => true,
-            KeyCode::Char('o') if c.only.is_some() => {
-                if let Some((_, keys)) = c.only.take() {
-                    c.keys = keys;
-                }
-                true
-            }
             KeyCode::Enter => c.yes_focused,
             KeyCode::Esc | KeyCode::Char('n') => false,
             _ => return vec![],
         };
         match self.prompts.confirm.take() {
+            Some(c) if yes && c.quit => self.quit_now(),
             Some(c) if yes => self.terminate(c.keys),
             _ => vec![],
         }

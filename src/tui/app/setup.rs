@@ -49,7 +49,7 @@ pub struct Setup {
 pub const COMMANDS: &[Decl] = &[
     Decl::key(Command::AddGateway, |a| a.open_prompt(super::PromptKind::AddSpec, ""), "add", "add a gateway (spec string)").named("add", "SPEC", App::add_line).only(&[Scope::Tree]),
     Decl::line("group", "NAME", App::group_line, "", "new gateways go to group NAME").only(&[Scope::Tree]),
-    Decl::key(Command::Terminate, App::terminate_key, "terminate", "terminate the selected gateway or group").named("terminate", "[GROUP]", App::terminate_line),
+    Decl::key(Command::Terminate, App::terminate_key, "terminate", "terminate the selected gateway (:terminate GROUP: its whole group)").named("terminate", "[GROUP]", App::terminate_line),
     Decl::line("save", "NAME", App::save_line, "", "save the live gateways as session NAME").only(&[Scope::Tree]),
     Decl::line("open", "NAME", App::open_line, "", "open session NAME (or a path to a .toml file)").only(&[Scope::Tree]),
 ];
@@ -302,32 +302,37 @@ impl App {
         Ok(vec![])
     }
 
+    /// `X`: the selected gateway only (a group is terminated with `:terminate GROUP`).
     fn terminate_key(&mut self) -> Vec<Effect> {
         let Some(g) = self.selected_gateway() else {
             return vec![];
         };
         let (key, id, group) = (g.key, g.id.clone(), g.group.clone());
-        let in_group = self.gateways.iter().filter(|x| x.group == group).count();
-        if self.focus == super::Focus::Tree && in_group > 1 {
-            self.ask_terminate_group(&group);
-            if let Some(c) = &mut self.prompts.confirm {
-                c.only = Some((format!("o: only gateway {id}"), vec![key]));
-            }
+        let title = if g.state.alive() {
+            format!("Terminate gateway {id} (group '{group}')?")
         } else {
-            let title = format!("Terminate gateway {id} (group '{group}')?");
-            self.prompts.confirm = Some(Confirm::new(title, vec![key]));
-        }
+            format!(
+                "Gateway {id} is {} already. Terminate it anyway?",
+                g.state.label()
+            )
+        };
+        self.prompts.confirm = Some(Confirm::new(title, vec![key]));
         vec![]
     }
 
     fn ask_terminate_group(&mut self, group: &str) {
-        let keys: Vec<usize> = self
-            .gateways
-            .iter()
-            .filter(|g| g.group == group)
-            .map(|g| g.key)
-            .collect();
-        let title = format!("Terminate group '{group}' ({} gateways)?", keys.len());
+        let members: Vec<&super::GatewayView> =
+            self.gateways.iter().filter(|g| g.group == group).collect();
+        let keys: Vec<usize> = members.iter().map(|g| g.key).collect();
+        let live = members.iter().filter(|g| g.state.alive()).count();
+        let title = if live == keys.len() {
+            format!("Terminate group '{group}' ({live} live gateways)?")
+        } else {
+            format!(
+                "Terminate group '{group}' ({live} live of {} gateways)?",
+                keys.len()
+            )
+        };
         self.prompts.confirm = Some(Confirm::new(title, keys));
     }
 

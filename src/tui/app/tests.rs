@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::engine::{ConsoleEvent, InterruptMode, Stream, TerminateOutcome};
-use crate::tui::keymap::Keymap;
+use crate::tui::keymap::{Keymap, Mode};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
 fn key(code: KeyCode) -> Action {
@@ -21,6 +21,10 @@ fn app_with_gateway() -> App {
     let mut app = App::new(Keymap::defaults());
     let eff = app.add_gateway("local", "popen//python=python3".parse().unwrap());
     assert!(matches!(eff, Ok(Effect::Open { key: 0, .. })));
+    // the first gateway's editor has the keyboard; Esc goes to the tree
+    assert_eq!(app.focus, Focus::Editor);
+    app.update(key(KeyCode::Esc));
+    assert_eq!(app.focus, Focus::Tree);
     app.update(Action::Engine(EngineMsg::Ready {
         key: 0,
         id: "gw0".into(),
@@ -146,7 +150,14 @@ fn terminate_needs_confirmation() {
         .is_empty()
     );
     let c = app.prompts.confirm.clone().expect("dialog");
-    assert_eq!(c.title, "Terminate group 'local' (2 gateways)?");
+    assert_eq!(c.title, "Terminate gateway gw0 (group 'local')?");
+    // Cancel is focused: Enter keeps it
+    assert!(app.update(key(KeyCode::Enter)).is_empty());
+    // the group through `:terminate`, the count of live gateways in the title
+    typed(&mut app, ":terminate");
+    app.update(key(KeyCode::Enter));
+    let c = app.prompts.confirm.clone().expect("dialog");
+    assert_eq!(c.title, "Terminate group 'local' (2 live gateways)?");
     app.update(key(KeyCode::Right));
     assert_eq!(
         app.update(key(KeyCode::Enter)),
@@ -172,9 +183,11 @@ fn terminate_only_the_selected_gateway_of_a_group() {
         KeyCode::Char('X'),
         KeyModifiers::SHIFT,
     )));
-    assert!(app.prompts.confirm.as_ref().unwrap().only.is_some());
+    // X names the selected gateway, not its group
+    let title = app.prompts.confirm.as_ref().unwrap().title.clone();
+    assert_eq!(title, "Terminate gateway gw1 (group 'local')?");
     assert_eq!(
-        app.update(key(KeyCode::Char('o'))),
+        app.update(key(KeyCode::Char('y'))),
         vec![Effect::Terminate { keys: vec![1] }]
     );
     // a late Ready of a gateway terminated while connecting ends it again
@@ -303,13 +316,18 @@ fn search_scrolls_to_matches_and_save_writes_the_pane() {
         }));
     }
     app.update(key(KeyCode::Char('/')));
-    typed(&mut app, "line 1");
+    // case-insensitive, with a count of the matches
+    typed(&mut app, "LINE 1");
     app.update(key(KeyCode::Enter));
     // lines: 0 is the "ready" info line, "line 19" is the newest match
     let c = &app.gateways[0].console;
     assert_eq!(
         c.output.lines[c.output.lines.len() - 1 - c.scroll].1,
         "line 19"
+    );
+    assert_eq!(
+        app.toast.as_deref(),
+        Some("match 11 of 11 for 'LINE 1' (n: older, Esc clears)")
     );
     app.update(key(KeyCode::Char('n')));
     let c = &app.gateways[0].console;
@@ -327,6 +345,9 @@ fn search_scrolls_to_matches_and_save_writes_the_pane() {
         }
         other => panic!("{other:?}"),
     }
+    // Esc in the tree clears the highlight
+    app.update(key(KeyCode::Esc));
+    assert_eq!(app.gateways[0].console.search, None);
 }
 
 #[test]
@@ -413,4 +434,108 @@ fn paste_goes_to_the_editor() {
         app.gateways[0].console.editor.lines(),
         ["def f():", "    return 1", ""]
     );
+}
+
+#[test]
+fn enter_runs_complete_code_and_opens_blocks() {
+    let mut app = app_editing("for i in range(3):");
+    assert!(app.update(key(KeyCode::Enter)).is_empty(), "a block opens");
+    assert_eq!(app.gateways[0].console.code(), "for i in range(3):\n    ");
+    typed(&mut app, "print(i)");
+    assert!(
+        app.update(key(KeyCode::Enter)).is_empty(),
+        "still in the block"
+    );
+    let eff = app.update(key(KeyCode::Enter));
+    assert_eq!(
+        eff[0],
+        Effect::Run {
+            key: 0,
+            code: "for i in range(3):\n    print(i)".into()
+        }
+    );
+    // Backspace goes back one indent stop; Alt+Enter never runs
+    let mut app = app_editing("if x:");
+    app.update(key(KeyCode::Enter));
+    app.update(key(KeyCode::Backspace));
+    assert_eq!(app.gateways[0].console.code(), "if x:\n");
+    let mut app = app_editing("x = 1");
+    let alt = Action::Key(KeyEvent::new(KeyCode::Enter, KeyModifiers::ALT));
+    assert!(app.update(alt).is_empty());
+    assert_eq!(app.gateways[0].console.code(), "x = 1\n");
+}
+
+#[test]
+fn view_keys_act_only_in_their_view_and_esc_goes_back() {
+    let mut app = app_with_gateway();
+    // `p` (pause the tail) in the tree: says where it works, opens nothing
+    app.update(key(KeyCode::Char('p')));
+    assert_eq!(app.view, View::Console);
+    assert!(app.toast.as_deref().unwrap_or("").contains("tail view"));
+    assert!(!app.tail.paused);
+    for (letter, view) in [('M', View::Monitor), ('T', View::Tail)] {
+        app.update(key(KeyCode::Char(letter)));
+        assert_eq!(app.view, view);
+        // `i` does not reach a hidden editor
+        app.update(key(KeyCode::Char('i')));
+        assert_eq!(app.mode(), Mode::Normal);
+        app.update(key(KeyCode::Esc));
+        assert_eq!(app.view, View::Console);
+    }
+    app.update(key(KeyCode::Char('C')));
+    assert!(app.channels_shown);
+    app.update(key(KeyCode::Esc));
+    assert!(!app.channels_shown);
+}
+
+#[test]
+fn a_snippet_typed_before_the_console_is_up_runs_when_it_is() {
+    let mut app = App::new(Keymap::defaults());
+    app.add_gateway("local", "popen//python=python3".parse().unwrap())
+        .unwrap();
+    typed(&mut app, "print(6*7)");
+    let eff = app.update(key(KeyCode::Enter));
+    assert!(
+        !eff.iter().any(|e| matches!(e, Effect::Run { .. })),
+        "{eff:?}"
+    );
+    app.update(Action::Engine(EngineMsg::Ready {
+        key: 0,
+        id: "gw0".into(),
+        pid: Some(42),
+        interpreter: "CPython 3.12.1".into(),
+    }));
+    let eff = app.update(Action::Engine(EngineMsg::Console {
+        key: 0,
+        event: ConsoleEvent::Hello {
+            interrupt: InterruptMode::InBand,
+        },
+    }));
+    assert_eq!(
+        eff,
+        vec![Effect::Run {
+            key: 0,
+            code: "print(6*7)".into()
+        }]
+    );
+    assert_eq!(app.gateways[0].state, GwState::Busy);
+}
+
+#[test]
+fn q_asks_when_a_gateway_holds_state_unless_configured_off() {
+    let mut app = app_with_gateway();
+    // nothing ran yet: q quits at once
+    let mut fresh = app_with_gateway();
+    assert_eq!(fresh.update(key(KeyCode::Char('q'))), vec![Effect::Quit]);
+    app.update(key(KeyCode::Enter));
+    typed(&mut app, "x = 1");
+    app.update(key(KeyCode::Enter));
+    app.update(key(KeyCode::Esc));
+    assert!(app.update(key(KeyCode::Char('q'))).is_empty());
+    let c = app.prompts.confirm.clone().expect("dialog");
+    assert!(c.quit && c.title.contains("busy"), "{c:?}");
+    assert!(app.update(key(KeyCode::Enter)).is_empty(), "Cancel first");
+    assert!(!app.quitting);
+    app.confirm_quit = false;
+    assert_eq!(app.update(key(KeyCode::Char('q'))), vec![Effect::Quit]);
 }
