@@ -25,11 +25,13 @@ ATOMS = ['\xe9', u'\xe9', 'a', u'a', u'\u20ac', '\xff', u'\xff', '', u'', 'ab\xe
          u'ab\xe9', 'caf\xc3\xa9', u'caf\xe9', 1, 2, True, False, 1.0, 0.5, None, -3, 2**70]
 def atom():
     return R.choice(ATOMS)
+# keys from a small pool, so that tuples and frozensets of them collide too
+KEYS = ['\xe9', u'\xe9', 'ab\xe9', u'ab\xe9', 'a', 1, True, 0.5, None]
 def key(d):
     r = R.random()
-    if d > 2 or r < 0.6:
-        return atom()
-    n = R.randint(0, 3)
+    if d > 2 or r < 0.5:
+        return R.choice(KEYS) if R.random() < 0.7 else atom()
+    n = R.randint(1, 2)
     if r < 0.8:
         return tuple([key(d + 1) for _ in range(n)])
     return frozenset([key(d + 1) for _ in range(n)])
