@@ -25,12 +25,15 @@ echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
-# the doctests run even when nextest fails; the script still fails then
+# the doctests and the fuzz smoke run even when nextest fails; the script still fails then
 status=0
 echo "== cargo nextest"
 cargo nextest run --workspace --no-fail-fast --failure-output final || status=$?
 echo "== doctests"
 cargo test --workspace --doc --quiet || status=$?
+# a short run of each fuzz target (README "Fuzzing"); installs cargo-fuzz if missing
+echo "== fuzz smoke"
+bash scripts/fuzz.sh 30 || status=$?
 if [ "$status" -ne 0 ]; then
   echo "== FAILED (exit $status): see above"
 fi

@@ -238,7 +238,8 @@ enum Command {
         json: bool,
     },
     /// Rosetta grid: run one snippet on every gateway and compare result, type,
-    /// exception and time; rows that differ from the majority are marked *.
+    /// exception and time. Rows are printed as gateways answer; the last line names the
+    /// gateways whose answer differs from the majority.
     #[command(after_help = spec_help())]
     Rosetta {
         /// A gateway spec; repeat for several.
@@ -251,6 +252,9 @@ enum Command {
         /// One JSON object per gateway and line.
         #[arg(long)]
         json: bool,
+        /// Seconds each gateway may take to answer; later cells are marked `timed out`.
+        #[arg(long, default_value_t = 30.0, value_name = "SECONDS")]
+        timeout: f64,
     },
     /// Print interpreter facts (implementation, version, pid, executable, cwd).
     #[command(after_help = spec_help())]
@@ -444,6 +448,7 @@ async fn run(cli: Cli) -> Result<i32, String> {
             gateways,
             code,
             json,
+            timeout,
         }) => {
             let Some(code) = code else {
                 eprintln!("execdeck rosetta: give the snippet with -c CODE");
@@ -453,6 +458,7 @@ async fn run(cli: Cli) -> Result<i32, String> {
                 specs: gateways,
                 code: cli::Code::Inline(code),
                 json,
+                timeout: seconds("timeout", timeout)?,
                 connect: cli::Connect {
                     bootstrap_timeout: Duration::from_secs(30),
                     accept_new_host_keys,

@@ -3,7 +3,7 @@
 
 mod common;
 
-use execdeck::engine::bridge::{Bridge, convert};
+use execdeck::engine::bridge::{Bridge, Converted, convert};
 use execdeck::engine::{
     Channel, Gateway, GatewayOptions, Spec, StrConfig, Value, codec, events::Event,
 };
@@ -170,7 +170,7 @@ async fn wait(bridge: &Bridge) -> String {
 
 #[test]
 fn convert_between_majors() {
-    let mut n = 0;
+    let mut n = Converted::default();
     let from2 = lit(
         "(b'a', [b'caf\\xc3\\xa9', 'u'], {b'k': b'\\xff'}, {b's'}, frozenset({b'f'}), 1, None)",
     );
@@ -179,25 +179,42 @@ fn convert_between_majors() {
         v,
         lit("('a', ['café', 'u'], {'k': 'ÿ'}, {'s'}, frozenset({'f'}), 1, None)")
     );
-    assert_eq!(n, 6);
+    assert_eq!(n.strings, 6);
 
-    let mut n = 0;
+    let mut n = Converted::default();
     let from3 = lit("['text', b'raw', {'k': ('v', 2)}, {'s'}]");
     let v = convert(from3.clone(), false, true, &mut n);
     assert_eq!(v, lit("[b'text', b'raw', {b'k': (b'v', 2)}, {b's'}]"));
-    assert_eq!(n, 4);
-    let mut n = 0;
+    assert_eq!(n.strings, 4);
+    let mut n = Converted::default();
     assert_eq!(
         convert(lit("'caf\\xe9'"), false, true, &mut n),
         Value::Bytes("café".as_bytes().to_vec())
     );
-    assert_eq!(n, 1);
+    assert_eq!(n.strings, 1);
+
+    // keys a conversion made equal merge as the destination's loader merges them
+    let mut n = Converted::default();
+    let v = convert(
+        lit("{b'\\xe9': 1, '\\xe9': 2, (b'\\xe9',): 3, ('\\xe9',): 4, b'k': {b'a', 'a'}}"),
+        true,
+        false,
+        &mut n,
+    );
+    assert_eq!(v.to_string(), "{'é': 2, ('é',): 4, 'k': {'a'}}");
+    assert_eq!(
+        n,
+        Converted {
+            strings: 4,
+            merged: 3
+        }
+    );
 
     // same major: untouched and not counted
-    let mut n = 0;
+    let mut n = Converted::default();
     assert_eq!(convert(from2.clone(), true, true, &mut n), from2);
     assert_eq!(convert(from3.clone(), false, false, &mut n), from3);
-    assert_eq!(n, 0);
+    assert_eq!(n, Converted::default());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -217,6 +234,7 @@ channel.send(u'caf\xe9')
 channel.send('caf\xc3\xa9')
 channel.send(b'\xff')
 channel.send(('a', [u'b', 'c'], {'k': u'v'}, set(['s']), frozenset([u'f']), 7, None, 2.5))
+channel.send({'\xe9': 1, u'\xe9': 1})
 "#,
         CONSUMER,
     )
@@ -236,15 +254,18 @@ channel.send(('a', [u'b', 'c'], {'k': u'v'}, set(['s']), frozenset([u'f']), 7, N
             "('str', ['str', 'str'], ('dict', [('str', 'str')]), ('set', ['str']), \
              ('frozenset', ['str']), 'int', 'NoneType', 'float')",
         ),
+        // two keys on Python 2, one once both are text: merged and counted
+        ("{'é': 1}", "('dict', [('str', 'int')])"),
     ]
     .map(|(x, s)| (lit(x), lit(s)));
     assert_eq!(got, want);
     assert_eq!(wait(&p.bridge).await, "source closed");
     assert_eq!(p.bridge.ended().as_deref(), Some("source closed"));
     let stats = p.bridge.stats();
-    assert_eq!(stats.items, 7);
-    // 'tick %d' x3, 'caf\xc3\xa9', '\xff', and 'a', 'c', 'k', 's' in the tuple
-    assert_eq!(stats.conversions, 9);
+    assert_eq!(stats.items, 8);
+    // 'tick %d' x3, 'caf\xc3\xa9', '\xff', 'a', 'c', 'k', 's' in the tuple, '\xe9'
+    assert_eq!(stats.conversions, 10);
+    assert_eq!(stats.merged, 1);
     assert_eq!(stats.bytes, encoded(&got));
     assert_eq!(p.bridge.stats().elapsed, stats.elapsed, "frozen at the end");
     p.consumer

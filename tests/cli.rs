@@ -950,17 +950,35 @@ fn rosetta_marks_the_cell_that_differs() {
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let (rc, out, err) = run(&args, None);
     assert_eq!(rc, Some(0), "{err}");
-    let rows: Vec<serde_json::Value> = out
+    let mut rows: Vec<serde_json::Value> = out
         .lines()
         .map(|l| serde_json::from_str(l).expect("json"))
         .collect();
-    assert_eq!(rows.len(), 4);
-    assert_eq!(rows[0]["repr"], "0");
-    assert_eq!(rows[0]["differs"], true);
-    for r in &rows[1..] {
-        assert_eq!(r["repr"], "0.5");
-        assert_eq!(r["type"], "float");
-        assert_eq!(r["differs"], false);
+    // a row per gateway as it answers, then the summary naming the odd one
+    assert_eq!(rows.len(), 5, "{out}");
+    let summary = rows.pop().unwrap_or_default();
+    assert_eq!(
+        summary["summary"]["differs"],
+        serde_json::json!(["gw0"]),
+        "{out}"
+    );
+    assert_eq!(
+        summary["summary"]["timed_out"],
+        serde_json::json!([]),
+        "{out}"
+    );
+    for r in &rows {
+        let (repr, ty) = if r["gateway"] == "gw0" {
+            ("0", "int")
+        } else {
+            ("0.5", "float")
+        };
+        assert_eq!(
+            (&r["repr"], &r["type"]),
+            (&repr.into(), &ty.into()),
+            "{out}"
+        );
+        assert_eq!(r["timed_out"], false);
     }
     // an exception is a result too
     let (_, out, _) = run(&["rosetta", "-g", &py3_spec(), "-c", "1/0"], None);

@@ -497,8 +497,18 @@ fn rosetta_grid_runs_on_the_group_and_highlights_the_odd_ones() {
         type_name: Some(ty.into()),
         error: None,
         elapsed: Duration::from_micros(1500),
+        timed_out: false,
         differs,
     };
+    // a cell that is in shows at once; the others still run
+    app.update(Action::Engine(EngineMsg::RosettaCell {
+        run: 1,
+        index: 1,
+        cell: cell("py313", "3.5", "float", false),
+    }));
+    let (partial, _) = render(&mut app, 100, 14);
+    assert!(partial.contains("3.5"), "{partial}");
+    assert_eq!(partial.matches("running…").count(), 2, "{partial}");
     app.update(Action::Engine(EngineMsg::RosettaDone {
         run: 1,
         cells: vec![
@@ -640,6 +650,7 @@ code = "1 + 1"
         dst: (1, 3),
         items: 12,
         conversions: 12,
+        merged: 0,
         per_s: 2.0,
         ended: None,
     }));
@@ -677,6 +688,7 @@ fn bridge_ended_twice(
             dst,
             items,
             conversions: items,
+            merged: 0,
             per_s: 0.0,
             ended: Some(reason.into()),
         }));
@@ -789,6 +801,7 @@ fn an_older_rosetta_run_does_not_overwrite_the_grid() {
             type_name: Some("str".into()),
             error: None,
             elapsed: Duration::ZERO,
+            timed_out: false,
             differs: false,
         }]
     };

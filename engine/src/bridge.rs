@@ -60,7 +60,7 @@ use super::channel::{Channel, Ending};
 use super::codec::StrConfig;
 use super::error::{Error, Result};
 use super::gateway::{Facts, Gateway, GatewayState};
-use super::value::Value;
+use super::value::{Value, collapse_equal_keys};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -73,6 +73,9 @@ pub struct BridgeStats {
     pub items: u64,
     /// Strings converted between Python 2 and 3 (one per string, at any depth).
     pub conversions: u64,
+    /// Dict keys and set members merged because a conversion made them equal (a
+    /// Python 2 dict with both `'\xe9'` and `u'\xe9'`), as Python's loader merges them.
+    pub merged: u64,
     /// Encoded size of the forwarded items (the serialized payloads, as sent).
     pub bytes: u64,
     /// Time since the start; frozen when the bridge ends.
@@ -97,6 +100,7 @@ struct Shared {
     started: Instant,
     items: AtomicU64,
     conversions: AtomicU64,
+    merged: AtomicU64,
     bytes: AtomicU64,
     /// The reason and the elapsed time, once the bridge has ended.
     end: Mutex<Option<(String, Duration)>>,
@@ -157,6 +161,7 @@ impl Bridge {
             started: Instant::now(),
             items: AtomicU64::new(0),
             conversions: AtomicU64::new(0),
+            merged: AtomicU64::new(0),
             bytes: AtomicU64::new(0),
             end: Mutex::new(None),
             done: done_tx,
@@ -188,6 +193,7 @@ impl Bridge {
         BridgeStats {
             items: s.items.load(Ordering::Relaxed),
             conversions: s.conversions.load(Ordering::Relaxed),
+            merged: s.merged.load(Ordering::Relaxed),
             bytes: s.bytes.load(Ordering::Relaxed),
             elapsed: s
                 .end()
@@ -237,21 +243,34 @@ impl Bridge {
 /// UTF-8. From a Python 3 source, `Str` becomes `Bytes` (UTF-8) for a Python 2
 /// destination, which receives it as a native `str`. Otherwise `v` is returned
 /// unchanged. Tuples, lists, dicts (keys and values), sets and frozensets are
-/// converted recursively. Adds 1 to `*count` per converted string.
+/// converted recursively. Keys and set members that became equal are merged as the
+/// destination's loader merges them (the first key's place, the last value).
+/// `count` adds 1 per converted string and per merged key.
 ///
 /// ```
-/// use execdeck_engine::{Value, bridge::convert};
-/// let mut n = 0;
-/// let v = Value::parse_literal("[b'tick', {b'k': b'\\xff'}, 'text', 1]").unwrap();
+/// use execdeck_engine::{Value, bridge::{Converted, convert}};
+/// let mut n = Converted::default();
+/// let v = Value::parse_literal("[b'tick', {b'k': b'\\xff', 'k': 2}, 'text', 1]").unwrap();
 /// let v = convert(v, true, false, &mut n);
-/// assert_eq!(v.to_string(), "['tick', {'k': 'ÿ'}, 'text', 1]");
-/// assert_eq!(n, 3);
+/// assert_eq!(v.to_string(), "['tick', {'k': 2}, 'text', 1]");
+/// assert_eq!(n, Converted { strings: 3, merged: 1 });
 /// ```
-pub fn convert(v: Value, from_py2: bool, to_py2: bool, count: &mut u64) -> Value {
+pub fn convert(v: Value, from_py2: bool, to_py2: bool, count: &mut Converted) -> Value {
     if from_py2 == to_py2 {
         return v;
     }
-    conv(v, from_py2, count)
+    let mut v = conv(v, from_py2, &mut count.strings);
+    count.merged += collapse_equal_keys(&mut v) as u64;
+    v
+}
+
+/// What [`convert`] changed in one item.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Converted {
+    /// Strings converted between Python 2 and 3.
+    pub strings: u64,
+    /// Dict keys and set members merged because the conversion made them equal.
+    pub merged: u64,
 }
 
 fn conv(v: Value, from_py2: bool, count: &mut u64) -> Value {
@@ -497,7 +516,7 @@ impl Forwarder {
                     reason,
                 };
             }
-            let mut n = 0;
+            let mut n = Converted::default();
             let item = convert(item, self.from_py2, self.to_py2, &mut n);
             let size = encoded_len(&item);
             if let Err(e) = self.dst.send(&item).await {
@@ -505,7 +524,8 @@ impl Forwarder {
             }
             let s = &self.shared;
             s.items.fetch_add(1, Ordering::Relaxed);
-            s.conversions.fetch_add(n, Ordering::Relaxed);
+            s.conversions.fetch_add(n.strings, Ordering::Relaxed);
+            s.merged.fetch_add(n.merged, Ordering::Relaxed);
             s.bytes.fetch_add(size, Ordering::Relaxed);
         };
         // closing an end whose gateway is gone fails; the reason stands anyway

@@ -17,6 +17,8 @@
 
 pub use crate::value::MAX_INT_DIGITS;
 use crate::value::Value;
+/// At its old path: merging keys a string conversion made equal.
+pub use crate::value::collapse_equal_keys;
 use std::fmt;
 
 /// Hard bounds applied while decoding untrusted bytes.
@@ -304,86 +306,6 @@ pub fn decode_with_channels(
         converted: false,
     }
     .run()
-}
-
-/// Merges dict keys and set members that a string conversion made equal, as execnet's
-/// loader does by building real dicts and sets: a Python 2 dict holding both `"\xe9"`
-/// and `u"\xe9"` arrives as `{'é': <last value>}` (the first key's place, the last
-/// value), a set keeps one. Only `str` and `bytes` can have become equal (other keys
-/// were distinct on the sender and are not converted). Returns how many merged.
-pub fn collapse_equal_keys(v: &mut Value) -> usize {
-    use std::collections::HashMap;
-    #[derive(PartialEq, Eq, Hash)]
-    enum Key<'k> {
-        S(&'k str),
-        B(&'k [u8]),
-    }
-    fn key(v: &Value) -> Option<Key<'_>> {
-        match v {
-            Value::Str(s) => Some(Key::S(s)),
-            Value::Bytes(b) => Some(Key::B(b)),
-            _ => None,
-        }
-    }
-    let mut merged = 0;
-    match v {
-        Value::Dict(items) => {
-            let mut keep = vec![true; items.len()];
-            let mut last_value: Vec<(usize, usize)> = Vec::new();
-            {
-                let mut first: HashMap<Key<'_>, usize> = HashMap::new();
-                for (i, (k, _)) in items.iter().enumerate() {
-                    if let Some(kk) = key(k) {
-                        match first.get(&kk) {
-                            Some(&f) => {
-                                keep[i] = false;
-                                last_value.push((f, i));
-                            }
-                            None => {
-                                first.insert(kk, i);
-                            }
-                        }
-                    }
-                }
-            }
-            for (f, i) in last_value {
-                let val = std::mem::replace(&mut items[i].1, Value::None);
-                items[f].1 = val;
-                merged += 1;
-            }
-            let mut n = 0;
-            items.retain(|_| {
-                n += 1;
-                keep[n - 1]
-            });
-            for (_, val) in items.iter_mut() {
-                merged += collapse_equal_keys(val);
-            }
-        }
-        Value::Set(items) | Value::FrozenSet(items) => {
-            let keep: Vec<bool> = {
-                let mut seen = std::collections::HashSet::new();
-                items
-                    .iter()
-                    .map(|m| key(m).is_none_or(|k| seen.insert(k)))
-                    .collect()
-            };
-            let before = items.len();
-            let mut n = 0;
-            items.retain(|_| {
-                n += 1;
-                keep[n - 1]
-            });
-            merged += before - items.len();
-        }
-        Value::List(items) | Value::Tuple(items) => {
-            for item in items {
-                merged += collapse_equal_keys(item);
-            }
-        }
-        _ => {}
-    }
-    merged
 }
 
 struct Decoder<'a, 'c> {

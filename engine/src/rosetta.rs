@@ -1,6 +1,10 @@
 //! Rosetta grid: one snippet on several gateways, side by side — result repr, type,
 //! exception and elapsed time per gateway, and which cells differ from the majority.
 //!
+//! [`Run`] hands out each cell as soon as its gateway answers, so one slow or hung
+//! gateway does not hold back the others; a gateway that has not answered by the
+//! deadline gets a `timed out` cell. [`run`] waits for the whole grid.
+//!
 //! ```
 //! # tokio::runtime::Runtime::new().unwrap().block_on(async {
 //! use execdeck_engine::{Gateway, rosetta};
@@ -16,6 +20,10 @@
 use super::gateway::Gateway;
 use super::value::Value;
 use std::time::Duration;
+use tokio::task::{Id, JoinSet};
+
+/// The per-gateway deadline [`run`] uses (and `execdeck rosetta` by default).
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Runs the snippet like a REPL cell: the value of a final expression is the result.
 const SOURCE: &str = r#"import sys, time
@@ -50,9 +58,12 @@ pub struct Cell {
     pub gateway: String,
     pub repr: Option<String>,
     pub type_name: Option<String>,
-    /// "ExcType: message" when the snippet raised.
+    /// "ExcType: message" when the snippet raised; also why there is no answer (the
+    /// gateway died, the deadline passed).
     pub error: Option<String>,
     pub elapsed: Duration,
+    /// No answer came before the deadline (`error` says so too).
+    pub timed_out: bool,
     /// Differs from the most common outcome (repr, type, error) of the grid.
     pub differs: bool,
 }
@@ -61,6 +72,18 @@ pub struct Cell {
 type Outcome<'a> = (Option<&'a str>, Option<&'a str>, Option<&'a str>);
 
 impl Cell {
+    fn new(gateway: String) -> Cell {
+        Cell {
+            gateway,
+            repr: None,
+            type_name: None,
+            error: None,
+            elapsed: Duration::ZERO,
+            timed_out: false,
+            differs: false,
+        }
+    }
+
     fn outcome(&self) -> Outcome<'_> {
         (
             self.repr.as_deref(),
@@ -70,21 +93,81 @@ impl Cell {
     }
 }
 
-/// Runs `code` on every gateway at once and marks the cells that differ from the
-/// majority.
+/// A Rosetta run under way: the snippet runs on every gateway at once and
+/// [`Run::next`] gives the cells in the order they finish.
+pub struct Run {
+    set: JoinSet<(usize, Cell)>,
+    /// Which gateway index each task serves (a task that panicked still gets a cell).
+    tasks: Vec<(Id, usize, String)>,
+    cells: Vec<Option<Cell>>,
+}
+
+impl Run {
+    /// Starts `code` on every gateway. `deadline` bounds each gateway's answer (`None`:
+    /// wait as long as it takes).
+    pub fn start(gateways: &[Gateway], code: &str, deadline: Option<Duration>) -> Run {
+        let mut set = JoinSet::new();
+        let mut tasks = Vec::new();
+        for (i, gw) in gateways.iter().enumerate() {
+            let gw = gw.clone();
+            let code = code.to_string();
+            let id = gw.id().to_string();
+            let handle = set.spawn(async move { (i, one(&gw, &code, deadline).await) });
+            tasks.push((handle.id(), i, id));
+        }
+        Run {
+            set,
+            tasks,
+            cells: vec![None; gateways.len()],
+        }
+    }
+
+    /// The next cell to finish, with the index of its gateway; `None` once every
+    /// gateway has its cell. `differs` is not known yet here (see [`Run::cells`]).
+    pub async fn next(&mut self) -> Option<(usize, Cell)> {
+        let (i, cell) = match self.set.join_next_with_id().await? {
+            Ok((_, (i, cell))) => (i, cell),
+            Err(e) => {
+                let (i, gateway) = self
+                    .tasks
+                    .iter()
+                    .find(|t| t.0 == e.id())
+                    .map(|t| (t.1, t.2.clone()))?;
+                let mut cell = Cell::new(gateway);
+                cell.error = Some(format!("rosetta task failed: {e}"));
+                (i, cell)
+            }
+        };
+        if let Some(slot) = self.cells.get_mut(i) {
+            *slot = Some(cell.clone());
+        }
+        Some((i, cell))
+    }
+
+    /// Every cell in gateway order (waiting for those not in yet), the ones that differ
+    /// from the majority marked.
+    pub async fn cells(mut self) -> Vec<Cell> {
+        while self.next().await.is_some() {}
+        let cells: Vec<Cell> = self
+            .cells
+            .into_iter()
+            .zip(&self.tasks)
+            .map(|(c, t)| c.unwrap_or_else(|| Cell::new(t.2.clone())))
+            .collect();
+        mark_differences(cells)
+    }
+}
+
+/// Runs `code` on every gateway at once (each within [`DEFAULT_TIMEOUT`]) and marks the
+/// cells that differ from the majority.
 pub async fn run(gateways: &[Gateway], code: &str) -> Vec<Cell> {
-    let mut set = tokio::task::JoinSet::new();
-    for (i, gw) in gateways.iter().enumerate() {
-        let gw = gw.clone();
-        let code = code.to_string();
-        set.spawn(async move { (i, one(&gw, &code).await) });
-    }
-    let mut cells: Vec<(usize, Cell)> = Vec::new();
-    while let Some(Ok(c)) = set.join_next().await {
-        cells.push(c);
-    }
-    cells.sort_by_key(|c| c.0);
-    let mut cells: Vec<Cell> = cells.into_iter().map(|c| c.1).collect();
+    Run::start(gateways, code, Some(DEFAULT_TIMEOUT))
+        .cells()
+        .await
+}
+
+/// Sets `differs` on the cells unlike the most common outcome (none when tied).
+pub fn mark_differences(mut cells: Vec<Cell>) -> Vec<Cell> {
     let majority = {
         let mut counts: Vec<(Outcome<'_>, usize)> = Vec::new();
         for c in &cells {
@@ -105,30 +188,38 @@ pub async fn run(gateways: &[Gateway], code: &str) -> Vec<Cell> {
             )
         })
     };
-    if let Some((r, t, e)) = majority {
-        for c in &mut cells {
-            c.differs = (c.repr.clone(), c.type_name.clone(), c.error.clone())
-                != (r.clone(), t.clone(), e.clone());
-        }
+    for c in &mut cells {
+        c.differs = match &majority {
+            Some((r, t, e)) => {
+                (c.repr.as_ref(), c.type_name.as_ref(), c.error.as_ref())
+                    != (r.as_ref(), t.as_ref(), e.as_ref())
+            }
+            None => false,
+        };
     }
     cells
 }
 
-async fn one(gw: &Gateway, code: &str) -> Cell {
-    let mut cell = Cell {
-        gateway: gw.id().to_string(),
-        repr: None,
-        type_name: None,
-        error: None,
-        elapsed: Duration::ZERO,
-        differs: false,
-    };
+async fn one(gw: &Gateway, code: &str, deadline: Option<Duration>) -> Cell {
+    let mut cell = Cell::new(gw.id().to_string());
+    let t0 = std::time::Instant::now();
     let reply = async {
         let ch = gw.remote_exec(SOURCE).await?;
         ch.send(&Value::Str(code.to_string())).await?;
-        ch.receive_timeout(Duration::from_secs(60)).await
-    }
-    .await;
+        ch.receive().await
+    };
+    let reply = match deadline {
+        Some(d) => match tokio::time::timeout(d, reply).await {
+            Ok(r) => r,
+            Err(_) => {
+                cell.timed_out = true;
+                cell.elapsed = t0.elapsed();
+                cell.error = Some(format!("timed out after {} s", d.as_secs_f64()));
+                return cell;
+            }
+        },
+        None => reply.await,
+    };
     match reply {
         Ok(Value::Tuple(t)) if t.len() == 4 => {
             cell.repr = t[0].as_str().map(str::to_string);

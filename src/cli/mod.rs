@@ -856,12 +856,17 @@ pub struct RosettaArgs {
     pub specs: Vec<String>,
     pub code: Code,
     pub json: bool,
+    /// How long each gateway may take to answer.
+    pub timeout: Duration,
     pub connect: Connect,
 }
 
 /// `execdeck rosetta`: one snippet on every gateway; a row per gateway with result,
-/// type, exception and time; rows that differ from the majority are marked `*`.
+/// type, exception and time, printed as each gateway answers (a gateway still silent at
+/// the deadline gets a `timed out` row); then the gateways that differ from the
+/// majority. Exits 1 when a gateway failed to open, died or timed out.
 pub async fn rosetta(args: RosettaArgs) -> Result<i32, String> {
+    use crate::engine::rosetta::{Cell, Run, mark_differences};
     let specs = parse_specs(&args.specs)?;
     let code = read_code(&args.code)?;
     let mut p = Printer::new(args.json);
@@ -875,24 +880,23 @@ pub async fn rosetta(args: RosettaArgs) -> Result<i32, String> {
                 .unwrap_or_else(|_| "?".into()),
         );
     }
-    let cells = crate::engine::rosetta::run(group.gateways(), &code).await;
-    if args.json {
-        for (c, i) in cells.iter().zip(&interp) {
-            let obj = serde_json::json!({
-                "gateway": c.gateway, "interpreter": i, "repr": c.repr, "type": c.type_name,
-                "error": c.error, "elapsed_ms": c.elapsed.as_secs_f64() * 1e3, "differs": c.differs,
-            });
-            println!("{obj}");
-        }
-    } else {
+    if !args.json {
         println!(
             "  {:<10} {:<16} {:<30} {:<12} {:<30} {:>9}",
             "GATEWAY", "INTERPRETER", "RESULT", "TYPE", "ERROR", "ms"
         );
-        for (c, i) in cells.iter().zip(&interp) {
+    }
+    let row = |c: &Cell, i: &str| {
+        if args.json {
+            let obj = serde_json::json!({
+                "gateway": c.gateway, "interpreter": i, "repr": c.repr, "type": c.type_name,
+                "error": c.error, "elapsed_ms": c.elapsed.as_secs_f64() * 1e3,
+                "timed_out": c.timed_out,
+            });
+            println!("{obj}");
+        } else {
             println!(
-                "{} {:<10} {:<16} {:<30} {:<12} {:<30} {:>9.3}",
-                if c.differs { "*" } else { " " },
+                "  {:<10} {:<16} {:<30} {:<12} {:<30} {:>9.3}",
                 c.gateway,
                 i,
                 c.repr.as_deref().unwrap_or("-"),
@@ -901,6 +905,31 @@ pub async fn rosetta(args: RosettaArgs) -> Result<i32, String> {
                 c.elapsed.as_secs_f64() * 1e3
             );
         }
+    };
+    let mut run = Run::start(group.gateways(), &code, Some(args.timeout));
+    let mut cells: Vec<Option<Cell>> = vec![None; interp.len()];
+    while let Some((i, cell)) = run.next().await {
+        row(&cell, interp.get(i).map_or("?", String::as_str));
+        if let Some(slot) = cells.get_mut(i) {
+            *slot = Some(cell);
+        }
+    }
+    let cells = mark_differences(cells.into_iter().flatten().collect());
+    let names = |pick: fn(&Cell) -> bool| -> Vec<&str> {
+        cells
+            .iter()
+            .filter(|c| pick(c))
+            .map(|c| c.gateway.as_str())
+            .collect()
+    };
+    let (differ, late) = (names(|c| c.differs), names(|c| c.timed_out));
+    if args.json {
+        println!(
+            "{}",
+            serde_json::json!({"summary": {"differs": differ, "timed_out": late}})
+        );
+    } else if !differ.is_empty() {
+        println!("* differs from the majority: {}", differ.join(", "));
     }
     // a gateway that died while running the snippet (os._exit, a crash) fails the run
     let died = group
@@ -908,7 +937,7 @@ pub async fn rosetta(args: RosettaArgs) -> Result<i32, String> {
         .iter()
         .any(|g| matches!(g.state(), crate::engine::GatewayState::Dead(_)));
     group.terminate(Duration::from_secs(5)).await;
-    Ok(if ok && !died { 0 } else { 1 })
+    Ok(if ok && !died && late.is_empty() { 0 } else { 1 })
 }
 
 #[cfg(test)]

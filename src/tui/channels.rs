@@ -103,6 +103,7 @@ async fn run_bridge(
             dst,
             items: st.items,
             conversions: st.conversions,
+            merged: st.merged,
             per_s: if done { 0.0 } else { per_s },
             ended,
         };

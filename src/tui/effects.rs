@@ -138,9 +138,16 @@ pub(super) fn execute(eff: Effect, rt: &Arc<Runtime>) {
         }
         Effect::Bridge { src, dst } => channels::bridge(rt, src, dst),
         Effect::Rosetta { run, keys, code } => {
+            use crate::engine::rosetta::{DEFAULT_TIMEOUT, Run};
             let gws: Vec<_> = keys.iter().filter_map(|&k| rt.gateway(k)).collect();
+            let to = rt.clone();
             reply(rt, async move {
-                let cells = crate::engine::rosetta::run(&gws, &code).await;
+                // each cell goes to the grid as its gateway answers
+                let mut cells = Run::start(&gws, &code, Some(DEFAULT_TIMEOUT));
+                while let Some((index, cell)) = cells.next().await {
+                    to.send(EngineMsg::RosettaCell { run, index, cell }).await;
+                }
+                let cells = cells.cells().await;
                 Some(EngineMsg::RosettaDone { run, cells })
             });
         }

@@ -408,6 +408,18 @@ pub struct RosettaGrid {
     pub keys: Vec<usize>,
     /// None while running.
     pub cells: Option<Vec<Cell>>,
+    /// The cells in so far, while running (by column).
+    pub partial: Vec<Option<Cell>>,
+}
+
+impl RosettaGrid {
+    /// Column `n`'s cell: the finished grid's, else the one that came in early.
+    pub fn cell(&self, n: usize) -> Option<&Cell> {
+        match &self.cells {
+            Some(cells) => cells.get(n),
+            None => self.partial.get(n).and_then(Option::as_ref),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -415,7 +415,7 @@ pub fn draw_rosetta(f: &mut Frame, app: &App, area: Rect) {
             Line::from(Span::styled(id, HEAD.add_modifier(Modifier::UNDERLINED))),
             Line::from(Span::styled(interp, Style::default().fg(Color::Cyan))),
         ];
-        match r.cells.as_ref().and_then(|c| c.get(n)) {
+        match r.cell(n) {
             None => lines.push(Line::from(Span::styled(
                 "running…",
                 Style::default().fg(Color::DarkGray),

@@ -438,9 +438,14 @@ fn draw_channels(f: &mut Frame, g: &super::app::GatewayView, open: &str, area: R
                 Some(r) => format!("ended: {r}"),
                 None => format!("{:.0}/s", l.per_s),
             };
+            // keys a conversion made equal show only when there are some
+            let merged = match l.merged {
+                0 => String::new(),
+                n => format!("  {n} merged"),
+            };
             spans.push(Span::styled(
                 format!(
-                    "{arrow} {}  {} items  {} conv  {state}",
+                    "{arrow} {}  {} items  {} conv{merged}  {state}",
                     l.peer, l.items, l.conversions
                 ),
                 Style::default().fg(if l.ended.is_some() {

@@ -669,7 +669,11 @@ impl<'a> Parser<'a> {
         // The crate forgives missing or extra spaces in names; Python does not: the
         // name must be the character's own or (when it spells differently) an alias.
         let squeeze = |n: &str| n.replace([' ', '-'], "").to_ascii_uppercase();
-        let c = unicode_names2::character(name)
+        // every name starts with a letter or digit; the crate (4.0) panics on a leading
+        // '-' in a debug build (found by fuzz/literal)
+        let c = Some(name)
+            .filter(|n| n.starts_with(|c: char| c.is_ascii_alphanumeric()))
+            .and_then(unicode_names2::character)
             .filter(|c| {
                 let own = unicode_names2::name(*c)
                     .map(|n| n.to_string())
@@ -798,6 +802,24 @@ fn dedup(items: Vec<Value>) -> Vec<Value> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Inputs fuzz/literal found (see README "Fuzzing"): each must give a clean error.
+    #[test]
+    fn fuzz_regressions() {
+        // unicode_names2 4.0 underflows on a name starting with '-' (a debug-build panic)
+        for text in [r"'\N{-BULLET}'", r"'\N{-}'", r"b'x' '\N{- A}'"] {
+            let err = Value::parse_literal(text).expect_err(text);
+            assert!(
+                err.message.contains("Unicode character name"),
+                "{text}: {err}"
+            );
+        }
+        // Python's repr of complex(0, -3) is `-3j`, which reads back as complex(-0.0, -3.0)
+        let v = Value::parse_literal("0-3j").expect("complex");
+        assert_eq!(v.to_string(), "-3j");
+        let back = Value::parse_literal(&v.to_string()).expect("complex");
+        assert_eq!((back.to_string(), back == v), ("(-0-3j)".to_string(), true));
+    }
 
     fn rt(s: &str) -> String {
         Value::parse_literal(s)

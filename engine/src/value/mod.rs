@@ -7,10 +7,12 @@
 //! assert_eq!(v.to_string(), "{'a': (1, 2.5, b'x', None)}");
 //! ```
 
+mod collapse;
 mod data;
 mod literal;
 mod repr;
 
+pub use collapse::collapse_equal_keys;
 pub use data::{ChannelId, MAX_INT_DIGITS, Value};
 pub use literal::{LiteralError, MAX_LITERAL_DEPTH};
 pub use repr::{bytes_repr, float_repr, source_literal, str_repr};

@@ -57,6 +57,8 @@ pub struct Link {
     pub peer: String,
     pub items: u64,
     pub conversions: u64,
+    /// Keys a conversion made equal, merged.
+    pub merged: u64,
     pub per_s: f64,
     /// Why the bridge ended.
     pub ended: Option<String>,
@@ -73,6 +75,7 @@ pub struct Channels {
 struct BridgeReport {
     items: u64,
     conversions: u64,
+    merged: u64,
     per_s: f64,
     ended: Option<String>,
 }
@@ -167,12 +170,14 @@ impl App {
                 dst,
                 items,
                 conversions,
+                merged,
                 per_s,
                 ended,
             } => {
                 let report = BridgeReport {
                     items,
                     conversions,
+                    merged,
                     per_s,
                     ended,
                 };
@@ -240,6 +245,7 @@ impl App {
                     peer: peer.clone(),
                     items: r.items,
                     conversions: r.conversions,
+                    merged: r.merged,
                     per_s: r.per_s,
                     ended: r.ended.clone(),
                 });
@@ -339,6 +345,7 @@ impl App {
                     peer: peer.clone(),
                     items: 0,
                     conversions: 0,
+                    merged: 0,
                     per_s: 0.0,
                     ended: None,
                 });

@@ -380,6 +380,10 @@ impl App {
                 self.rosetta_done(run, cells);
                 vec![]
             }
+            M::RosettaCell { run, index, cell } => {
+                self.rosetta_cell(run, index, cell);
+                vec![]
+            }
             M::Session(session) => self.open_session(session),
             M::Notice(text) => {
                 self.toast = Some(text);

@@ -82,6 +82,8 @@ pub enum EngineMsg {
         dst: (usize, i32),
         items: u64,
         conversions: u64,
+        /// Keys merged because a conversion made them equal.
+        merged: u64,
         per_s: f64,
         ended: Option<String>,
     },
@@ -90,6 +92,12 @@ pub enum EngineMsg {
         src: (usize, i32),
         dst: (usize, i32),
         error: String,
+    },
+    /// One cell of Rosetta run `run` (the `index`th gateway), as soon as it is in.
+    RosettaCell {
+        run: u64,
+        index: usize,
+        cell: crate::engine::rosetta::Cell,
     },
     /// The cells of Rosetta run `run`, one per gateway key.
     RosettaDone {

@@ -22,6 +22,7 @@ impl App {
         self.rosetta = Some(RosettaGrid {
             run,
             code: code.clone(),
+            partial: vec![None; keys.len()],
             keys: keys.clone(),
             cells: None,
         });
@@ -35,6 +36,21 @@ impl App {
             && r.run == run
         {
             r.cells = Some(cells);
+        }
+    }
+
+    /// A cell of the current run that came in before the others: shown at once.
+    pub(super) fn rosetta_cell(
+        &mut self,
+        run: u64,
+        index: usize,
+        cell: crate::engine::rosetta::Cell,
+    ) {
+        if let Some(r) = &mut self.rosetta
+            && r.run == run
+            && let Some(slot) = r.partial.get_mut(index)
+        {
+            *slot = Some(cell);
         }
     }
 
