@@ -4,13 +4,13 @@
 
 use crate::error::{Error, Result};
 use crate::events::Event;
-use crate::spec::{Spec, shell_join};
 pub use crate::transport::link::Prompter;
 use crate::transport::link::{
-    CloseReason, Link, ONE_LINER, StderrTail, expand_home, report_stderr,
+    CloseReason, Link, StderrTail, expand_home, report_stderr, shell_command,
 };
 use crate::transport::ssh_config::{self, Directive, HostConfig};
 use crate::transport::start::Start;
+use crate::transport::sudo;
 use base64::Engine as _;
 use std::io::{Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
@@ -109,17 +109,6 @@ impl Target {
 
 fn fail(id: &str, t: &Target, what: impl std::fmt::Display) -> Error {
     Error::Unsupported(format!("gateway {id}: ssh {}: {what}", t.display()))
-}
-
-/// The command the remote shell runs: `python=` or python3, falling back to python.
-fn remote_command(spec: &Spec) -> String {
-    let tail = format!("-u -c {}", shell_join(&[ONE_LINER.to_string()]));
-    match &spec.python {
-        Some(words) => format!("exec {} {tail}", shell_join(words)),
-        None => format!(
-            "if command -v python3 >/dev/null 2>&1; then exec python3 {tail}; else exec python {tail}; fi"
-        ),
-    }
 }
 
 use super::known_hosts;
@@ -431,7 +420,12 @@ pub(crate) async fn start(req: &Start<'_>, target: &str) -> Result<Link> {
             .collect(),
     };
     let use_agent = !cfg.flag(Directive::IdentitiesOnly) && spec.ssh.identity.is_none();
-    let command = remote_command(spec);
+    let sudo_user = spec.sudo.clone();
+    let command = match &sudo_user {
+        Some(user) => sudo::wrap_shell(user, &shell_command(spec)),
+        None => shell_command(spec),
+    };
+    let sudo_spec = spec.clone();
     let alive_interval = spec.ssh.alive_interval.unwrap_or(Duration::from_secs(
         cfg.number::<u64>(Directive::ServerAliveInterval)
             .filter(|s| *s > 0)
@@ -580,6 +574,9 @@ pub(crate) async fn start(req: &Start<'_>, target: &str) -> Result<Link> {
             channel
                 .exec(&command)
                 .map_err(|e| fail(&id_s, &t, format!("cannot run the interpreter: {e}")))?;
+            if let Some(user) = &sudo_user {
+                sudo_dialog(&mut channel, user, &t, &id_s, prompter.as_ref(), &sudo_spec)?;
+            }
             channel
                 .write_all(&line)
                 .and_then(|_| channel.flush())
@@ -654,6 +651,56 @@ pub(crate) async fn start(req: &Start<'_>, target: &str) -> Result<Link> {
         Box::new(writer),
         close_reason,
     ))
+}
+
+/// sudo's side of a `sudo=` start over the exec channel (blocking, on the setup
+/// thread): answers its password prompt until the wrapped command says it runs.
+fn sudo_dialog(
+    channel: &mut ssh2::Channel,
+    user: &str,
+    t: &Target,
+    id: &str,
+    prompter: Option<&Prompter>,
+    spec: &crate::spec::Spec,
+) -> Result<()> {
+    let at = t.display();
+    let mut dialog = sudo::Dialog::default();
+    let mut buf = [0u8; 1024];
+    loop {
+        let n = channel
+            .read(&mut buf)
+            .map_err(|e| fail(id, t, format!("sudo to {user}: {e} ({})", dialog.said())))?;
+        if n == 0 {
+            return Err(fail(
+                id,
+                t,
+                format!("sudo to {user} failed: {}", dialog.said()),
+            ));
+        }
+        match dialog.feed(&buf[..n]) {
+            sudo::Step::More => {}
+            sudo::Step::Ready => return Ok(()),
+            sudo::Step::Wrong => {
+                let _ = channel.close();
+                return Err(fail(id, t, sudo::wrong_password(spec, &at)));
+            }
+            sudo::Step::Password => {
+                let pw = sudo::ask(prompter, user, &at).ok_or_else(|| {
+                    fail(
+                        id,
+                        t,
+                        format!("sudo to {user} needs a password and none was given"),
+                    )
+                })?;
+                let mut answer = pw.0.as_bytes().to_vec();
+                answer.push(b'\n');
+                let sent = channel.write_all(&answer).and_then(|_| channel.flush());
+                answer.fill(0);
+                drop(pw);
+                sent.map_err(|e| fail(id, t, format!("sudo to {user}: {e}")))?;
+            }
+        }
+    }
 }
 
 struct PumpIo {
