@@ -440,7 +440,8 @@ pub fn shell_join(words: &[String]) -> String {
 
 /// A user, namespace or similar name: one word that no tool can take for an option.
 fn plain_word(v: String, key: &str) -> Result<String, String> {
-    let ok = !v.starts_with('-')
+    let ok = !v.is_empty()
+        && !v.starts_with('-')
         && v.chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '@' | ':'));
     if ok {
@@ -790,7 +791,7 @@ mod tests {
         );
         assert_eq!(
             err("id=x"),
-            "bad spec 'id=x': no transport: add 'popen', 'ssh=HOST' or 'socket=HOST:PORT'"
+            "bad spec 'id=x': no transport: add 'popen', 'ssh=HOST', 'socket=HOST:PORT' or 'docker=CONTAINER'"
         );
         assert_eq!(
             err("popen//nice=abc"),
