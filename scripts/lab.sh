@@ -26,6 +26,8 @@ REPO=$PWD
 LAB=${EXECDECK_LAB_DIR:-$REPO/.lab}
 P=execdeck-lab                    # prefix of every name, and the label
 FRONT=$P-front BACK=$P-back
+FRONT_NET=${EXECDECK_LAB_FRONT_NET:-172.30.213.0/24}
+BACK_NET=${EXECDECK_LAB_BACK_NET:-172.30.214.0/24}
 HOSTS=(bastion py27 py313 pypy)
 PYENV_ROOT=${PYENV_ROOT:-$( (command -v pyenv >/dev/null && pyenv root) || echo "$HOME/.pyenv")}
 PY27=$PYENV_ROOT/versions/2.7.18
@@ -97,11 +99,11 @@ EOF
 # redone when only a host recipe changes).
 base_hash() { echo "base-1 bookworm minbase $PKGS $(mirror)" | sha256sum | cut -c1-12; }
 
-# The hosts' hash: this script (the recipes are in it), the package list, the mirror,
-# and which pyenv builds are copied.
+# The hosts' hash: their recipes (dockerfile above), the package list, the mirror, and
+# which pyenv builds are copied.
 content_hash() {
   {
-    cat "$REPO/scripts/lab.sh"
+    declare -f dockerfile
     echo "$PKGS $(mirror)"
     for d in "$PY27" "$PY313"; do
       echo "$d"; "$d/bin/python" -c 'import sys; print(sys.version)' 2>&1
@@ -218,11 +220,13 @@ up() {
   # images of older recipes are no use any more
   docker images --filter "label=$P" --format '{{.Repository}}:{{.Tag}}' \
     | grep -v -e ":$hash\$" -e "^$base\$" | xargs -r docker rmi -f >/dev/null 2>&1 || true
+  docker image prune -f --filter "label=$P" >/dev/null 2>&1 || true
   # a lab that is up already is replaced, so `up` always gives a fresh one
   down_quiet
   log "networks $FRONT, $BACK (both --internal)"
-  docker network create --internal --label $P=1 "$FRONT" >/dev/null
-  docker network create --internal --label $P=1 "$BACK" >/dev/null
+  # fixed subnets, so that a host reconnected after a cut link gets its address back
+  docker network create --internal --label $P=1 --subnet "$FRONT_NET" "$FRONT" >/dev/null
+  docker network create --internal --label $P=1 --subnet "$BACK_NET" "$BACK" >/dev/null
   for h in "${HOSTS[@]}"; do
     local net=$BACK
     [ "$h" = bastion ] && net=$FRONT

@@ -460,7 +460,7 @@ pub(crate) async fn start(req: &Start<'_>, target: &str) -> Result<Link> {
         _ => Vec::new(),
     };
     let setup = tokio::task::spawn_blocking(
-        move || -> Result<(ssh2::Session, ssh2::Channel, Carrier)> {
+        move || -> Result<(ssh2::Session, ssh2::Channel, Carrier, Vec<HopWatch>, String)> {
             let t2 = t.clone();
             let first = hops.first().unwrap_or(&t).clone();
             let addrs: Vec<_> = (first.host.as_str(), first.port)
@@ -546,6 +546,7 @@ pub(crate) async fn start(req: &Start<'_>, target: &str) -> Result<Link> {
                 Ok(session)
             };
             // each jump host opens a direct-tcpip channel to the next one
+            let mut watches: Vec<HopWatch> = Vec::new();
             for (n, hop) in hops.iter().enumerate() {
                 let what = format!("jump host {} of {}", n + 1, hops.len());
                 let jump = login(&carrier, hop, &what)?;
@@ -561,9 +562,15 @@ pub(crate) async fn start(req: &Start<'_>, target: &str) -> Result<Link> {
                     })?;
                 let (near, far) = UnixStream::pair().map_err(Error::Io)?;
                 let jump_carrier = std::mem::replace(&mut carrier, Carrier::Unix(far));
+                let watch = HopWatch {
+                    name: hop.display(),
+                    alive: alive_interval,
+                    last: std::sync::Arc::new(std::sync::Mutex::new(Instant::now())),
+                };
+                watches.push(watch.clone());
                 std::thread::Builder::new()
                     .name(format!("ssh-jump-{n}"))
-                    .spawn(move || forward(jump, channel, jump_carrier, near))
+                    .spawn(move || forward(jump, channel, jump_carrier, near, watch))
                     .map_err(Error::Io)?;
             }
             let session = login(&carrier, &t2, "")?;
@@ -616,10 +623,10 @@ pub(crate) async fn start(req: &Start<'_>, target: &str) -> Result<Link> {
                     format!("{what}; remote stderr:\n{}", err.trim_end()),
                 ));
             }
-            Ok((session, channel, carrier))
+            Ok((session, channel, carrier, watches, t2.display()))
         },
     );
-    let (session, channel, carrier) = setup
+    let (session, channel, carrier, hops, target_name) = setup
         .await
         .map_err(|e| Error::Protocol(format!("ssh setup task failed: {e}")))??;
     let (out_local, out_gw) = UnixStream::pair().map_err(Error::Io)?;
@@ -637,6 +644,8 @@ pub(crate) async fn start(req: &Start<'_>, target: &str) -> Result<Link> {
         alive: alive_interval,
         alive_max: alive_count_max,
         close_reason: close_reason.clone(),
+        hops,
+        target: target_name,
     };
     std::thread::Builder::new()
         .name(format!("ssh-{id}"))
@@ -653,8 +662,7 @@ pub(crate) async fn start(req: &Start<'_>, target: &str) -> Result<Link> {
     ))
 }
 
-/// sudo's side of a `sudo=` start over the exec channel (blocking, on the setup
-/// thread): answers its password prompt until the wrapped command says it runs.
+/// sudo's side of a `sudo=` start over the exec channel (blocking, on the setup thread).
 fn sudo_dialog(
     channel: &mut ssh2::Channel,
     user: &str,
@@ -663,44 +671,22 @@ fn sudo_dialog(
     prompter: Option<&Prompter>,
     spec: &crate::spec::Spec,
 ) -> Result<()> {
-    let at = t.display();
-    let mut dialog = sudo::Dialog::default();
-    let mut buf = [0u8; 1024];
-    loop {
-        let n = channel
-            .read(&mut buf)
-            .map_err(|e| fail(id, t, format!("sudo to {user}: {e} ({})", dialog.said())))?;
-        if n == 0 {
-            return Err(fail(
-                id,
-                t,
-                format!("sudo to {user} failed: {}", dialog.said()),
-            ));
-        }
-        match dialog.feed(&buf[..n]) {
-            sudo::Step::More => {}
-            sudo::Step::Ready => return Ok(()),
-            sudo::Step::Wrong => {
-                let _ = channel.close();
-                return Err(fail(id, t, sudo::wrong_password(spec, &at)));
-            }
-            sudo::Step::Password => {
-                let pw = sudo::ask(prompter, user, &at).ok_or_else(|| {
-                    fail(
-                        id,
-                        t,
-                        format!("sudo to {user} needs a password and none was given"),
-                    )
-                })?;
-                let mut answer = pw.0.as_bytes().to_vec();
-                answer.push(b'\n');
-                let sent = channel.write_all(&answer).and_then(|_| channel.flush());
-                answer.fill(0);
-                drop(pw);
-                sent.map_err(|e| fail(id, t, format!("sudo to {user}: {e}")))?;
-            }
-        }
-    }
+    let ch = std::cell::RefCell::new(channel);
+    sudo::run_blocking(
+        user,
+        &t.display(),
+        prompter,
+        spec,
+        |buf| ch.borrow_mut().read(buf),
+        |bytes| {
+            let mut c = ch.borrow_mut();
+            c.write_all(bytes).and_then(|_| c.flush())
+        },
+    )
+    .map_err(|e| {
+        let _ = ch.borrow_mut().close();
+        fail(id, t, e)
+    })
 }
 
 struct PumpIo {
@@ -714,6 +700,10 @@ struct PumpIo {
     /// Intervals without an answer before the link counts as lost (ServerAliveCountMax).
     alive_max: u32,
     close_reason: CloseReason,
+    /// The jump hosts in order, watched by their forwarders.
+    hops: Vec<HopWatch>,
+    /// `user@host:port` of the target, for the reason of a lost link.
+    target: String,
 }
 
 /// libssh2: a blocking call ran past the session's timeout.
@@ -749,8 +739,10 @@ fn forward(
     mut channel: ssh2::Channel,
     carrier: Carrier,
     mut local: UnixStream,
+    hop: HopWatch,
 ) {
     session.set_blocking(false);
+    let mut last_keepalive = Instant::now();
     let _ = local.set_nonblocking(true);
     let mut buf = vec![0u8; 1 << 16];
     let mut pending: Vec<u8> = Vec::new();
@@ -792,11 +784,71 @@ fn forward(
                 Err(()) => break,
             }
         }
-        if !progressed {
-            wait_fds(&[carrier.fd(), local.as_raw_fd()], libc::POLLIN, 20);
+        if last_keepalive.elapsed() >= hop.alive {
+            let _ = session.keepalive_send();
+            last_keepalive = Instant::now();
+        }
+        if progressed {
+            hop.heard();
+        } else {
+            let ev = wait_fds(&[carrier.fd(), local.as_raw_fd()], libc::POLLIN, 20);
+            if ev.first().is_some_and(|e| *e & libc::POLLIN != 0) {
+                hop.heard();
+            }
         }
     }
     let _ = channel.close();
+}
+
+/// When a jump host last answered (data or a keepalive reply), so that a lost link
+/// can say which hop broke.
+#[derive(Clone)]
+struct HopWatch {
+    name: String,
+    alive: Duration,
+    last: std::sync::Arc<std::sync::Mutex<Instant>>,
+}
+
+impl HopWatch {
+    fn heard(&self) {
+        if let Ok(mut l) = self.last.lock() {
+            *l = Instant::now();
+        }
+    }
+
+    fn silent_for(&self) -> Duration {
+        self.last.lock().map(|l| l.elapsed()).unwrap_or_default()
+    }
+}
+
+/// Why the link to `target` counts as lost, naming the hop that broke: the first jump
+/// host that went silent too, else the step from the last jump host to the target.
+fn lost_reason(target: &str, silent: Duration, hops: &[HopWatch], limit: Duration) -> String {
+    let n = hops.len();
+    if let Some((i, h)) = hops
+        .iter()
+        .enumerate()
+        .find(|(_, h)| h.silent_for() > limit)
+    {
+        return format!(
+            "connection lost (no answer for {:.0} s): jump host {} of {n} ({}) stopped answering",
+            h.silent_for().as_secs_f64(),
+            i + 1,
+            h.name
+        );
+    }
+    match hops.last() {
+        Some(last) => format!(
+            "connection lost (no answer from {target} for {:.0} s): the link from jump host {} to {target} broke ({} still answers)",
+            silent.as_secs_f64(),
+            last.name,
+            last.name
+        ),
+        None => format!(
+            "connection lost (no answer from the host for {:.0} s)",
+            silent.as_secs_f64()
+        ),
+    }
 }
 
 /// Writes what it can of `pending` to the channel: Ok(true) when bytes went out,
@@ -843,6 +895,8 @@ fn pump(session: ssh2::Session, mut channel: ssh2::Channel, tcp: Carrier, io: Pu
         alive,
         alive_max,
         close_reason,
+        hops,
+        target,
     } = io;
     let mut last_rx = Instant::now();
     session.set_blocking(false);
@@ -913,9 +967,11 @@ fn pump(session: ssh2::Session, mut channel: ssh2::Channel, tcp: Carrier, io: Pu
             last_rx = Instant::now();
         }
         if last_rx.elapsed() > alive * alive_max {
-            close_reason.set(format!(
-                "connection lost (no answer from the host for {:.0} s)",
-                last_rx.elapsed().as_secs_f64()
+            close_reason.set(lost_reason(
+                &target,
+                last_rx.elapsed(),
+                &hops,
+                alive * alive_max,
             ));
             break;
         }

@@ -136,6 +136,41 @@ pub fn ask(prompter: Option<&Prompter>, user: &str, where_: &str) -> Option<Secr
     ask(&format!("sudo password for {user} on {where_}"), true).map(Secret)
 }
 
+/// The dialog over blocking reads and writes of the worker's stdout and stdin (the SSH
+/// setup thread); the error text names the user and what sudo said.
+pub fn run_blocking(
+    user: &str,
+    at: &str,
+    prompter: Option<&Prompter>,
+    spec: &Spec,
+    mut read: impl FnMut(&mut [u8]) -> std::io::Result<usize>,
+    mut write: impl FnMut(&[u8]) -> std::io::Result<()>,
+) -> Result<(), String> {
+    let mut dialog = Dialog::default();
+    let mut buf = [0u8; 1024];
+    loop {
+        let n = read(&mut buf).map_err(|e| format!("sudo to {user}: {e} ({})", dialog.said()))?;
+        if n == 0 {
+            return Err(format!("sudo to {user} failed: {}", dialog.said()));
+        }
+        match dialog.feed(&buf[..n]) {
+            Step::More => {}
+            Step::Ready => return Ok(()),
+            Step::Wrong => return Err(wrong_password(spec, at)),
+            Step::Password => {
+                let pw = ask(prompter, user, at)
+                    .ok_or_else(|| format!("sudo to {user} needs a password and none was given"))?;
+                let mut answer = pw.0.as_bytes().to_vec();
+                answer.push(b'\n');
+                let sent = write(&answer);
+                answer.fill(0);
+                drop(pw);
+                sent.map_err(|e| format!("sudo to {user}: {e}"))?;
+            }
+        }
+    }
+}
+
 /// The error for a wrong password, or for sudo that gave up.
 pub fn wrong_password(spec: &Spec, where_: &str) -> String {
     format!(
