@@ -26,8 +26,11 @@ REPO=$PWD
 LAB=${EXECDECK_LAB_DIR:-$REPO/.lab}
 P=execdeck-lab                    # prefix of every name, and the label
 FRONT=$P-front BACK=$P-back
-FRONT_NET=${EXECDECK_LAB_FRONT_NET:-172.30.213.0/24}
-BACK_NET=${EXECDECK_LAB_BACK_NET:-172.30.214.0/24}
+# the two /24 networks (first three octets); every host has a fixed address on them,
+# kept across restarts and reconnects
+FRONT_NET=${EXECDECK_LAB_FRONT_NET:-172.30.213}
+BACK_NET=${EXECDECK_LAB_BACK_NET:-172.30.214}
+declare -A ADDR=([bastion]=10 [py27]=27 [py313]=13 [pypy]=30)
 HOSTS=(bastion py27 py313 pypy)
 PYENV_ROOT=${PYENV_ROOT:-$( (command -v pyenv >/dev/null && pyenv root) || echo "$HOME/.pyenv")}
 PY27=$PYENV_ROOT/versions/2.7.18
@@ -190,8 +193,6 @@ write_client_files() {
     echo "EXECDECK_LAB_DIR=$LAB"
     echo "EXECDECK_LAB_BASTION=$ip"
     for h in py27 py313 pypy; do echo "EXECDECK_LAB_$(echo "$h" | tr a-z A-Z)=$(ip_on "$h" "$BACK")"; done
-    echo "EXECDECK_LAB_PY27=$PY27/bin/python"
-    echo "EXECDECK_LAB_PY313=$PY313/bin/python"
   } > "$LAB/lab.env"
 }
 
@@ -225,15 +226,17 @@ up() {
   down_quiet
   log "networks $FRONT, $BACK (both --internal)"
   # fixed subnets, so that a host reconnected after a cut link gets its address back
-  docker network create --internal --label $P=1 --subnet "$FRONT_NET" "$FRONT" >/dev/null
-  docker network create --internal --label $P=1 --subnet "$BACK_NET" "$BACK" >/dev/null
+  docker network create --internal --label $P=1 --subnet "$FRONT_NET.0/24" "$FRONT" >/dev/null
+  # the back network has no address on this machine: only the bastion reaches it
+  docker network create --internal --label $P=1 --subnet "$BACK_NET.0/24" \
+    -o com.docker.network.bridge.inhibit_ipv4=true "$BACK" >/dev/null
   for h in "${HOSTS[@]}"; do
-    local net=$BACK
-    [ "$h" = bastion ] && net=$FRONT
-    docker run -d --name "$P-$h" --hostname "$h" --label $P=1 --network "$net" \
+    local net=$BACK ip=$BACK_NET.${ADDR[$h]}
+    [ "$h" = bastion ] && net=$FRONT ip=$FRONT_NET.${ADDR[$h]}
+    docker run -d --name "$P-$h" --hostname "$h" --label $P=1 --network "$net" --ip "$ip" \
       -v "$LAB/hosts:/lab:ro" "$P-$h:$hash" >/dev/null
   done
-  docker network connect "$BACK" "$P-bastion"
+  docker network connect --ip "$BACK_NET.${ADDR[bastion]}" "$BACK" "$P-bastion"
   local pw; pw=$(cat "$LAB/sudo_password")
   for h in "${HOSTS[@]}"; do
     docker exec -i "$P-$h" chpasswd <<<"lab:$pw"

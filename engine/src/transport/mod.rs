@@ -19,6 +19,7 @@ pub mod sealed;
 pub mod socket;
 pub mod ssh;
 pub mod ssh_config;
+pub mod ssh_hops;
 pub mod start;
 pub mod sudo;
 pub mod via;

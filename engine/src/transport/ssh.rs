@@ -9,6 +9,7 @@ use crate::transport::link::{
     CloseReason, Link, StderrTail, expand_home, report_stderr, shell_command,
 };
 use crate::transport::ssh_config::{self, Directive, HostConfig};
+use crate::transport::ssh_hops::{HopWatch, lost_reason};
 use crate::transport::start::Start;
 use crate::transport::sudo;
 use base64::Engine as _;
@@ -447,6 +448,14 @@ pub(crate) async fn start(req: &Start<'_>, target: &str) -> Result<Link> {
             cfg.get(Directive::StrictHostKeyChecking),
             Some("accept-new" | "no")
         );
+    // each hop as written (an alias) and where it leads, for messages
+    let hop_names: Vec<String> = spec
+        .proxy_jump
+        .as_deref()
+        .or(cfg.get(Directive::ProxyJump))
+        .filter(|l| !l.eq_ignore_ascii_case("none"))
+        .map(|l| l.split(',').map(|h| h.trim().to_string()).collect())
+        .unwrap_or_default();
     let hops: Vec<Target> = match spec.proxy_jump.as_deref().or(cfg.get(Directive::ProxyJump)) {
         Some(list) if !list.eq_ignore_ascii_case("none") => list
             .split(',')
@@ -563,7 +572,12 @@ pub(crate) async fn start(req: &Start<'_>, target: &str) -> Result<Link> {
                 let (near, far) = UnixStream::pair().map_err(Error::Io)?;
                 let jump_carrier = std::mem::replace(&mut carrier, Carrier::Unix(far));
                 let watch = HopWatch {
-                    name: hop.display(),
+                    name: match hop_names.get(n) {
+                        Some(alias) if *alias != hop.display() => {
+                            format!("{alias} ({})", hop.display())
+                        }
+                        _ => hop.display(),
+                    },
                     alive: alive_interval,
                     last: std::sync::Arc::new(std::sync::Mutex::new(Instant::now())),
                 };
@@ -798,57 +812,6 @@ fn forward(
         }
     }
     let _ = channel.close();
-}
-
-/// When a jump host last answered (data or a keepalive reply), so that a lost link
-/// can say which hop broke.
-#[derive(Clone)]
-struct HopWatch {
-    name: String,
-    alive: Duration,
-    last: std::sync::Arc<std::sync::Mutex<Instant>>,
-}
-
-impl HopWatch {
-    fn heard(&self) {
-        if let Ok(mut l) = self.last.lock() {
-            *l = Instant::now();
-        }
-    }
-
-    fn silent_for(&self) -> Duration {
-        self.last.lock().map(|l| l.elapsed()).unwrap_or_default()
-    }
-}
-
-/// Why the link to `target` counts as lost, naming the hop that broke: the first jump
-/// host that went silent too, else the step from the last jump host to the target.
-fn lost_reason(target: &str, silent: Duration, hops: &[HopWatch], limit: Duration) -> String {
-    let n = hops.len();
-    if let Some((i, h)) = hops
-        .iter()
-        .enumerate()
-        .find(|(_, h)| h.silent_for() > limit)
-    {
-        return format!(
-            "connection lost (no answer for {:.0} s): jump host {} of {n} ({}) stopped answering",
-            h.silent_for().as_secs_f64(),
-            i + 1,
-            h.name
-        );
-    }
-    match hops.last() {
-        Some(last) => format!(
-            "connection lost (no answer from {target} for {:.0} s): the link from jump host {} to {target} broke ({} still answers)",
-            silent.as_secs_f64(),
-            last.name,
-            last.name
-        ),
-        None => format!(
-            "connection lost (no answer from the host for {:.0} s)",
-            silent.as_secs_f64()
-        ),
-    }
 }
 
 /// Writes what it can of `pending` to the channel: Ok(true) when bytes went out,
