@@ -27,6 +27,11 @@ echo "== cargo clippy"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 # the doctests run even when nextest fails; the script still fails then
 status=0
+# The docker lab for tests/lab.rs (built once, cached by content hash), and always down
+# afterwards. If it cannot come up, the lab tests fail (strict), the others still run.
+echo "== lab up"
+trap 'echo "== lab down"; bash scripts/lab.sh down || true' EXIT
+bash scripts/lab.sh up || status=$?
 echo "== cargo nextest"
 cargo nextest run --workspace --no-fail-fast --failure-output final || status=$?
 echo "== doctests"
