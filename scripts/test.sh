@@ -27,13 +27,17 @@ echo "== cargo clippy"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 # the doctests run even when nextest fails; the script still fails then
 status=0
+echo "== cargo nextest (all but the lab)"
+cargo nextest run --workspace --no-fail-fast --failure-output final -E 'not binary(lab)' || status=$?
 # The docker lab for tests/lab.rs (built once, cached by content hash), and always down
-# afterwards. If it cannot come up, the lab tests fail (strict), the others still run.
+# afterwards. If it cannot come up, the lab tests fail (strict). The lab runs after the
+# other tests, not beside them: with the lab up, two relay tests of tests/ssh.rs time
+# out (not understood yet; they pass with the lab down).
 echo "== lab up"
 trap 'echo "== lab down"; bash scripts/lab.sh down || true' EXIT
 bash scripts/lab.sh up || status=$?
-echo "== cargo nextest"
-cargo nextest run --workspace --no-fail-fast --failure-output final || status=$?
+echo "== cargo nextest (the lab)"
+cargo nextest run --workspace --no-fail-fast --failure-output final -E 'binary(lab)' || status=$?
 echo "== doctests"
 cargo test --workspace --doc --quiet || status=$?
 if [ "$status" -ne 0 ]; then

@@ -342,6 +342,27 @@ fn docker_transport_from_the_cli_and_nothing_left_after_terminate_or_kill() {
         err.contains("No such container: execdeck-lab-nope"),
         "{err}"
     );
+    // podman= runs the same code; this machine has no podman, which is said plainly
+    if which("podman").is_none() {
+        let out = Command::new(common::bin())
+            .args(["exec", "-g", "podman=execdeck-lab-bastion", "-c", "1"])
+            .output()
+            .expect("exec");
+        let err = String::from_utf8_lossy(&out.stdout).to_string()
+            + &String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("gateway gw0: `podman` is not installed (the podman transport runs it)"),
+            "{err}"
+        );
+    }
+}
+
+fn which(program: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH")?
+        .to_str()?
+        .split(':')
+        .map(|d| PathBuf::from(d).join(program))
+        .find(|p| p.exists())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
