@@ -30,9 +30,8 @@ status=0
 echo "== cargo nextest (all but the lab)"
 cargo nextest run --workspace --no-fail-fast --failure-output final -E 'not binary(lab)' || status=$?
 # The docker lab for tests/lab.rs (built once, cached by content hash), and always down
-# afterwards. If it cannot come up, the lab tests fail (strict). The lab runs after the
-# other tests, not beside them: with the lab up, two relay tests of tests/ssh.rs time
-# out (not understood yet; they pass with the lab down).
+# afterwards. If it cannot come up, the lab tests fail (strict). The lab tests run one
+# at a time after the others, so that the lab is up only as long as it is needed.
 echo "== lab up"
 trap 'echo "== lab down"; bash scripts/lab.sh down || true' EXIT
 bash scripts/lab.sh up || status=$?

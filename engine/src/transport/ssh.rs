@@ -582,13 +582,14 @@ pub(crate) async fn start(req: &Start<'_>, target: &str) -> Result<Link> {
                     last: std::sync::Arc::new(std::sync::Mutex::new(Instant::now())),
                 };
                 watches.push(watch.clone());
+                // after the blocking setup of this hop (see the target's keepalive below)
+                jump.set_keepalive(true, alive_interval.as_secs().max(1) as u32);
                 std::thread::Builder::new()
                     .name(format!("ssh-jump-{n}"))
                     .spawn(move || forward(jump, channel, jump_carrier, near, watch))
                     .map_err(Error::Io)?;
             }
             let session = login(&carrier, &t2, "")?;
-            session.set_keepalive(true, alive_interval.as_secs().max(1) as u32);
             let mut channel = session
                 .channel_session()
                 .map_err(|e| fail(&id_s, &t, format!("cannot open a session channel: {e}")))?;
@@ -637,6 +638,10 @@ pub(crate) async fn start(req: &Start<'_>, target: &str) -> Result<Link> {
                     format!("{what}; remote stderr:\n{}", err.trim_end()),
                 ));
             }
+            // keepalives only now: with them on, a blocking libssh2 read gives up after
+            // one keepalive interval ("Timed out waiting on socket"), which a slow
+            // bootstrap on a loaded machine exceeds; the pump sends them from here on
+            session.set_keepalive(true, alive_interval.as_secs().max(1) as u32);
             Ok((session, channel, carrier, watches, t2.display()))
         },
     );
