@@ -13,8 +13,10 @@ set -euo pipefail
 BUILD_PKGS=(build-essential pkg-config libssl-dev python3)
 # Testing: the interpreters of the matrix that come from Debian (/usr/bin/pypy3,
 # /usr/bin/jython), sshd for the SSH tests, tmux for the cockpit tests, venv for the
-# execnet venv. The pyenv interpreters are not Debian packages: see docs/fresh-machine.md.
-TEST_PKGS=(pypy3 jython openssh-server tmux python3-venv)
+# execnet venv, debootstrap for the base image of the docker lab (scripts/lab.sh; Docker
+# Engine itself is expected to be there, as on the machines this project runs on). The
+# pyenv interpreters are not Debian packages: see docs/fresh-machine.md.
+TEST_PKGS=(pypy3 jython openssh-server tmux python3-venv debootstrap)
 
 want=("${BUILD_PKGS[@]}")
 tests=false

@@ -27,8 +27,16 @@ echo "== cargo clippy"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 # the doctests and the fuzz smoke run even when nextest fails; the script still fails then
 status=0
-echo "== cargo nextest"
-cargo nextest run --workspace --no-fail-fast --failure-output final || status=$?
+echo "== cargo nextest (all but the lab)"
+cargo nextest run --workspace --no-fail-fast --failure-output final -E 'not binary(lab)' || status=$?
+# The docker lab for tests/lab.rs (built once, cached by content hash), and always down
+# afterwards. If it cannot come up, the lab tests fail (strict). The lab tests run one
+# at a time after the others, so that the lab is up only as long as it is needed.
+echo "== lab up"
+trap 'echo "== lab down"; bash scripts/lab.sh down || true' EXIT
+bash scripts/lab.sh up || status=$?
+echo "== cargo nextest (the lab)"
+cargo nextest run --workspace --no-fail-fast --failure-output final -E 'binary(lab)' || status=$?
 echo "== doctests"
 cargo test --workspace --doc --quiet || status=$?
 # a short run of each fuzz target (README "Fuzzing"); installs cargo-fuzz if missing

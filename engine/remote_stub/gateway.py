@@ -1127,6 +1127,8 @@ def _setup_io():
         _cloexec(fd_in)
         _cloexec(fd_out)
         r = _capture_fd1()
+        if os.environ.pop("EXECDECK_FD2_MERGED", None):
+            os.dup2(1, 2)  # sudo= merged fd 2 into the protocol stream: into fd 1's pipe
         if PY3:
             import io
             reader = io.open(fd_in, "rb", buffering=65536)

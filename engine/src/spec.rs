@@ -20,6 +20,12 @@ pub enum Transport {
     Ssh(String),
     Socket(String),
     VagrantSsh(String),
+    /// `docker=CONTAINER`: `docker exec -i` into a running container.
+    Docker(String),
+    /// `podman=CONTAINER`: the same through `podman exec -i`.
+    Podman(String),
+    /// `kubectl=POD[/CONTAINER]`: `kubectl exec -i` into a pod.
+    Kubectl(String),
 }
 
 impl Transport {
@@ -29,7 +35,32 @@ impl Transport {
             Transport::Ssh(_) => "ssh",
             Transport::Socket(_) => "socket",
             Transport::VagrantSsh(_) => "vagrant_ssh",
+            Transport::Docker(_) => "docker",
+            Transport::Podman(_) => "podman",
+            Transport::Kubectl(_) => "kubectl",
         }
+    }
+
+    /// Where the interpreter runs, as the spec names it: `local` for popen, else the
+    /// host, address, container or pod.
+    pub fn target(&self) -> &str {
+        match self {
+            Transport::Popen => "local",
+            Transport::Ssh(t)
+            | Transport::Socket(t)
+            | Transport::VagrantSsh(t)
+            | Transport::Docker(t)
+            | Transport::Podman(t)
+            | Transport::Kubectl(t) => t,
+        }
+    }
+
+    /// True for the transports that run an interpreter through a container tool.
+    pub fn is_container(&self) -> bool {
+        matches!(
+            self,
+            Transport::Docker(_) | Transport::Podman(_) | Transport::Kubectl(_)
+        )
     }
 }
 
@@ -80,6 +111,20 @@ pub struct Spec {
     ///
     /// [`GatewayOptions`]: crate::gateway::GatewayOptions
     pub limits: LimitKeys,
+    /// `user=`, `namespace=`: for the container transports.
+    pub container: ContainerOptions,
+    /// `sudo=USER`: run the interpreter as USER through sudo (on any transport that
+    /// starts one).
+    pub sudo: Option<String>,
+}
+
+/// How a container transport enters its container.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ContainerOptions {
+    /// `user=NAME|UID`: `docker exec -u` / `podman exec -u`.
+    pub user: Option<String>,
+    /// `namespace=NS`: `kubectl exec -n`.
+    pub namespace: Option<String>,
 }
 
 /// The limit keys a spec sets (name, value), in spec order; each replaces the option's
@@ -269,6 +314,36 @@ pub const KEYS: &[SpecKey] = &[
         "SSH keepalive; 3 silent intervals = connection lost",
     ),
     key(
+        "docker",
+        "docker=CONTAINER",
+        "a running container through `docker exec -i` (zero-install)",
+    ),
+    key(
+        "podman",
+        "podman=CONTAINER",
+        "the same through `podman exec -i`",
+    ),
+    key(
+        "kubectl",
+        "kubectl=POD[/CONTAINER]",
+        "a pod through `kubectl exec -i` (with namespace=NS)",
+    ),
+    key(
+        "user",
+        "user=NAME|UID",
+        "docker=/podman=: the user in the container (exec -u)",
+    ),
+    key(
+        "namespace",
+        "namespace=NS",
+        "kubectl=: the pod's namespace (kubectl exec -n)",
+    ),
+    key(
+        "sudo",
+        "sudo=USER",
+        "run the interpreter as USER through sudo; a password is asked\n(on the terminal or in the cockpit), never stored",
+    ),
+    key(
         "via",
         "via=GWID",
         "start through another gateway of the group",
@@ -363,6 +438,21 @@ pub fn shell_join(words: &[String]) -> String {
     shlex::try_join(words.iter().map(String::as_str)).unwrap_or_else(|_| words.join(" "))
 }
 
+/// A user, namespace or similar name: one word that no tool can take for an option.
+fn plain_word(v: String, key: &str) -> Result<String, String> {
+    let ok = !v.is_empty()
+        && !v.starts_with('-')
+        && v.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '@' | ':'));
+    if ok {
+        Ok(v)
+    } else {
+        Err(format!(
+            "{key}= takes a plain name (letters, digits, _ - . @ :), not '{v}'"
+        ))
+    }
+}
+
 /// A positive number of seconds below a day.
 fn seconds(v: &str) -> Option<Duration> {
     v.parse::<f64>()
@@ -398,6 +488,8 @@ impl FromStr for Spec {
             ssh: SshOptions::default(),
             proxy_jump: None,
             limits: LimitKeys::default(),
+            container: ContainerOptions::default(),
+            sudo: None,
         };
         let mut transport: Option<Transport> = None;
         let mut seen: Vec<String> = Vec::new();
@@ -470,6 +562,38 @@ impl FromStr for Spec {
                 }
                 "ssh" => set_transport(Transport::Ssh(need(value)?), &mut transport)?,
                 "socket" => set_transport(Transport::Socket(need(value)?), &mut transport)?,
+                "docker" | "podman" => {
+                    let v = plain_word(need(value)?, key).map_err(|e| fail(part, e))?;
+                    let t = if key == "docker" {
+                        Transport::Docker(v)
+                    } else {
+                        Transport::Podman(v)
+                    };
+                    set_transport(t, &mut transport)?
+                }
+                "kubectl" => {
+                    let v = need(value)?;
+                    let words: Vec<&str> = v.split('/').collect();
+                    if words.len() > 2
+                        || words
+                            .iter()
+                            .any(|w| plain_word(w.to_string(), key).is_err())
+                    {
+                        return Err(fail(
+                            part,
+                            format!("kubectl= takes POD or POD/CONTAINER (plain names), not '{v}'"),
+                        ));
+                    }
+                    set_transport(Transport::Kubectl(v), &mut transport)?
+                }
+                "user" | "namespace" | "sudo" => {
+                    let v = plain_word(need(value)?, key).map_err(|e| fail(part, e))?;
+                    match key {
+                        "user" => spec.container.user = Some(v),
+                        "namespace" => spec.container.namespace = Some(v),
+                        _ => spec.sudo = Some(v),
+                    }
+                }
                 "vagrant_ssh" => {
                     set_transport(Transport::VagrantSsh(need(value)?), &mut transport)?
                 }
@@ -556,9 +680,43 @@ impl FromStr for Spec {
             None => {
                 return Err(fail(
                     None,
-                    "no transport: add 'popen', 'ssh=HOST' or 'socket=HOST:PORT'".into(),
+                    "no transport: add 'popen', 'ssh=HOST', 'socket=HOST:PORT' or 'docker=CONTAINER'".into(),
                 ));
             }
+        }
+        let t = spec.transport.name();
+        if spec.container.user.is_some()
+            && !matches!(spec.transport, Transport::Docker(_) | Transport::Podman(_))
+        {
+            let hint = if spec.sudo.is_none() {
+                " (sudo=USER changes the user on any transport)"
+            } else {
+                ""
+            };
+            return Err(fail(
+                None,
+                format!("user= works with docker= and podman= only, not {t}{hint}"),
+            ));
+        }
+        if spec.container.namespace.is_some() && !matches!(spec.transport, Transport::Kubectl(_)) {
+            return Err(fail(
+                None,
+                format!("namespace= works with kubectl= only, not {t}"),
+            ));
+        }
+        if spec.sudo.is_some()
+            && matches!(
+                spec.transport,
+                Transport::Socket(_) | Transport::VagrantSsh(_)
+            )
+        {
+            return Err(fail(
+                None,
+                format!("sudo= needs a transport that starts the interpreter, not {t}"),
+            ));
+        }
+        if spec.sudo.is_some() && spec.via.is_some() {
+            return Err(fail(None, "sudo= cannot be combined with via= yet".into()));
         }
         if matches!(spec.transport, Transport::Socket(_)) && spec.python.is_some() {
             return Err(fail(None, "python= cannot be used with socket=".into()));
@@ -699,7 +857,7 @@ mod tests {
         );
         assert_eq!(
             err("id=x"),
-            "bad spec 'id=x': no transport: add 'popen', 'ssh=HOST' or 'socket=HOST:PORT'"
+            "bad spec 'id=x': no transport: add 'popen', 'ssh=HOST', 'socket=HOST:PORT' or 'docker=CONTAINER'"
         );
         assert_eq!(
             err("popen//nice=abc"),

@@ -8,7 +8,7 @@ pub use map::{MapArgs, json_to_value, map, value_to_json};
 pub use rsync::{RsyncArgs, rsync};
 
 use crate::engine::{
-    Event, Facts, Gateway, GatewayOptions, Group, Spec, Stream, TerminateOutcome, Transport, Value,
+    Event, Facts, Gateway, GatewayOptions, Group, Spec, Stream, TerminateOutcome, Value,
 };
 use serde_json::{Map, Value as Json, json};
 use std::collections::{HashMap, HashSet};
@@ -361,8 +361,7 @@ pub fn gateway_meta(gw: &Gateway, facts: Option<&Facts>) -> Map<String, Json> {
     let spec = gw.spec();
     let host = match &spec.transport {
         _ if spec.installvia.is_some() => "local".to_string(),
-        Transport::Popen => "local".to_string(),
-        Transport::Ssh(t) | Transport::Socket(t) | Transport::VagrantSsh(t) => t.clone(),
+        t => t.target().to_string(),
     };
     let via = spec.via.clone().or_else(|| spec.installvia.clone());
     let pid = facts.map(|f| f.pid).or_else(|| gw.pid().map(i64::from));

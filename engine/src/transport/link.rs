@@ -18,7 +18,11 @@ pub type Reader = Box<dyn AsyncRead + Send + Unpin>;
 pub const ONE_LINER: &str = "import sys;exec(eval(sys.stdin.readline()))";
 
 /// Environment variables holding execdeck's secrets: no worker inherits them.
-pub const SECRET_ENV: &[&str] = &["EXECDECK_TOKEN", "EXECDECK_SSH_PASSWORD"];
+pub const SECRET_ENV: &[&str] = &[
+    "EXECDECK_TOKEN",
+    "EXECDECK_SSH_PASSWORD",
+    "EXECDECK_SUDO_PASSWORD",
+];
 
 /// Asks the user for a secret: the text is the question, the answer `None` when the
 /// user declines. Called from the SSH thread; it may block until the answer comes.
@@ -120,6 +124,23 @@ pub fn expand_home(path: &str) -> std::path::PathBuf {
     match (path.strip_prefix("~/"), std::env::var_os("HOME")) {
         (Some(rest), Some(home)) => std::path::PathBuf::from(home).join(rest),
         _ => std::path::PathBuf::from(path),
+    }
+}
+
+/// The command line a remote shell runs for a spec: `python=` or python3, falling back
+/// to python, then pypy3, with `-u [-B] -c ONE_LINER` (ssh, and the container tools without
+/// `python=`).
+pub fn shell_command(spec: &Spec) -> String {
+    let b = if spec.dont_write_bytecode { " -B" } else { "" };
+    let tail = format!(
+        "-u{b} -c {}",
+        crate::spec::shell_join(&[ONE_LINER.to_string()])
+    );
+    match &spec.python {
+        Some(words) => format!("exec {} {tail}", crate::spec::shell_join(words)),
+        None => format!(
+            "if command -v python3 >/dev/null 2>&1; then exec python3 {tail}; elif command -v python >/dev/null 2>&1; then exec python {tail}; else exec pypy3 {tail}; fi"
+        ),
     }
 }
 

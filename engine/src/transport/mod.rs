@@ -11,6 +11,7 @@
 //! `start(&Start, …) -> Result<Link>`, one arm in [`start()`], and its
 //! [`Transport`] variant and key in [`spec`](crate::spec).
 
+pub mod docker;
 pub mod known_hosts;
 pub mod link;
 pub mod popen;
@@ -18,7 +19,9 @@ pub mod sealed;
 pub mod socket;
 pub mod ssh;
 pub mod ssh_config;
+pub mod ssh_hops;
 pub mod start;
+pub mod sudo;
 pub mod via;
 
 use crate::error::{Error, Result};
@@ -35,6 +38,9 @@ pub async fn start(req: &Start<'_>) -> Result<Link> {
         (Transport::Popen, None) => popen::start(req).await,
         (Transport::Socket(addr), _) => socket::start(req, addr).await,
         (Transport::Ssh(target), _) => ssh::start(req, target).await,
+        (Transport::Docker(_) | Transport::Podman(_) | Transport::Kubectl(_), _) => {
+            docker::start(req).await
+        }
         (other, _) => Err(Error::Unsupported(format!(
             "gateway {}: the {} transport is not supported yet (spec '{}')",
             req.id,

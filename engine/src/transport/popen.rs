@@ -9,6 +9,7 @@ use crate::transport::link::{
     CloseReason, Link, ONE_LINER, StderrTail, python_label, report_stderr,
 };
 use crate::transport::start::Start;
+use crate::transport::sudo;
 use std::process::Stdio;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -42,12 +43,29 @@ pub fn popen_argv(spec: &Spec) -> Vec<String> {
 /// Starts `python -u -c ONE_LINER` as a child in its own session, sends the bootstrap
 /// line and waits for the `1`. A failure says what the interpreter printed to stderr.
 pub(crate) async fn start(req: &Start<'_>) -> Result<Link> {
-    let (spec, id, line, timeout) = (req.spec, req.id, req.line, req.timeout);
-    become_subreaper();
-    let argv = popen_argv(spec);
-    let command = python_label(spec);
     let token = crate::process::new_worker_token();
-    let mut cmd = tokio::process::Command::new(&argv[0]);
+    let mut argv = popen_argv(req.spec);
+    if let Some(user) = &req.spec.sudo {
+        argv = sudo::wrap_argv(user, &argv);
+    }
+    start_command(req, argv, python_label(req.spec), token).await
+}
+
+/// Starts `argv` as a local child in its own session that ends in an interpreter
+/// reading the bootstrap line (popen, and the container tools' `exec -i`), sends the
+/// line and waits for the `1`. `token` is the child's `EXECDECK_WORKER`.
+pub(crate) async fn start_command(
+    req: &Start<'_>,
+    argv: Vec<String>,
+    command: String,
+    token: String,
+) -> Result<Link> {
+    let (id, line, timeout) = (req.id, req.line, req.timeout);
+    become_subreaper();
+    let Some(program) = argv.first() else {
+        return Err(Error::Protocol("empty command".into()));
+    };
+    let mut cmd = tokio::process::Command::new(program);
     cmd.args(&argv[1..])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -68,9 +86,15 @@ pub(crate) async fn start(req: &Start<'_>) -> Result<Link> {
     }
     let mut child = match crate::process::spawn_from_spawner_thread(cmd).await {
         Ok(c) => c,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && req.spec.transport.is_container() => {
+            return Err(Error::Unsupported(format!(
+                "gateway {id}: `{program}` is not installed (the {} transport runs it)",
+                req.spec.transport.name()
+            )));
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             return Err(Error::InterpreterNotFound {
-                path: argv[0].clone(),
+                path: program.clone(),
             });
         }
         Err(e) => return Err(Error::Spawn { command, error: e }),
@@ -91,6 +115,13 @@ pub(crate) async fn start(req: &Start<'_>) -> Result<Link> {
         req.events.clone(),
         tail.clone(),
     ));
+    if let Some(user) = &req.spec.sudo
+        && let Err(e) = sudo_dialog(req, user, &mut stdin, &mut stdout).await
+    {
+        process.signal_group(libc::SIGKILL);
+        process.wait(Some(Duration::from_secs(2))).await;
+        return Err(e);
+    }
     let handshake = async {
         stdin.write_all(line).await?;
         stdin.flush().await?;
@@ -153,6 +184,72 @@ pub(crate) async fn start(req: &Start<'_>) -> Result<Link> {
                 timeout,
                 stderr: tail.text(),
             })
+        }
+    }
+}
+
+/// Where a local command runs, for messages: `this machine`, `docker web`.
+fn place(spec: &Spec) -> String {
+    if spec.transport.is_container() {
+        format!("{} {}", spec.transport.name(), spec.transport.target())
+    } else {
+        "this machine".into()
+    }
+}
+
+/// sudo's side of a `sudo=` start: answers its password prompt (asked through the
+/// prompter, off the runtime's workers) until the wrapped command says it runs. Each
+/// read waits at most the bootstrap timeout; the user's typing does not count.
+async fn sudo_dialog(
+    req: &Start<'_>,
+    user: &str,
+    stdin: &mut tokio::process::ChildStdin,
+    stdout: &mut tokio::process::ChildStdout,
+) -> Result<()> {
+    let at = place(req.spec);
+    let fail = |what: String| Error::Unsupported(format!("gateway {}: {what}", req.id));
+    let mut dialog = sudo::Dialog::default();
+    let mut buf = [0u8; 1024];
+    loop {
+        let n = match tokio::time::timeout(req.timeout, stdout.read(&mut buf)).await {
+            Ok(Ok(n)) => n,
+            Ok(Err(e)) => return Err(fail(format!("sudo to {user} on {at}: {e}"))),
+            Err(_) => {
+                return Err(fail(format!(
+                    "sudo to {user} on {at}: no answer within {:.1} s ({})",
+                    req.timeout.as_secs_f64(),
+                    dialog.said()
+                )));
+            }
+        };
+        if n == 0 {
+            return Err(fail(format!(
+                "sudo to {user} on {at} failed: {}",
+                dialog.said()
+            )));
+        }
+        match dialog.feed(&buf[..n]) {
+            sudo::Step::More => {}
+            sudo::Step::Ready => return Ok(()),
+            sudo::Step::Wrong => return Err(fail(sudo::wrong_password(req.spec, &at))),
+            sudo::Step::Password => {
+                let (p, u, w) = (req.prompter.clone(), user.to_string(), at.clone());
+                let pw = tokio::task::spawn_blocking(move || sudo::ask(p.as_ref(), &u, &w))
+                    .await
+                    .ok()
+                    .flatten()
+                    .ok_or_else(|| {
+                        fail(format!(
+                            "sudo to {user} on {at} needs a password and none was given"
+                        ))
+                    })?;
+                let mut answer = pw.0.as_bytes().to_vec();
+                answer.push(b'\n');
+                let sent = stdin.write_all(&answer).await;
+                answer.fill(0);
+                drop(pw);
+                sent.map_err(|e| fail(format!("sudo to {user} on {at}: {e}")))?;
+            }
         }
     }
 }

@@ -4,13 +4,14 @@
 
 use crate::error::{Error, Result};
 use crate::events::Event;
-use crate::spec::{Spec, shell_join};
 pub use crate::transport::link::Prompter;
 use crate::transport::link::{
-    CloseReason, Link, ONE_LINER, StderrTail, expand_home, report_stderr,
+    CloseReason, Link, StderrTail, expand_home, report_stderr, shell_command,
 };
 use crate::transport::ssh_config::{self, Directive, HostConfig};
+use crate::transport::ssh_hops::{HopWatch, lost_reason};
 use crate::transport::start::Start;
+use crate::transport::sudo;
 use base64::Engine as _;
 use std::io::{Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
@@ -109,17 +110,6 @@ impl Target {
 
 fn fail(id: &str, t: &Target, what: impl std::fmt::Display) -> Error {
     Error::Unsupported(format!("gateway {id}: ssh {}: {what}", t.display()))
-}
-
-/// The command the remote shell runs: `python=` or python3, falling back to python.
-fn remote_command(spec: &Spec) -> String {
-    let tail = format!("-u -c {}", shell_join(&[ONE_LINER.to_string()]));
-    match &spec.python {
-        Some(words) => format!("exec {} {tail}", shell_join(words)),
-        None => format!(
-            "if command -v python3 >/dev/null 2>&1; then exec python3 {tail}; else exec python {tail}; fi"
-        ),
-    }
 }
 
 use super::known_hosts;
@@ -431,7 +421,12 @@ pub(crate) async fn start(req: &Start<'_>, target: &str) -> Result<Link> {
             .collect(),
     };
     let use_agent = !cfg.flag(Directive::IdentitiesOnly) && spec.ssh.identity.is_none();
-    let command = remote_command(spec);
+    let sudo_user = spec.sudo.clone();
+    let command = match &sudo_user {
+        Some(user) => sudo::wrap_shell(user, &shell_command(spec)),
+        None => shell_command(spec),
+    };
+    let sudo_spec = spec.clone();
     let alive_interval = spec.ssh.alive_interval.unwrap_or(Duration::from_secs(
         cfg.number::<u64>(Directive::ServerAliveInterval)
             .filter(|s| *s > 0)
@@ -453,6 +448,14 @@ pub(crate) async fn start(req: &Start<'_>, target: &str) -> Result<Link> {
             cfg.get(Directive::StrictHostKeyChecking),
             Some("accept-new" | "no")
         );
+    // each hop as written (an alias) and where it leads, for messages
+    let hop_names: Vec<String> = spec
+        .proxy_jump
+        .as_deref()
+        .or(cfg.get(Directive::ProxyJump))
+        .filter(|l| !l.eq_ignore_ascii_case("none"))
+        .map(|l| l.split(',').map(|h| h.trim().to_string()).collect())
+        .unwrap_or_default();
     let hops: Vec<Target> = match spec.proxy_jump.as_deref().or(cfg.get(Directive::ProxyJump)) {
         Some(list) if !list.eq_ignore_ascii_case("none") => list
             .split(',')
@@ -466,7 +469,7 @@ pub(crate) async fn start(req: &Start<'_>, target: &str) -> Result<Link> {
         _ => Vec::new(),
     };
     let setup = tokio::task::spawn_blocking(
-        move || -> Result<(ssh2::Session, ssh2::Channel, Carrier)> {
+        move || -> Result<(ssh2::Session, ssh2::Channel, Carrier, Vec<HopWatch>, String)> {
             let t2 = t.clone();
             let first = hops.first().unwrap_or(&t).clone();
             let addrs: Vec<_> = (first.host.as_str(), first.port)
@@ -552,6 +555,7 @@ pub(crate) async fn start(req: &Start<'_>, target: &str) -> Result<Link> {
                 Ok(session)
             };
             // each jump host opens a direct-tcpip channel to the next one
+            let mut watches: Vec<HopWatch> = Vec::new();
             for (n, hop) in hops.iter().enumerate() {
                 let what = format!("jump host {} of {}", n + 1, hops.len());
                 let jump = login(&carrier, hop, &what)?;
@@ -567,9 +571,22 @@ pub(crate) async fn start(req: &Start<'_>, target: &str) -> Result<Link> {
                     })?;
                 let (near, far) = UnixStream::pair().map_err(Error::Io)?;
                 let jump_carrier = std::mem::replace(&mut carrier, Carrier::Unix(far));
+                let watch = HopWatch {
+                    name: match hop_names.get(n) {
+                        Some(alias) if *alias != hop.display() => {
+                            format!("{alias} ({})", hop.display())
+                        }
+                        _ => hop.display(),
+                    },
+                    alive: alive_interval,
+                    last: std::sync::Arc::new(std::sync::Mutex::new(Instant::now())),
+                };
+                watches.push(watch.clone());
+                // after the blocking setup of this hop (see the target's keepalive below)
+                jump.set_keepalive(true, alive_interval.as_secs().max(1) as u32);
                 std::thread::Builder::new()
                     .name(format!("ssh-jump-{n}"))
-                    .spawn(move || forward(jump, channel, jump_carrier, near))
+                    .spawn(move || forward(jump, channel, jump_carrier, near, watch))
                     .map_err(Error::Io)?;
             }
             let session = login(&carrier, &t2, "")?;
@@ -579,6 +596,9 @@ pub(crate) async fn start(req: &Start<'_>, target: &str) -> Result<Link> {
             channel
                 .exec(&command)
                 .map_err(|e| fail(&id_s, &t, format!("cannot run the interpreter: {e}")))?;
+            if let Some(user) = &sudo_user {
+                sudo_dialog(&mut channel, user, &t, &id_s, prompter.as_ref(), &sudo_spec)?;
+            }
             channel
                 .write_all(&line)
                 .and_then(|_| channel.flush())
@@ -618,15 +638,14 @@ pub(crate) async fn start(req: &Start<'_>, target: &str) -> Result<Link> {
                     format!("{what}; remote stderr:\n{}", err.trim_end()),
                 ));
             }
-            // Keepalives only now: with them on, libssh2 caps every blocking wait at the
-            // keepalive interval and reports "Timed out waiting on socket" when nothing
-            // arrives by then, so a slow interpreter start (a loaded machine) would read as
-            // a timeout long before `timeout` has passed. The pump sends them from here on.
+            // keepalives only now: with them on, a blocking libssh2 read gives up after
+            // one keepalive interval ("Timed out waiting on socket"), which a slow
+            // bootstrap on a loaded machine exceeds; the pump sends them from here on
             session.set_keepalive(true, alive_interval.as_secs().max(1) as u32);
-            Ok((session, channel, carrier))
+            Ok((session, channel, carrier, watches, t2.display()))
         },
     );
-    let (session, channel, carrier) = setup
+    let (session, channel, carrier, hops, target_name) = setup
         .await
         .map_err(|e| Error::Protocol(format!("ssh setup task failed: {e}")))??;
     let (out_local, out_gw) = UnixStream::pair().map_err(Error::Io)?;
@@ -644,6 +663,8 @@ pub(crate) async fn start(req: &Start<'_>, target: &str) -> Result<Link> {
         alive: alive_interval,
         alive_max: alive_count_max,
         close_reason: close_reason.clone(),
+        hops,
+        target: target_name,
     };
     std::thread::Builder::new()
         .name(format!("ssh-{id}"))
@@ -660,6 +681,33 @@ pub(crate) async fn start(req: &Start<'_>, target: &str) -> Result<Link> {
     ))
 }
 
+/// sudo's side of a `sudo=` start over the exec channel (blocking, on the setup thread).
+fn sudo_dialog(
+    channel: &mut ssh2::Channel,
+    user: &str,
+    t: &Target,
+    id: &str,
+    prompter: Option<&Prompter>,
+    spec: &crate::spec::Spec,
+) -> Result<()> {
+    let ch = std::cell::RefCell::new(channel);
+    sudo::run_blocking(
+        user,
+        &t.display(),
+        prompter,
+        spec,
+        |buf| ch.borrow_mut().read(buf),
+        |bytes| {
+            let mut c = ch.borrow_mut();
+            c.write_all(bytes).and_then(|_| c.flush())
+        },
+    )
+    .map_err(|e| {
+        let _ = ch.borrow_mut().close();
+        fail(id, t, e)
+    })
+}
+
 struct PumpIo {
     out: UnixStream,
     input: UnixStream,
@@ -671,6 +719,10 @@ struct PumpIo {
     /// Intervals without an answer before the link counts as lost (ServerAliveCountMax).
     alive_max: u32,
     close_reason: CloseReason,
+    /// The jump hosts in order, watched by their forwarders.
+    hops: Vec<HopWatch>,
+    /// `user@host:port` of the target, for the reason of a lost link.
+    target: String,
 }
 
 /// libssh2: a blocking call ran past the session's timeout.
@@ -706,8 +758,10 @@ fn forward(
     mut channel: ssh2::Channel,
     carrier: Carrier,
     mut local: UnixStream,
+    hop: HopWatch,
 ) {
     session.set_blocking(false);
+    let mut last_keepalive = Instant::now();
     let _ = local.set_nonblocking(true);
     let mut buf = vec![0u8; 1 << 16];
     let mut pending: Vec<u8> = Vec::new();
@@ -749,8 +803,17 @@ fn forward(
                 Err(()) => break,
             }
         }
-        if !progressed {
-            wait_fds(&[carrier.fd(), local.as_raw_fd()], libc::POLLIN, 20);
+        if last_keepalive.elapsed() >= hop.alive {
+            let _ = session.keepalive_send();
+            last_keepalive = Instant::now();
+        }
+        if progressed {
+            hop.heard();
+        } else {
+            let ev = wait_fds(&[carrier.fd(), local.as_raw_fd()], libc::POLLIN, 20);
+            if ev.first().is_some_and(|e| *e & libc::POLLIN != 0) {
+                hop.heard();
+            }
         }
     }
     let _ = channel.close();
@@ -800,6 +863,8 @@ fn pump(session: ssh2::Session, mut channel: ssh2::Channel, tcp: Carrier, io: Pu
         alive,
         alive_max,
         close_reason,
+        hops,
+        target,
     } = io;
     let mut last_rx = Instant::now();
     session.set_blocking(false);
@@ -870,9 +935,11 @@ fn pump(session: ssh2::Session, mut channel: ssh2::Channel, tcp: Carrier, io: Pu
             last_rx = Instant::now();
         }
         if last_rx.elapsed() > alive * alive_max {
-            close_reason.set(format!(
-                "connection lost (no answer from the host for {:.0} s)",
-                last_rx.elapsed().as_secs_f64()
+            close_reason.set(lost_reason(
+                &target,
+                last_rx.elapsed(),
+                &hops,
+                alive * alive_max,
             ));
             break;
         }

@@ -507,6 +507,7 @@ fn host_of(spec: &Spec) -> String {
         },
         crate::engine::Transport::Socket(a) => format!("socket {a}"),
         crate::engine::Transport::VagrantSsh(n) => format!("vagrant {n}"),
+        t => format!("{} {}", t.name(), t.target()),
     }
 }
 
