@@ -7,7 +7,12 @@
     assert ch.receive() == 42
 """
 
+import atexit
+
 from . import _execdeck
+
+# registered before any group's cleanup, so it runs after them (atexit is LIFO)
+atexit.register(_execdeck._shutdown)
 from ._errors import DataFormatError, DumpError, HostNotFound, LoadError, RemoteError, TimeoutError
 from .channel import Channel
 from .gateway import Gateway

@@ -104,6 +104,7 @@ def modules():
     top.__dict__.update({k: getattr(execdeck, k) for k in execdeck.__all__})
     top.__version__ = execdeck.execnet_version
     top.__path__ = []
+    top.__file__ = execdeck.__file__
     top.__execdeck__ = True
     for full, mod in mods.items():
         setattr(top, full.split(".", 1)[1], mod)

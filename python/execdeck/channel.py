@@ -14,7 +14,12 @@ class Channel:
     RemoteError = RemoteError
     TimeoutError = TimeoutError
 
+    # execnet's receive-loop wakeup interval; kept for code that sets it (unused here)
+    _INTERNALWAKEUP = 1000
+
     def __init__(self, gateway, rc):
+        if isinstance(rc, int):
+            rc = gateway._rgw.channel(rc)
         self.gateway = gateway
         self._rc = rc
         self.id = rc.id

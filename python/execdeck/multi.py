@@ -20,6 +20,9 @@ def _engine_spec(spec, gwid):
     """The spec string handed to the engine: the user's items, with the id and (for
     popen) this interpreter as default python."""
     items = [i for i in str(spec).split("//") if not i.startswith("id=")]
+    if spec.socket is True and spec.installvia:
+        # the server is started through installvia: its address is not known yet
+        items = ["socket=127.0.0.1:0" if i == "socket" else i for i in items]
     items.append("id=%s" % gwid)
     if spec.popen and not spec.python and not spec.via:
         items.append("python=%s" % shlex.quote(sys.executable))

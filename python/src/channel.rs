@@ -20,6 +20,33 @@ const SLICE: Duration = Duration::from_millis(200);
 /// (the gateway's `_channel_for_id`), shared by all channels of one gateway.
 pub type Factory = Arc<OnceLock<Py<PyAny>>>;
 
+/// Set by `_shutdown()` (an atexit hook that runs after every group's cleanup), with
+/// the id of the thread that ran it (the main thread).
+static SHUTDOWN: OnceLock<std::thread::ThreadId> = OnceLock::new();
+
+/// Marks the interpreter as finalizing: from now on a thread other than the one
+/// calling this never takes the GIL back after a blocking call (it would be killed
+/// by the interpreter's thread exit, which aborts the process inside Rust frames);
+/// it sleeps until the process exits instead.
+pub fn shutdown() {
+    let _ = SHUTDOWN.set(std::thread::current().id());
+}
+
+/// Runs `f` with the GIL released; see [`shutdown`].
+pub fn unblocked<T: Send>(py: Python<'_>, f: impl FnOnce() -> T + Send) -> T {
+    py.allow_threads(|| {
+        let v = f();
+        if let Some(main) = SHUTDOWN.get()
+            && *main != std::thread::current().id()
+        {
+            loop {
+                std::thread::park();
+            }
+        }
+        v
+    })
+}
+
 /// Runs `step(slice)` until it yields `Some`, or the deadline passes (`Ok(None)`), with
 /// the GIL released while waiting; between slices pending signals are raised.
 pub fn wait_sliced<T: Send>(
@@ -36,7 +63,7 @@ pub fn wait_sliced<T: Send>(
             Some(d) => d.saturating_duration_since(Instant::now()).min(SLICE),
             None => SLICE,
         };
-        if let Some(v) = py.allow_threads(|| step(slice)) {
+        if let Some(v) = unblocked(py, || step(slice)) {
             return Ok(Some(v));
         }
         if deadline.is_some_and(|d| Instant::now() >= d) {
@@ -75,7 +102,7 @@ impl RChannel {
         let v = to_value(item)?;
         let ch = self.ch.clone();
         let rt = runtime()?;
-        py.allow_threads(|| rt.block_on(ch.send(&v)))
+        unblocked(py, || rt.block_on(ch.send(&v)))
             .map_err(|e| errors::send_error(py, e))
     }
 
@@ -125,7 +152,7 @@ impl RChannel {
     fn close(&self, py: Python<'_>, error: Option<String>) -> PyResult<()> {
         let ch = self.ch.clone();
         let rt = runtime()?;
-        let r = py.allow_threads(|| {
+        let r = unblocked(py, || {
             rt.block_on(async {
                 match &error {
                     Some(t) => ch.close_with_error(t).await,
@@ -164,7 +191,7 @@ impl RChannel {
             py2str_as_py3str,
             py3str_as_py2str,
         };
-        py.allow_threads(|| rt.block_on(ch.reconfigure(cfg)))
+        unblocked(py, || rt.block_on(ch.reconfigure(cfg)))
             .map_err(|e| errors::send_error(py, e))
     }
 }
@@ -226,7 +253,7 @@ impl RCallbacks {
     /// `(channel id, False, remote error text or None)` for the end.
     fn next(&self, py: Python<'_>, timeout: f64) -> PyResult<Option<(i32, bool, PyObject)>> {
         let rt = runtime()?;
-        let got = py.allow_threads(|| {
+        let got = unblocked(py, || {
             let mut rx = self.rx.lock().unwrap_or_else(|p| p.into_inner());
             rt.block_on(async {
                 tokio::time::timeout(Duration::from_secs_f64(timeout.max(0.0)), rx.recv())

@@ -3,7 +3,7 @@
 //! (execnet's workers inherit it); remote stdout goes nowhere, as in execnet, whose
 //! popen workers point it at /dev/null.
 
-use crate::channel::{Factory, RCallbacks, RChannel, wait_sliced};
+use crate::channel::{Factory, RCallbacks, RChannel, unblocked, wait_sliced};
 use crate::convert::{to_py, to_value};
 use crate::errors;
 use crate::runtime;
@@ -57,7 +57,7 @@ impl RGroup {
             .map_err(|e: execdeck_engine::SpecError| errors::open_error(py, e.into()))?;
         let group = self.group.clone();
         let rt = runtime()?;
-        let opened = py.allow_threads(|| {
+        let opened = unblocked(py, || {
             rt.block_on(async {
                 let start = group.lock().await.start_gateway(parsed)?;
                 let gw = start.open().await;
@@ -80,7 +80,7 @@ impl RGroup {
         let gws: Vec<Gateway> = gateways.iter().map(|g| g.gw.clone()).collect();
         let rt = runtime()?;
         let t = Duration::from_secs_f64(timeout.max(0.0));
-        Ok(py.allow_threads(|| {
+        Ok(unblocked(py, || {
             rt.block_on(async {
                 let mut set = tokio::task::JoinSet::new();
                 for gw in gws {
@@ -187,8 +187,7 @@ impl RGateway {
         }
         let gw = self.gw.clone();
         let rt = runtime()?;
-        let ch = py
-            .allow_threads(|| {
+        let ch = unblocked(py, || {
                 rt.block_on(gw.remote_exec_call(
                     &source,
                     filename.as_deref(),
@@ -226,7 +225,7 @@ impl RGateway {
             py2str_as_py3str,
             py3str_as_py2str,
         };
-        py.allow_threads(|| rt.block_on(gw.reconfigure(cfg)))
+        unblocked(py, || rt.block_on(gw.reconfigure(cfg)))
             .map_err(|e| errors::send_error(py, e))
     }
 
@@ -246,6 +245,6 @@ impl RGateway {
         let gw = self.gw.clone();
         let rt = runtime()?;
         let t = Duration::from_secs_f64(timeout.max(0.0));
-        Ok(py.allow_threads(|| rt.block_on(gw.terminate(t)).to_string()))
+        Ok(unblocked(py, || rt.block_on(gw.terminate(t)).to_string()))
     }
 }

@@ -79,6 +79,12 @@ fn loads(
     convert::to_py(py, v, None)
 }
 
+/// Called at exit after every group was terminated: see `channel::shutdown`.
+#[pyfunction]
+fn _shutdown() {
+    channel::shutdown();
+}
+
 #[pymodule]
 fn _execdeck(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<gateway::RGroup>()?;
@@ -87,5 +93,6 @@ fn _execdeck(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<channel::RCallbacks>()?;
     m.add_function(wrap_pyfunction!(dumps, m)?)?;
     m.add_function(wrap_pyfunction!(loads, m)?)?;
+    m.add_function(wrap_pyfunction!(_shutdown, m)?)?;
     Ok(())
 }
