@@ -31,6 +31,11 @@ echo "== cargo nextest"
 cargo nextest run --workspace --no-fail-fast --failure-output final || status=$?
 echo "== doctests"
 cargo test --workspace --doc --quiet || status=$?
+# The Python binding is its own cargo workspace (maturin builds it); it shares target/.
+echo "== Python binding: fmt, clippy"
+(cd python && cargo fmt -- --check && CARGO_TARGET_DIR=../target cargo clippy --all-targets --quiet -- -D warnings) || status=$?
+echo "== Python binding: tests, execnet's suite through the switch, xdist sample"
+bash scripts/test_python.sh || status=$?
 if [ "$status" -ne 0 ]; then
   echo "== FAILED (exit $status): see above"
 fi

@@ -58,7 +58,7 @@ def modules():
         dumps_internal=lambda obj: execdeck.dumps(obj)[1:],
         loads_internal=lambda data, channelfactory=None, strconfig=None: execdeck.loads(b"\x02" + data, *(strconfig or (True, False))),
         BaseGateway=gateway.Gateway,
-        WorkerPool=_Unsupported("gateway_base.WorkerPool"),
+        WorkerPool=execmodel.WorkerPool,
         INTERRUPT_TEXT="keyboard-interrupted",
         MAIN_THREAD_ONLY_DEADLOCK_TEXT="concurrent remote_exec would cause deadlock for main_thread_only execmodel",
         **common,

@@ -38,7 +38,7 @@ class Group:
     defaultspec = "popen"
 
     def __init__(self, xspecs=(), execmodel="thread"):
-        self._members = []
+        self._gateways = []
         self._to_join = []
         self._autoid = 0
         self._lock = threading.RLock()
@@ -59,7 +59,7 @@ class Group:
     def set_execmodel(self, execmodel, remote_execmodel=None):
         """Sets the models (before any gateway is made): `thread` here, `thread` or
         `main_thread_only` for the workers."""
-        if self._members:
+        if self._gateways:
             raise ValueError("can not set execution models if gateways have been created already")
         if remote_execmodel is None:
             remote_execmodel = execmodel
@@ -67,12 +67,12 @@ class Group:
         self._remote_execmodel = get_execmodel(remote_execmodel)
 
     def __repr__(self):
-        return "<Group %r>" % [gw.id for gw in self._members]
+        return "<Group %r>" % [gw.id for gw in self._gateways]
 
     def __getitem__(self, key):
         if isinstance(key, int):
-            return self._members[key]
-        for gw in self._members:
+            return self._gateways[key]
+        for gw in self._gateways:
             if gw == key or gw.id == key:
                 return gw
         raise KeyError(key)
@@ -85,10 +85,10 @@ class Group:
             return False
 
     def __len__(self):
-        return len(self._members)
+        return len(self._gateways)
 
     def __iter__(self):
-        return iter(list(self._members))
+        return iter(list(self._gateways))
 
     def makegateway(self, spec=None):
         """Starts a gateway and returns it once its worker answers. Raises
@@ -106,7 +106,7 @@ class Group:
         rgw = self._rgroup.makegateway(_engine_spec(spec, spec.id))
         gw = Gateway(rgw, spec, self)
         with self._lock:
-            self._members.append(gw)
+            self._gateways.append(gw)
         return gw
 
     def allocate_id(self, spec):
@@ -125,8 +125,8 @@ class Group:
 
     def _unregister(self, gw):
         with self._lock:
-            if gw in self._members:
-                self._members.remove(gw)
+            if gw in self._gateways:
+                self._gateways.remove(gw)
             self._to_join.append(gw)
 
     def _cleanup_atexit(self):
@@ -138,7 +138,7 @@ class Group:
         t = 86400.0 if timeout is None else max(float(timeout), 0.0)
         while True:
             with self._lock:
-                members = list(self._members)
+                members = list(self._gateways)
             if not members:
                 break
             carriers = {gw.spec.via for gw in members if gw.spec.via}

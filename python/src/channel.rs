@@ -102,8 +102,7 @@ impl RChannel {
         let v = to_value(item)?;
         let ch = self.ch.clone();
         let rt = runtime()?;
-        unblocked(py, || rt.block_on(ch.send(&v)))
-            .map_err(|e| errors::send_error(py, e))
+        unblocked(py, || rt.block_on(ch.send(&v))).map_err(|e| errors::send_error(py, e))
     }
 
     /// The next item; `timeout` in seconds (None: wait for ever, interruptibly).
@@ -191,8 +190,7 @@ impl RChannel {
             py2str_as_py3str,
             py3str_as_py2str,
         };
-        unblocked(py, || rt.block_on(ch.reconfigure(cfg)))
-            .map_err(|e| errors::send_error(py, e))
+        unblocked(py, || rt.block_on(ch.reconfigure(cfg))).map_err(|e| errors::send_error(py, e))
     }
 }
 

@@ -188,14 +188,9 @@ impl RGateway {
         let gw = self.gw.clone();
         let rt = runtime()?;
         let ch = unblocked(py, || {
-                rt.block_on(gw.remote_exec_call(
-                    &source,
-                    filename.as_deref(),
-                    callname.as_deref(),
-                    kw,
-                ))
-            })
-            .map_err(|e| errors::send_error(py, e))?;
+            rt.block_on(gw.remote_exec_call(&source, filename.as_deref(), callname.as_deref(), kw))
+        })
+        .map_err(|e| errors::send_error(py, e))?;
         Ok(self.rchannel(ch))
     }
 
@@ -225,8 +220,7 @@ impl RGateway {
             py2str_as_py3str,
             py3str_as_py2str,
         };
-        unblocked(py, || rt.block_on(gw.reconfigure(cfg)))
-            .map_err(|e| errors::send_error(py, e))
+        unblocked(py, || rt.block_on(gw.reconfigure(cfg))).map_err(|e| errors::send_error(py, e))
     }
 
     /// Starts a polite termination in the background (execnet's `exit()`): the worker
