@@ -1284,6 +1284,16 @@ def _send_code_for_cache(gw):
         pass
 
 
+def _fork_quietly():
+    """os.fork without Python 3.12's DeprecationWarning about forking a threaded
+    process: the watchdog child runs no Python threads and only polls and kills, and
+    the warning would land on the master's stderr."""
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return os.fork()
+
+
 def _start_watchdog():
     """Forks a tiny watchdog that needs no GIL of ours: it waits on the link and on a
     pipe whose write end only this worker holds. When the link ends (the master or its
@@ -1309,7 +1319,7 @@ def _start_watchdog():
         os.environ["EXECDECK_WORKER"] = token
     try:
         r, w = os.pipe()
-        pid = os.fork()
+        pid = _fork_quietly()
     except OSError:
         return
     if pid == 0:
