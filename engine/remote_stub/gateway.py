@@ -520,7 +520,7 @@ class Channel(object):
 
     def waitclose(self, timeout=None):
         self._receiveclosed.wait(timeout)
-        if not self.isclosed():
+        if not self._receiveclosed.is_set():
             raise self.TimeoutError("Timeout after %r seconds" % (timeout,))
         if self._remoteerror is not None:
             raise self._remoteerror
@@ -552,7 +552,7 @@ class Channel(object):
         if not sendonly:
             self._closed = True
             self._peerclosed = True
-        if not self.isclosed():
+        if not self._receiveclosed.is_set():
             if error is not None:
                 self._remoteerror = RemoteError(error)
             self._receiveclosed.set()
@@ -1045,7 +1045,7 @@ class WorkerGateway(object):
                 if callname:
                     ns[callname](ch, **dict(kwargs or {}))
             except EOFError:
-                if not ch.isclosed():
+                if not ch._receiveclosed.is_set():
                     error = _format_exc(1)
             except BaseException:
                 error = _format_exc(1)

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
 /// How long one uninterruptible wait may last before signals are checked.
-const SLICE: Duration = Duration::from_millis(200);
+pub const SLICE: Duration = Duration::from_millis(200);
 
 /// The callable that turns a channel id received inside data into a Python channel
 /// (the gateway's `_channel_for_id`), shared by all channels of one gateway.
@@ -111,7 +111,18 @@ impl RChannel {
         let rt = runtime()?;
         let ch = self.ch.clone();
         let got = wait_sliced(py, timeout, |slice| {
-            rt.block_on(async { tokio::time::timeout(slice, ch.next()).await.ok() })
+            rt.block_on(async {
+                if timeout.is_none() {
+                    // no timer of its own: the process-wide tick ends the slice
+                    let tick = crate::TICK.notified();
+                    tokio::select! {
+                        v = ch.next() => Some(v),
+                        _ = tick => None,
+                    }
+                } else {
+                    tokio::time::timeout(slice, ch.next()).await.ok()
+                }
+            })
         })?;
         match got {
             Some(Ok(Some(v))) => to_py(py, v, self.factory(py).as_ref()),

@@ -43,8 +43,19 @@ pub(crate) fn runtime() -> PyResult<&'static tokio::runtime::Runtime> {
                 "cannot start the execdeck runtime: {e}"
             ))
         })?;
-    Ok(RUNTIME.get_or_init(|| rt))
+    let rt = RUNTIME.get_or_init(|| rt);
+    rt.spawn(async {
+        loop {
+            tokio::time::sleep(channel::SLICE).await;
+            TICK.notify_waiters();
+        }
+    });
+    Ok(rt)
 }
+
+/// Notified every [`channel::SLICE`]: a `receive()` without timeout waits for its item
+/// or this, then checks for signals (Ctrl+C), without registering a timer per call.
+pub(crate) static TICK: tokio::sync::Notify = tokio::sync::Notify::const_new();
 
 /// Serializes `obj` as execnet's `dumps` does (versioned).
 #[pyfunction]
