@@ -269,6 +269,9 @@ def _dump(obj, w):
             w(setitem)
     elif t is Channel:
         w(opcode.CHANNEL + _pack_int4(obj.id))
+    elif t.__name__ == "shadowstr" and isinstance(obj, _bytes):
+        # Jython's sys.platform, sys.executable, ... are a str subclass
+        _dump(_bytes(obj), w)
     else:
         raise DumpError("can't serialize %s" % (t,))
 
@@ -445,7 +448,7 @@ class Channel(object):
         return "<Channel id=%d %s>" % (self.id, "closed" if self.isclosed() else "open")
 
     def isclosed(self):
-        return self._receiveclosed.is_set()
+        return self._closed or self._receiveclosed.is_set()
 
     def send(self, item):
         if self._closed:
@@ -517,7 +520,7 @@ class Channel(object):
 
     def waitclose(self, timeout=None):
         self._receiveclosed.wait(timeout)
-        if not self.isclosed():
+        if not self._receiveclosed.is_set():
             raise self.TimeoutError("Timeout after %r seconds" % (timeout,))
         if self._remoteerror is not None:
             raise self._remoteerror
@@ -525,6 +528,14 @@ class Channel(object):
     def reconfigure(self, py2str_as_py3str=True, py3str_as_py2str=False):
         self._strconfig = (py2str_as_py3str, py3str_as_py2str)
         self.gateway._send(Message.RECONFIGURE, self.id, dumps(self._strconfig))
+
+    def makefile(self, mode="w", proxyclose=False):
+        """A file over the channel: "w" sends each write, "r" reads string items."""
+        if mode == "w":
+            return _ChannelFileWrite(self, proxyclose)
+        if mode == "r":
+            return _ChannelFileRead(self, proxyclose)
+        raise ValueError("mode %r not available" % (mode,))
 
     # called by the receiver
     def _deliver(self, item):
@@ -541,7 +552,7 @@ class Channel(object):
         if not sendonly:
             self._closed = True
             self._peerclosed = True
-        if not self.isclosed():
+        if not self._receiveclosed.is_set():
             if error is not None:
                 self._remoteerror = RemoteError(error)
             self._receiveclosed.set()
@@ -554,6 +565,56 @@ class Channel(object):
                     pass
         if not sendonly:
             self.gateway._forget(self)
+
+
+class _ChannelFile(object):
+    def __init__(self, channel, proxyclose):
+        self.channel = channel
+        self._proxyclose = proxyclose
+
+    def isatty(self):
+        return False
+
+    def close(self):
+        if self._proxyclose:
+            self.channel.close()
+
+
+class _ChannelFileWrite(_ChannelFile):
+    def write(self, data):
+        self.channel.send(data)
+
+    def flush(self):
+        pass
+
+
+class _ChannelFileRead(_ChannelFile):
+    def __init__(self, channel, proxyclose):
+        _ChannelFile.__init__(self, channel, proxyclose)
+        self._pending = None
+
+    def read(self, n):
+        try:
+            if self._pending is None:
+                self._pending = self.channel.receive()
+            while len(self._pending) < n:
+                self._pending += self.channel.receive()
+        except EOFError:
+            self.close()
+        if self._pending is None:
+            return ""
+        out = self._pending[:n]
+        self._pending = self._pending[n:]
+        return out
+
+    def readline(self):
+        line = ""
+        while not line.endswith("\n"):
+            c = self.read(1)
+            if not c:
+                break
+            line += c
+        return line
 
 
 def _format_exc(skip=0):
@@ -646,12 +707,66 @@ class _ByteOutput(object):
 # the worker gateway
 
 
+class _ExecModel(object):
+    """What remote code finds as `channel.gateway.execmodel` (execnet's worker API):
+    the backend name and thread primitives, imported on first use."""
+
+    def __init__(self, backend):
+        self.backend = backend
+
+    def __repr__(self):
+        return "<ExecModel %r>" % (self.backend,)
+
+    @property
+    def queue(self):
+        try:
+            import queue
+        except ImportError:
+            import Queue as queue  # Python 2 / Jython
+        return queue
+
+    @property
+    def subprocess(self):
+        import subprocess
+        return subprocess
+
+    @property
+    def socket(self):
+        import socket
+        return socket
+
+    def start(self, func, args=()):
+        _spawn(func, *args)
+
+    def get_ident(self):
+        return _thread.get_ident()
+
+    def sleep(self, delay):
+        import time
+        time.sleep(delay)
+
+    def fdopen(self, fd, mode, bufsize=1, closefd=True):
+        return os.fdopen(fd, mode, bufsize)
+
+    def Lock(self):
+        import threading
+        return threading.Lock()
+
+    def RLock(self):
+        import threading
+        return threading.RLock()
+
+    def Event(self):
+        import threading
+        return threading.Event()
+
+
 class WorkerGateway(object):
     def __init__(self, read, write, gwid, execmodel):
         self._read = read
         self._write = write
         self.id = gwid
-        self.execmodel = execmodel
+        self.execmodel = _ExecModel(execmodel)
         self._sendlock = _Lock()
         self._recvlock = _RLock()
         self._channels = {}
@@ -847,7 +962,7 @@ class WorkerGateway(object):
         cpu, rss = _self_usage()
         status = {"numchannels": len(self._channels),
                   "numexecuting": self._numexecuting,
-                  "execmodel": self.execmodel,
+                  "execmodel": self.execmodel.backend,
                   "cpu": cpu, "rss": rss}
         self._send(Message.CHANNEL_DATA, cid, dumps(status))
         self._send(Message.CHANNEL_CLOSE, cid, b"")
@@ -901,7 +1016,7 @@ class WorkerGateway(object):
     # -- execution
     def _schedule(self, ch, source, filename, callname, kwargs):
         task = (ch, source, filename, callname, kwargs)
-        if self.execmodel == "main_thread_only":
+        if self.execmodel.backend == "main_thread_only":
             if self._main_busy and not self._main_free.wait(1.0):
                 ch._close("concurrent remote_exec would cause deadlock for main_thread_only execmodel")
                 return
@@ -930,7 +1045,7 @@ class WorkerGateway(object):
                 if callname:
                     ns[callname](ch, **dict(kwargs or {}))
             except EOFError:
-                if not ch.isclosed():
+                if not ch._receiveclosed.is_set():
                     error = _format_exc(1)
             except BaseException:
                 error = _format_exc(1)
@@ -1171,6 +1286,16 @@ def _send_code_for_cache(gw):
         pass
 
 
+def _fork_quietly():
+    """os.fork without Python 3.12's DeprecationWarning about forking a threaded
+    process: the watchdog child runs no Python threads and only polls and kills, and
+    the warning would land on the master's stderr."""
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return os.fork()
+
+
 def _start_watchdog():
     """Forks a tiny watchdog that needs no GIL of ours: it waits on the link and on a
     pipe whose write end only this worker holds. When the link ends (the master or its
@@ -1196,7 +1321,7 @@ def _start_watchdog():
         os.environ["EXECDECK_WORKER"] = token
     try:
         r, w = os.pipe()
-        pid = os.fork()
+        pid = _fork_quietly()
     except OSError:
         return
     if pid == 0:

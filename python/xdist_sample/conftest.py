@@ -1,0 +1,1 @@
+# keeps this sample suite independent of the repository's other settings
