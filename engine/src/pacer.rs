@@ -12,6 +12,8 @@
 //! | `popen` | this machine | 2 × the CPU count (at least 4) |
 //! | `ssh=`, `vagrant_ssh=` | each `user@host:port` | 8 (under sshd's `MaxStartups`) |
 //! | `socket=` | each server address | 16 |
+//! | `docker=`, `podman=` | this machine's container engine | as `popen` |
+//! | `kubectl=` | the cluster | as `ssh=` |
 //! | `via=`, `installvia=` | not paced here: the carrying gateway's host does the work | |
 //!
 //! [`set_limits`] changes the defaults (the CLI's `--start-slots`); it applies to keys
@@ -96,6 +98,9 @@ pub fn key(spec: &Spec) -> Option<(String, usize)> {
         Transport::Popen => Some(("popen".to_string(), l.local)),
         Transport::Ssh(t) | Transport::VagrantSsh(t) => Some((format!("ssh:{t}"), l.per_ssh_host)),
         Transport::Socket(t) => Some((format!("socket:{t}"), l.per_socket_server)),
+        // `docker exec` / `podman exec` start on this machine's container engine
+        Transport::Docker(_) | Transport::Podman(_) => Some(("container".to_string(), l.local)),
+        Transport::Kubectl(_) => Some(("kubectl".to_string(), l.per_ssh_host)),
     }
 }
 
