@@ -141,6 +141,13 @@ enum Command {
         /// Seconds for a client's whole handshake, bootstrap line included.
         #[arg(long, default_value_t = 10.0, value_name = "SECONDS")]
         handshake_timeout: f64,
+        /// Serve over TLS with this certificate (PEM); clients pin its SHA-256
+        /// fingerprint with tls_fingerprint= in the spec. Needs --tls-key.
+        #[arg(long, value_name = "FILE", requires = "tls_key")]
+        tls_cert: Option<String>,
+        /// The certificate's private key (PEM, not readable by group or others).
+        #[arg(long, value_name = "FILE", requires = "tls_cert")]
+        tls_key: Option<String>,
         /// Python that runs the server.
         #[arg(long, default_value = "python3", value_name = "PYTHON")]
         python: String,
@@ -267,6 +274,8 @@ async fn run(cli: Cli) -> Result<i32, String> {
             token_file,
             max_clients,
             handshake_timeout,
+            tls_cert,
+            tls_key,
             python,
             print,
         }) => {
@@ -286,6 +295,9 @@ async fn run(cli: Cli) -> Result<i32, String> {
                 .arg(handshake_timeout.to_string());
             if let Some(t) = &token_file {
                 cmd.arg("--token-file").arg(t);
+            }
+            if let (Some(c), Some(k)) = (&tls_cert, &tls_key) {
+                cmd.arg("--tls-cert").arg(c).arg("--tls-key").arg(k);
             }
             let err = cmd.exec();
             eprintln!("execdeck: cannot run `{python}`: {err}");

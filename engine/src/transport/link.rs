@@ -123,6 +123,22 @@ pub fn expand_home(path: &str) -> std::path::PathBuf {
     }
 }
 
+/// OpenSSH's refusal of a secret file (token, private key) that group or others may
+/// read or write; `None` when the file is private (or cannot be read: the caller's
+/// own open names that error).
+pub fn too_open(path: &std::path::Path, what: &str) -> Option<String> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(path).ok()?.permissions().mode() & 0o777;
+    (mode & 0o077 != 0).then(|| {
+        format!(
+            "Permissions 0{mode:03o} for '{}' are too open.\n\
+             It is required that your {what} is NOT accessible by others.\n\
+             This {what} will be ignored (chmod 600 it to use it).",
+            path.display()
+        )
+    })
+}
+
 /// The interpreter command of a spec as a shell would write it (for messages).
 pub fn python_label(spec: &Spec) -> String {
     spec.python

@@ -114,10 +114,12 @@ fn fail(id: &str, t: &Target, what: impl std::fmt::Display) -> Error {
 /// The command the remote shell runs: `python=` or python3, falling back to python.
 fn remote_command(spec: &Spec) -> String {
     let tail = format!("-u -c {}", shell_join(&[ONE_LINER.to_string()]));
+    // no execdeck secret reaches the worker, even one the server's environment sets
+    let unset = format!("unset {}; ", crate::transport::link::SECRET_ENV.join(" "));
     match &spec.python {
-        Some(words) => format!("exec {} {tail}", shell_join(words)),
+        Some(words) => format!("{unset}exec {} {tail}", shell_join(words)),
         None => format!(
-            "if command -v python3 >/dev/null 2>&1; then exec python3 {tail}; else exec python {tail}; fi"
+            "{unset}if command -v python3 >/dev/null 2>&1; then exec python3 {tail}; else exec python {tail}; fi"
         ),
     }
 }
@@ -307,6 +309,11 @@ fn authenticate(
     }
     for path in identities {
         if !path.exists() {
+            continue;
+        }
+        if let Some(why) = crate::transport::link::too_open(path, "private key") {
+            // OpenSSH ignores such a key, and says so
+            tried.push(format!("publickey ignored: {}", why.replace('\n', " ")));
             continue;
         }
         tried.push(format!("publickey {}", path.display()));
