@@ -46,7 +46,13 @@ fn start_server(python: &str, tls: &[String]) -> Res<Server> {
     let mut token = tempfile::NamedTempFile::new()?;
     writeln!(token, "bench-token-{}", std::process::id())?;
     let mut child = Command::new(bin)
-        .args(["socketserver", "--listen", "127.0.0.1:0", "--python", python])
+        .args([
+            "socketserver",
+            "--listen",
+            "127.0.0.1:0",
+            "--python",
+            python,
+        ])
         .arg("--token-file")
         .arg(token.path())
         .args(tls)
