@@ -215,6 +215,12 @@ fn seconds(name: &str, s: f64) -> Result<Duration, String> {
 
 fn main() {
     let cli = Cli::parse_from(join_code_after_separator(std::env::args().collect()));
+    // config.toml's [limits] are the base of every gateway's limits
+    let (config, notice) = execdeck::config::Config::load();
+    execdeck::config::set_limits(config.gateway_limits("config.toml").unwrap_or_default());
+    if let (Some(n), true) = (notice, cli.command.is_some()) {
+        eprintln!("execdeck: {n}"); // the cockpit shows it in its status line
+    }
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

@@ -115,6 +115,25 @@ impl LimitKeys {
         l
     }
 
+    /// Limits given by name (e.g. config.toml's `[limits]`): unknown names are an error
+    /// that lists the known ones.
+    pub fn from_pairs<'a>(
+        pairs: impl IntoIterator<Item = (&'a str, usize)>,
+    ) -> Result<LimitKeys, String> {
+        let mut out = Vec::new();
+        for (name, n) in pairs {
+            let key = Self::known(name).ok_or_else(|| {
+                let known: Vec<&str> = LIMIT_FIELDS.iter().map(|(k, _)| *k).collect();
+                format!("unknown limit '{name}' (known: {})", known.join(", "))
+            })?;
+            if n == 0 {
+                return Err(format!("limit {name} must be at least 1"));
+            }
+            out.push((key, n));
+        }
+        Ok(LimitKeys(out))
+    }
+
     /// The static name of a limit key, if `key` is one.
     fn known(key: &str) -> Option<&'static str> {
         LIMIT_FIELDS.iter().map(|(k, _)| *k).find(|k| *k == key)

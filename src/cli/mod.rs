@@ -273,6 +273,7 @@ fn opts(connect: Connect, events: mpsc::Sender<Event>) -> GatewayOptions {
         events: Some(events),
         accept_new_host_keys: connect.accept_new_host_keys,
         prompter: Some(tty_prompter()),
+        limits: crate::config::limits(),
         ..GatewayOptions::default()
     }
 }
