@@ -60,8 +60,16 @@ fn start_server(python: &str, tls: &[String]) -> Res<Server> {
         .stderr(Stdio::null())
         .spawn()?;
     let out = child.stdout.take().ok_or("no stdout")?;
+    let mut out = BufReader::new(out);
     let mut first = String::new();
-    BufReader::new(out).read_line(&mut first)?;
+    out.read_line(&mut first)?;
+    // keep reading its log: the server writes a line per connection
+    std::thread::spawn(move || {
+        let mut sink = String::new();
+        while out.read_line(&mut sink).is_ok_and(|n| n > 0) {
+            sink.clear();
+        }
+    });
     let port = first
         .rsplit(':')
         .next()

@@ -28,8 +28,11 @@ HANDSHAKE = 10.0
 
 
 def log(msg):
-    sys.stdout.write("execdeck-socketserver: %s\n" % msg)
-    sys.stdout.flush()
+    try:
+        sys.stdout.write("execdeck-socketserver: %s\n" % msg)
+        sys.stdout.flush()
+    except (IOError, OSError, ValueError):
+        pass  # nobody reads our log any more: serving matters more than logging
 
 
 def private(path, what):
