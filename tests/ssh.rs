@@ -809,3 +809,22 @@ fn a_signal_during_a_slow_setup_exits_at_once() {
     }
     drop(listener);
 }
+
+/// An interpreter slower to answer than the keepalive interval still starts: libssh2's
+/// blocking wait with keepalives on gave up after one interval ("Timed out waiting on
+/// socket"), the cause of the cut-link test's failures on a loaded machine.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bootstrap_slower_than_the_keepalive_interval_starts() {
+    let Some(sshd) = start_sshd() else { return };
+    sshd.trust();
+    let py = common::python3();
+    let spec = sshd.spec(&format!(
+        "//python=sh -c 'sleep 3; exec \"$0\" \"$@\"' {py}//alive_interval=1//timeout=30"
+    ));
+    let gw = Gateway::open(&spec)
+        .await
+        .expect("a slow bootstrap within the timeout");
+    let ch = gw.remote_exec("channel.send(6 * 7)").await.expect("exec");
+    assert_eq!(ch.receive_timeout(T).await.expect("reply"), Value::Int(42));
+    gw.terminate(Duration::from_secs(5)).await;
+}

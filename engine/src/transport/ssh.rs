@@ -580,7 +580,6 @@ pub(crate) async fn start(req: &Start<'_>, target: &str) -> Result<Link> {
                     .map_err(Error::Io)?;
             }
             let session = login(&carrier, &t2, "")?;
-            session.set_keepalive(true, alive_interval.as_secs().max(1) as u32);
             let mut channel = session
                 .channel_session()
                 .map_err(|e| fail(&id_s, &t, format!("cannot open a session channel: {e}")))?;
@@ -626,6 +625,11 @@ pub(crate) async fn start(req: &Start<'_>, target: &str) -> Result<Link> {
                     format!("{what}; remote stderr:\n{}", err.trim_end()),
                 ));
             }
+            // keepalives only from here on: with them on, libssh2's blocking wait polls
+            // for one keepalive interval and then fails with "Timed out waiting on
+            // socket", so a bootstrap slower than the interval (a loaded machine) failed
+            // after 1 s instead of the bootstrap timeout (the cut-link test's flake)
+            session.set_keepalive(true, alive_interval.as_secs().max(1) as u32);
             Ok((session, channel, carrier))
         },
     );
