@@ -32,6 +32,24 @@ pub struct Config {
     pub monitor: MonitorConfig,
     /// `q` asks first when a gateway is busy or holds state (default true).
     pub confirm_quit: bool,
+    /// `[limits]`: decoding limits for every gateway, by the spec keys' names
+    /// (`max_frame`, `max_depth`, `max_items`, `max_int_digits`, `max_channel_refs`,
+    /// `max_unread`); a spec's own keys win over these.
+    pub limits: std::collections::BTreeMap<String, usize>,
+}
+
+/// The limits of config.toml, set once at start ([`set_limits`]) for every gateway the
+/// cockpit or a subcommand opens.
+static LIMITS: std::sync::OnceLock<crate::engine::codec::Limits> = std::sync::OnceLock::new();
+
+/// Makes `limits` the base of every gateway's limits (first call wins).
+pub fn set_limits(limits: crate::engine::codec::Limits) {
+    let _ = LIMITS.set(limits);
+}
+
+/// The base limits for a new gateway: config.toml's, else the defaults.
+pub fn limits() -> crate::engine::codec::Limits {
+    LIMITS.get().cloned().unwrap_or_default()
 }
 
 impl Default for Config {
@@ -41,6 +59,7 @@ impl Default for Config {
             default_spec: "popen//python=python3".into(),
             monitor: MonitorConfig::default(),
             confirm_quit: true,
+            limits: Default::default(),
         }
     }
 }
@@ -121,7 +140,17 @@ impl Config {
             .parse::<crate::engine::Spec>()
             .map_err(|e| format!("{file}: default_spec: {e}"))?;
         c.monitor.check(file)?;
+        c.gateway_limits(file)?;
         Ok(c)
+    }
+
+    /// `[limits]` over the defaults; an unknown name or a 0 is an error.
+    pub fn gateway_limits(&self, file: &str) -> Result<crate::engine::codec::Limits, String> {
+        let keys = crate::engine::spec::LimitKeys::from_pairs(
+            self.limits.iter().map(|(k, v)| (k.as_str(), *v)),
+        )
+        .map_err(|e| format!("{file}: [limits]: {e}"))?;
+        Ok(keys.apply(&crate::engine::codec::Limits::default()))
     }
 
     /// Loads `config.toml`; a missing file gives defaults, a bad one an error text
@@ -444,6 +473,23 @@ mod tests {
         assert!(e.starts_with("c.toml: line 1: "), "{e}");
         let e = Config::parse("default_spec = \"popen//nice=x\"\n", "c.toml").unwrap_err();
         assert!(e.contains("nice must be an integer"), "{e}");
+    }
+
+    #[test]
+    fn limits_section_sets_the_base_limits() {
+        let c = Config::parse("[limits]\nmax_items = 1000\nmax_unread = 4096\n", "c.toml").unwrap();
+        let l = c.gateway_limits("c.toml").unwrap();
+        assert_eq!(l.max_container_len, 1000);
+        assert_eq!(l.max_unread, 4096);
+        assert_eq!(
+            l.max_depth,
+            crate::engine::codec::Limits::default().max_depth
+        );
+        let e = Config::parse("[limits]\nmax_itmes = 1\n", "c.toml").unwrap_err();
+        assert!(e.contains("unknown limit 'max_itmes'"), "{e}");
+        assert!(e.contains("max_items"), "{e}");
+        let e = Config::parse("[limits]\nmax_depth = 0\n", "c.toml").unwrap_err();
+        assert!(e.contains("at least 1"), "{e}");
     }
 
     #[test]

@@ -212,6 +212,13 @@ enum Command {
         /// Seconds for a client's whole handshake, bootstrap line included.
         #[arg(long, default_value_t = 10.0, value_name = "SECONDS")]
         handshake_timeout: f64,
+        /// Serve over TLS with this certificate (PEM); clients pin its SHA-256
+        /// fingerprint with tls_fingerprint= in the spec. Needs --tls-key.
+        #[arg(long, value_name = "FILE", requires = "tls_key")]
+        tls_cert: Option<String>,
+        /// The certificate's private key (PEM, not readable by group or others).
+        #[arg(long, value_name = "FILE", requires = "tls_cert")]
+        tls_key: Option<String>,
         /// Python that runs the server.
         #[arg(long, default_value = "python3", value_name = "PYTHON")]
         python: String,
@@ -283,6 +290,12 @@ fn seconds(name: &str, s: f64) -> Result<Duration, String> {
 
 fn main() {
     let cli = Cli::parse_from(join_code_after_separator(std::env::args().collect()));
+    // config.toml's [limits] are the base of every gateway's limits
+    let (config, notice) = execdeck::config::Config::load();
+    execdeck::config::set_limits(config.gateway_limits("config.toml").unwrap_or_default());
+    if let (Some(n), true) = (notice, cli.command.is_some()) {
+        eprintln!("execdeck: {n}"); // the cockpit shows it in its status line
+    }
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -402,6 +415,8 @@ async fn run(cli: Cli) -> Result<i32, String> {
             token_file,
             max_clients,
             handshake_timeout,
+            tls_cert,
+            tls_key,
             python,
             print,
         }) => {
@@ -421,6 +436,9 @@ async fn run(cli: Cli) -> Result<i32, String> {
                 .arg(handshake_timeout.to_string());
             if let Some(t) = &token_file {
                 cmd.arg("--token-file").arg(t);
+            }
+            if let (Some(c), Some(k)) = (&tls_cert, &tls_key) {
+                cmd.arg("--tls-cert").arg(c).arg("--tls-key").arg(k);
             }
             let err = cmd.exec();
             eprintln!("execdeck: cannot run `{python}`: {err}");

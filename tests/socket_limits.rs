@@ -250,6 +250,28 @@ fn token_file_readable_by_others_is_refused() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("Permissions 0644 for"), "{err}");
     assert!(err.contains("are too open"), "{err}");
+    // the client refuses it too, before it connects anywhere (port 1: nobody there)
+    for mode in [0o644, 0o640, 0o604] {
+        std::fs::set_permissions(&tf, std::fs::Permissions::from_mode(mode)).expect("chmod");
+        let out = Command::new(common::bin())
+            .args(["exec", "-g"])
+            .arg(format!("socket=127.0.0.1:1//token_file={}", tf.display()))
+            .args(["-c", "pass"])
+            .env_remove("EXECDECK_TOKEN")
+            .output()
+            .expect("run");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{err}");
+        assert!(err.contains(&format!("Permissions 0{mode:o} for")), "{err}");
+        assert!(
+            err.contains("It is required that your token file is NOT accessible by others"),
+            "{err}"
+        );
+        assert!(
+            !err.contains("connection refused"),
+            "it connected first: {err}"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

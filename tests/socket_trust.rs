@@ -5,6 +5,7 @@
 
 mod common;
 
+use execdeck::engine::bootstrap::SOCKETSERVER_SOURCE;
 use execdeck::engine::codec;
 use execdeck::engine::frame::{MsgCode, write_frame};
 use execdeck::engine::{Gateway, GatewayState, Value};
@@ -54,16 +55,29 @@ fn drain(r: impl Read + Send + 'static, log: Arc<Mutex<String>>) {
 }
 
 fn start_server(python: &str) -> Server {
+    let mut cmd = Command::new(common::bin());
+    cmd.args([
+        "socketserver",
+        "--listen",
+        "127.0.0.1:0",
+        "--python",
+        python,
+    ]);
+    start_server_cmd(cmd)
+}
+
+/// A server for one connection, in the interpreter's own process (`--one`, as
+/// installvia= starts it): the shape that runs on Jython, which cannot fork.
+fn start_server_one(python: &str) -> Server {
+    let mut cmd = Command::new(python);
+    cmd.args(["-u", "-c", SOCKETSERVER_SOURCE, "127.0.0.1:0", "--one"]);
+    start_server_cmd(cmd)
+}
+
+fn start_server_cmd(mut cmd: Command) -> Server {
     let mut token_file = tempfile::NamedTempFile::new().expect("tempfile");
     writeln!(token_file, "{TOKEN}").expect("write token");
-    let mut child = Command::new(common::bin())
-        .args([
-            "socketserver",
-            "--listen",
-            "127.0.0.1:0",
-            "--python",
-            python,
-        ])
+    let mut child = cmd
         .env("EXECDECK_TOKEN", TOKEN)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -237,9 +251,10 @@ fn pump(
     tamper: Option<(Attack, usize, Vec<u8>)>,
 ) {
     pump_frames(&from, &to, lines, raw, tamper);
-    // one side ended: so does the relay, both ways
-    let _ = from.shutdown(std::net::Shutdown::Both);
-    let _ = to.shutdown(std::net::Shutdown::Both);
+    // this direction ended: pass the end on (a half close, so that the other direction
+    // still carries what was sent before, like the server's last word)
+    let _ = to.shutdown(std::net::Shutdown::Write);
+    let _ = from.shutdown(std::net::Shutdown::Read);
 }
 
 fn pump_frames(
@@ -321,8 +336,7 @@ fn tampering_relay(server_port: u16, attack: Attack, dir: Dir, forged: Vec<u8>) 
     port
 }
 
-async fn attack_one(python: &str, label: &str, attack: Attack, dir: Dir, timeout: u64) {
-    let server = start_server(python);
+async fn attack_one(server: Server, label: &str, attack: Attack, dir: Dir, timeout: u64) {
     let ran = marker();
     let code = format!("open({:?}, 'w').write('x')", ran.display().to_string());
     let mut forged = exec_frame(99, &code);
@@ -356,23 +370,27 @@ async fn attack_one(python: &str, label: &str, attack: Attack, dir: Dir, timeout
     }
     let err = failed.unwrap_or_else(|| panic!("{what}: tampering went unnoticed"));
     let named = "integrity check failed on frame";
-    match dir {
-        // the worker detects it and names it in the server's log; the client loses it
-        Dir::ToServer => assert!(
+    // the side that detects it names it; the client names it in both directions
+    // (the server's authenticated last word says which frame of ours failed)
+    common::wait_until(10.0, || matches!(gw.state(), GatewayState::Dead(_)));
+    let reason = match gw.state() {
+        GatewayState::Dead(r) => r,
+        other => format!("{other:?}"),
+    };
+    assert!(
+        err.contains(named) || reason.contains(named),
+        "{what}: {err} / {reason}"
+    );
+    if dir == Dir::ToServer {
+        assert!(
+            format!("{err} {reason}").contains("from the client"),
+            "{what}: {err} / {reason}"
+        );
+        assert!(
             common::wait_until(10.0, || server.log().contains(named)),
             "{what}: {err}\nserver log:\n{}",
             server.log()
-        ),
-        Dir::ToClient => {
-            let reason = match gw.state() {
-                GatewayState::Dead(r) => r,
-                other => format!("{other:?}"),
-            };
-            assert!(
-                err.contains(named) || reason.contains(named),
-                "{what}: {err} / {reason}"
-            )
-        }
+        );
     }
     std::thread::sleep(Duration::from_millis(200));
     assert!(!ran.exists(), "{what}: injected code ran");
@@ -383,9 +401,32 @@ async fn attack_all(python: &str, label: &str, timeout: u64) {
     let Some(py) = common::require(python, label) else {
         return;
     };
-    for dir in [Dir::ToServer, Dir::ToClient] {
-        for attack in [Attack::Flip, Attack::Drop, Attack::Replay, Attack::Inject] {
-            attack_one(&py, label, attack, dir, timeout).await;
+    let cases: Vec<(Attack, Dir)> = [Dir::ToServer, Dir::ToClient]
+        .into_iter()
+        .flat_map(|d| {
+            [Attack::Flip, Attack::Drop, Attack::Replay, Attack::Inject].map(move |a| (a, d))
+        })
+        .collect();
+    if label.contains("jython") {
+        // one-connection servers (no fork on Jython), started side by side: a JVM
+        // start takes many seconds on a loaded machine
+        let starts: Vec<_> = cases
+            .iter()
+            .map(|_| {
+                let py = py.clone();
+                std::thread::spawn(move || start_server_one(&py))
+            })
+            .collect();
+        let servers: Vec<Server> = starts
+            .into_iter()
+            .map(|t| t.join().expect("server start"))
+            .collect();
+        for ((attack, dir), server) in cases.into_iter().zip(servers) {
+            attack_one(server, label, attack, dir, timeout).await;
+        }
+    } else {
+        for (attack, dir) in cases {
+            attack_one(start_server(&py), label, attack, dir, timeout).await;
         }
     }
 }
@@ -408,4 +449,11 @@ async fn tampering_is_detected_cpython_3_6() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tampering_is_detected_pypy3() {
     attack_all("/usr/bin/pypy3", "pypy3", 30).await;
+}
+
+/// Jython cannot fork: its socket workers come from a one-connection server (`--one`,
+/// the installvia= shape), one per attack.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tampering_is_detected_jython() {
+    attack_all("/usr/bin/jython", "jython", 120).await;
 }

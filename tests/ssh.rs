@@ -3,27 +3,16 @@
 
 mod common;
 
+use common::sshd::{Sshd, free_port, keygen, start_sshd, start_sshd_with};
+
 use execdeck::engine::{Gateway, TerminateOutcome, Value};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Duration;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 
 const T: Duration = Duration::from_secs(20);
-
-struct Sshd {
-    child: Child,
-    port: u16,
-    dir: tempfile::TempDir,
-}
-
-impl Drop for Sshd {
-    fn drop(&mut self) {
-        common::kill9(self.child.id() as i32);
-        let _ = self.child.wait();
-    }
-}
 
 /// A login user made for one test (useradd + chpasswd) and removed with its
 /// processes when dropped.
@@ -58,82 +47,6 @@ impl Drop for TempUser {
             .args(["-r", &self.0])
             .stderr(Stdio::null())
             .status();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
-}
-
-fn keygen(path: &std::path::Path) {
-    let ok = Command::new("ssh-keygen")
-        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
-        .arg(path)
-        .status()
-        .expect("ssh-keygen");
-    assert!(ok.success());
-}
-
-fn start_sshd() -> Option<Sshd> {
-    start_sshd_with("PasswordAuthentication no\nKbdInteractiveAuthentication no\n")
-}
-
-fn start_sshd_with(auth: &str) -> Option<Sshd> {
-    common::require("/usr/sbin/sshd", "openssh-server")?;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let d = dir.path();
-    keygen(&d.join("host_ed25519"));
-    keygen(&d.join("client_key"));
-    std::fs::copy(d.join("client_key.pub"), d.join("authorized_keys")).expect("copy");
-    let port = free_port();
-    std::fs::write(
-        d.join("sshd_config"),
-        format!(
-            "Port {port}\nListenAddress 127.0.0.1\nHostKey {0}/host_ed25519\nPidFile {0}/sshd.pid\n\
-             AuthorizedKeysFile {0}/authorized_keys\nPermitRootLogin prohibit-password\n\
-             {auth}UsePAM no\nStrictModes no\n",
-            d.display()
-        ),
-    )
-    .expect("config");
-    let _ = std::fs::create_dir_all("/run/sshd");
-    let child = Command::new("/usr/sbin/sshd")
-        .args(["-D", "-e", "-f"])
-        .arg(d.join("sshd_config"))
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("sshd");
-    let up = common::wait_until(10.0, || {
-        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
-    });
-    assert!(up, "sshd did not start");
-    Some(Sshd { child, port, dir })
-}
-
-impl Sshd {
-    fn spec(&self, extra: &str) -> String {
-        let d = self.dir.path();
-        format!(
-            "ssh=root@127.0.0.1:{}//identity={}//known_hosts={}{extra}",
-            self.port,
-            d.join("client_key").display(),
-            d.join("known_hosts").display()
-        )
-    }
-
-    /// Records the server's real key, as an earlier accepted connection would have.
-    fn trust(&self) {
-        let pubkey =
-            std::fs::read_to_string(self.dir.path().join("host_ed25519.pub")).expect("pub");
-        let parts: Vec<&str> = pubkey.split_whitespace().take(2).collect();
-        std::fs::write(
-            self.dir.path().join("known_hosts"),
-            format!("[127.0.0.1]:{} {} {}\n", self.port, parts[0], parts[1]),
-        )
-        .expect("known_hosts");
     }
 }
 

@@ -274,3 +274,54 @@ fn sigterm_restores_the_terminal_and_stops_workers() {
     }
     assert_clean_exit(&tmux, &pids.0);
 }
+
+/// Quitting the cockpit kills what a snippet started, also a `setsid()` grandchild
+/// that left the worker's process group (it carries the worker's token).
+#[test]
+fn quit_kills_setsid_escapes() {
+    if common::require("/usr/bin/tmux", "tmux").is_none() {
+        return;
+    }
+    let py = common::python3();
+    let tmux = Tmux::new("execdeck-e2e-q");
+    let script = format!(
+        "'{}' -g 'popen//python={py}'; echo EXIT=$?; sleep 30",
+        common::bin().display()
+    );
+    tmux.start(120, 30, &script);
+    let s = tmux.wait(20, "ready", |s| pids_in_tree(s) >= 1);
+    let mut pids = Pids(pids_on(&s));
+    tmux.keys(&["Enter"]);
+    tmux.text("import subprocess; q = subprocess.Popen(['setsid', 'sleep', '601']); print('GRAND %d' % q.pid)");
+    tmux.keys(&["F5"]);
+    let s = tmux.wait(20, "grandchild pid", |s| s.contains("GRAND "));
+    let grand: i32 = s
+        .split("GRAND ")
+        .nth(1)
+        .and_then(|t| t.split(|c: char| !c.is_ascii_digit()).next())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no pid: {s}"));
+    pids.0.push(grand);
+    // it did escape the worker's process group
+    let pgid = |pid: i32| -> Option<i32> {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        stat.rsplit_once(')')?
+            .1
+            .split_whitespace()
+            .nth(2)?
+            .parse()
+            .ok()
+    };
+    assert!(
+        common::wait_until(5.0, || pgid(grand) == Some(grand)),
+        "the grandchild did not setsid()"
+    );
+    tmux.keys(&["C-q"]);
+    tmux.wait(20, "exit", |s| s.contains("EXIT=0"));
+    for &p in &pids.0 {
+        assert!(
+            common::wait_until(5.0, || common::state_after_reap(p).is_none()),
+            "process {p} left after quit"
+        );
+    }
+}

@@ -2,6 +2,7 @@
 #
 #   EXECDECK_TOKEN=secret python socketserver.py [HOST:PORT | PORT | :PORT]
 #       [--token-file PATH] [--max-clients 64] [--handshake-timeout 10]
+#       [--tls-cert FILE --tls-key FILE]
 #
 # Unlike execnet's socketserver it executes nothing before the peer proves that it knows
 # the shared token. Both sides send a fresh nonce; each proves the token with
@@ -18,6 +19,7 @@ import os
 import socket
 import struct
 import sys
+import threading
 import time
 
 GREETING = b"EXECDECK-AUTH2 "
@@ -26,17 +28,55 @@ HANDSHAKE = 10.0
 
 
 def log(msg):
-    sys.stdout.write("execdeck-socketserver: %s\n" % msg)
-    sys.stdout.flush()
+    try:
+        sys.stdout.write("execdeck-socketserver: %s\n" % msg)
+        sys.stdout.flush()
+    except (IOError, OSError, ValueError):
+        pass  # nobody reads our log any more: serving matters more than logging
+
+
+def private(path, what):
+    """Refuses a secret file readable by group or others (OpenSSH's words)."""
+    st = os.stat(path)
+    if st.st_mode & 0o077:
+        raise SystemExit("Permissions 0%03o for '%s' are too open.\n"
+                         "It is required that your %s is NOT accessible by others.\n"
+                         "This %s will be ignored." % (st.st_mode & 0o777, path, what, what))
+
+
+def tls_context(cert, key):
+    """--tls-cert/--tls-key: a server-side TLS context (Python 2.7.9+ / 3.x)."""
+    try:
+        import ssl
+        ssl.SSLContext  # noqa: B018
+    except (ImportError, AttributeError):
+        raise SystemExit("--tls-cert needs Python's ssl module with SSLContext (2.7.9+ or 3.x)")
+    private(key, "TLS key file")
+    proto = getattr(ssl, "PROTOCOL_TLS_SERVER", None)
+    if proto is None:
+        proto = getattr(ssl, "PROTOCOL_TLS", ssl.PROTOCOL_SSLv23)
+    ctx = ssl.SSLContext(proto)
+    for name in ("OP_NO_SSLv2", "OP_NO_SSLv3", "OP_NO_TLSv1", "OP_NO_TLSv1_1"):
+        ctx.options |= getattr(ssl, name, 0)
+    try:
+        ctx.load_cert_chain(cert, key)
+    except (IOError, OSError, ssl.SSLError) as e:
+        raise SystemExit("--tls-cert/--tls-key: cannot load %s / %s: %s" % (cert, key, e))
+    return ctx
+
+
+def tls_wants(e):
+    """A non-blocking TLS operation that needs more bytes first (not an error)."""
+    try:
+        import ssl
+    except ImportError:
+        return False
+    return isinstance(e, (getattr(ssl, "SSLWantReadError", ()), getattr(ssl, "SSLWantWriteError", ())))
 
 
 def load_token(path):
     if path is not None:
-        st = os.stat(path)
-        if st.st_mode & 0o077:
-            raise SystemExit("Permissions 0%03o for '%s' are too open.\n"
-                             "It is required that your token file is NOT accessible by others.\n"
-                             "This token file will be ignored." % (st.st_mode & 0o777, path))
+        private(path, "token file")
         f = open(path, "rb")
         try:
             token = f.read().strip()
@@ -161,6 +201,7 @@ class Sealed(object):
         self._in_seq = 1  # the bootstrap line was the client's frame 0
         self._out_seq = 0
         self._buf = b""
+        self._lock = threading.Lock()
 
     def _tag(self, seq, label, data):
         h = self._base.copy()
@@ -169,9 +210,25 @@ class Sealed(object):
         return h.digest()
 
     def __call__(self, data):
-        tag = self._tag(self._out_seq, b"server", data)
-        self._out_seq += 1
-        self.raw(data + tag)
+        self._lock.acquire()
+        try:
+            tag = self._tag(self._out_seq, b"server", data)
+            self._out_seq += 1
+            self.raw(data + tag)
+        finally:
+            self._lock.release()
+
+    def _alert(self, why):
+        """Tells the client why we end (an authenticated ALERT frame), then cuts."""
+        try:
+            payload = why.encode("utf-8")
+            self(HEADER.pack(ALERT, 0, len(payload)) + payload)
+        except Exception:
+            pass
+        try:
+            self._cut()
+        except Exception:
+            pass
 
     def _exact(self, n):
         parts = []
@@ -188,17 +245,16 @@ class Sealed(object):
             header = self._exact(9)
             ln = HEADER.unpack(header)[2]
             if ln < 0:
-                raise IntegrityError("malformed frame: negative payload length")
+                why = "malformed frame %d from the client: negative payload length" % self._in_seq
+                self._alert(why)
+                raise IntegrityError(why)
             frame = header + self._exact(ln) if ln else header
             tag = self._exact(32)
             if not same(tag, self._tag(self._in_seq, b"client", frame)):
-                try:
-                    self._cut()
-                except Exception:
-                    pass
-                raise IntegrityError(
-                    "integrity check failed on frame %d from the client: it was altered, "
-                    "injected, replayed, reordered or a frame was dropped" % self._in_seq)
+                why = ("integrity check failed on frame %d from the client: it was altered, "
+                       "injected, replayed, reordered or a frame was dropped" % self._in_seq)
+                self._alert(why)
+                raise IntegrityError(why)
             self._in_seq += 1
             self._buf = frame
         out, self._buf = self._buf[:n], self._buf[n:]
@@ -207,6 +263,14 @@ class Sealed(object):
 
 SEQ = struct.Struct("!Q")
 HEADER = struct.Struct("!bii")
+# frame code of the server's last word on a sealed link (never a gateway message)
+ALERT = 127
+
+
+def cutter(sock):
+    """Ends the connection both ways (not a closure in become_worker: Jython refuses
+    an unqualified exec in a function with free variables)."""
+    return lambda: sock.shutdown(2)
 
 
 def become_worker(sock, address, key, line):
@@ -220,7 +284,7 @@ def become_worker(sock, address, key, line):
     keepalive(sock)
     log("gateway for %s:%s" % (address[0], address[1]))
     source = eval(line.decode("utf-8"))
-    sealed = Sealed(sock.makefile("rb", 65536).read, sock.sendall, key, lambda: sock.shutdown(2))
+    sealed = Sealed(sock.makefile("rb", 65536).read, sock.sendall, key, cutter(sock))
     namespace = {"__name__": "__main__", "_execdeck_socket": sock,
                  "_execdeck_io": (sealed.read, sealed)}
     exec(compile(source, "<execdeck-bootstrap>", "exec"), namespace)
@@ -238,9 +302,16 @@ def keepalive(sock):
         pass
 
 
-def serve_connection(sock, address, token, limit):
+def serve_connection(sock, address, token, limit, tls=None):
     """--one (installvia): the whole handshake in this process, blocking, one deadline."""
     deadline = time.time() + limit
+    if tls is not None:
+        sock.settimeout(limit)
+        try:
+            sock = tls.wrap_socket(sock, server_side=True)
+        except Exception as e:
+            log("dropped %s:%s (TLS handshake failed: %s)" % (address[0], address[1], e))
+            os._exit(3)
     nonce = binascii.hexlify(os.urandom(32))
     sock.sendall(GREETING + nonce + b"\n")
     ok = check_answer(token, nonce, readline(sock, 300, deadline))
@@ -259,17 +330,36 @@ def serve_connection(sock, address, token, limit):
 class Pending(object):
     """A connection in its handshake, driven by the server's select loop."""
 
-    def __init__(self, sock, address, deadline):
+    def __init__(self, sock, address, deadline, tls):
         self.sock, self.address, self.deadline = sock, address, deadline
         self.nonce = binascii.hexlify(os.urandom(32))
         self.buf = b""
         self.key = None
+        self.tls = tls  # True while the TLS handshake is under way
+
+    def greet(self):
+        self.sock.sendall(GREETING + self.nonce + b"\n")
 
     def step(self, token):
         """Reads what arrived: None (more to come), ("ready", line) or ("drop", why)."""
+        if self.tls:
+            try:
+                self.sock.do_handshake()
+            except Exception as e:
+                if tls_wants(e):
+                    return None
+                return ("drop", "TLS handshake failed: %s" % e)
+            self.tls = False
+            self.greet()
+            return None
         try:
             data = self.sock.recv(65536)
+            # TLS: a record may hold more than one recv returned
+            while data and getattr(self.sock, "pending", lambda: 0)():
+                data += self.sock.recv(65536)
         except (OSError, socket.error) as e:
+            if tls_wants(e):
+                return None
             if getattr(e, "errno", None) in (errno.EAGAIN, errno.EWOULDBLOCK, errno.EINTR):
                 return None
             return ("drop", "read error: %s" % e)
@@ -307,7 +397,8 @@ def parse_address(text):
 
 def parse_args(argv):
     opts = {"listen": None, "--token-file": None, "--max-clients": "64",
-            "--handshake-timeout": str(HANDSHAKE), "--one": False}
+            "--handshake-timeout": str(HANDSHAKE), "--one": False,
+            "--tls-cert": None, "--tls-key": None}
     i = 1
     while i < len(argv):
         a = argv[i]
@@ -330,12 +421,17 @@ def parse_args(argv):
         raise SystemExit("--max-clients and --handshake-timeout take numbers")
     if cap < 1 or limit <= 0:
         raise SystemExit("--max-clients and --handshake-timeout must be positive")
+    if (opts["--tls-cert"] is None) != (opts["--tls-key"] is None):
+        raise SystemExit("--tls-cert and --tls-key go together")
     return opts, cap, limit
 
 
 def main(argv):
     opts, cap, limit = parse_args(argv)
     token = load_token(opts["--token-file"])
+    tls = None
+    if opts["--tls-cert"] is not None:
+        tls = tls_context(opts["--tls-cert"], opts["--tls-key"])
     drop_secrets(os.environ)
     host, port = parse_address(opts["listen"] or "127.0.0.1:8888")
     srv = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -343,20 +439,20 @@ def main(argv):
     srv.bind((host, port))
     srv.listen(128)
     h, p = srv.getsockname()[:2]
-    log("listening on %s:%d" % (h, p))
+    log("listening on %s:%d%s" % (h, p, " (TLS)" if tls is not None else ""))
     if opts["--one"]:
         # installvia: serve exactly one gateway in this process, then end
         conn, address = srv.accept()
         srv.close()
-        serve_connection(conn, address, token, limit)
+        serve_connection(conn, address, token, limit, tls)
         return
     try:
-        serve(srv, token, cap, limit)
+        serve(srv, token, cap, limit, tls)
     except KeyboardInterrupt:
         return
 
 
-def serve(srv, token, cap, limit):
+def serve(srv, token, cap, limit, tls=None):
     """Handshakes run here, in one select loop with one deadline each; only an
     authenticated connection gets a process. Connections in handshake plus workers stay
     at or under `cap`: at the cap a new connection evicts the oldest unauthenticated one."""
@@ -390,7 +486,7 @@ def serve(srv, token, cap, limit):
             raise
         for r in ready:
             if r is srv:
-                accept_one(srv, pending, workers, cap, limit)
+                accept_one(srv, pending, workers, cap, limit, tls)
                 continue
             c = pending.get(r.fileno())
             if c is None:
@@ -411,7 +507,7 @@ def serve(srv, token, cap, limit):
                 fork_worker(srv, c, out[1], pending, workers)
 
 
-def accept_one(srv, pending, workers, cap, limit):
+def accept_one(srv, pending, workers, cap, limit, tls):
     try:
         conn, address = srv.accept()
     except (OSError, socket.error) as e:
@@ -428,11 +524,15 @@ def accept_one(srv, pending, workers, cap, limit):
         del pending[oldest.sock.fileno()]
         log("dropped %s:%s (at the cap of %d connections)" % (oldest.address[0], oldest.address[1], cap))
         oldest.sock.close()
-    c = Pending(conn, address, time.time() + limit)
     try:
         conn.setblocking(False)
-        conn.sendall(GREETING + c.nonce + b"\n")
-    except (OSError, socket.error):
+        if tls is not None:
+            conn = tls.wrap_socket(conn, server_side=True, do_handshake_on_connect=False)
+        c = Pending(conn, address, time.time() + limit, tls is not None)
+        if tls is None:
+            c.greet()
+    except Exception as e:
+        log("dropped %s:%s (%s)" % (address[0], address[1], e))
         conn.close()
         return
     pending[conn.fileno()] = c

@@ -101,6 +101,9 @@ pub struct Spec {
     pub timeout: Option<Duration>,
     /// `token_file=PATH`: the socket server's shared secret (else `EXECDECK_TOKEN`).
     pub token_file: Option<String>,
+    /// `tls_fingerprint=HEX`: speak TLS to the socket server and accept only the
+    /// certificate with this SHA-256 fingerprint (64 hex digits, `:` allowed).
+    pub tls_fingerprint: Option<[u8; 32]>,
     /// `identity=`, `known_hosts=`, `accept_new_host_key`, `alive_interval=`,
     /// `ssh_config=`.
     pub ssh: SshOptions,
@@ -155,6 +158,25 @@ impl LimitKeys {
             }
         }
         l
+    }
+
+    /// Limits given by name (e.g. config.toml's `[limits]`): unknown names are an error
+    /// that lists the known ones.
+    pub fn from_pairs<'a>(
+        pairs: impl IntoIterator<Item = (&'a str, usize)>,
+    ) -> Result<LimitKeys, String> {
+        let mut out = Vec::new();
+        for (name, n) in pairs {
+            let key = Self::known(name).ok_or_else(|| {
+                let known: Vec<&str> = LIMIT_FIELDS.iter().map(|(k, _)| *k).collect();
+                format!("unknown limit '{name}' (known: {})", known.join(", "))
+            })?;
+            if n == 0 {
+                return Err(format!("limit {name} must be at least 1"));
+            }
+            out.push((key, n));
+        }
+        Ok(LimitKeys(out))
     }
 
     /// The static name of a limit key, if `key` is one.
@@ -277,6 +299,11 @@ pub const KEYS: &[SpecKey] = &[
         "token_file",
         "token_file=PATH",
         "its shared token (else EXECDECK_TOKEN)",
+    ),
+    key(
+        "tls_fingerprint",
+        "tls_fingerprint=SHA256",
+        "TLS to the socket server, pinned to its certificate's SHA-256 fingerprint",
     ),
     key(
         "ssh",
@@ -485,6 +512,7 @@ impl FromStr for Spec {
             execmodel: None,
             timeout: None,
             token_file: None,
+            tls_fingerprint: None,
             ssh: SshOptions::default(),
             proxy_jump: None,
             limits: LimitKeys::default(),
@@ -617,6 +645,20 @@ impl FromStr for Spec {
                 "chdir" => spec.setup.chdir = Some(need(value)?),
                 "ssh_config" => spec.ssh.config = Some(need(value)?),
                 "token_file" => spec.token_file = Some(need(value)?),
+                "tls_fingerprint" => {
+                    let v = need(value)?;
+                    let hexdigits: String = v.chars().filter(|c| *c != ':').collect();
+                    let pin = hex::decode(&hexdigits)
+                        .ok()
+                        .and_then(|b| <[u8; 32]>::try_from(b).ok())
+                        .ok_or_else(|| {
+                            fail(
+                                part,
+                                "tls_fingerprint takes a SHA-256 fingerprint: 64 hex digits (openssl x509 -noout -fingerprint -sha256)".into(),
+                            )
+                        })?;
+                    spec.tls_fingerprint = Some(pin);
+                }
                 "identity" => spec.ssh.identity = Some(need(value)?),
                 "known_hosts" => spec.ssh.known_hosts = Some(need(value)?),
                 "accept_new_host_key" => spec.ssh.accept_new_host_key = true,

@@ -139,7 +139,22 @@ impl Printer {
     }
 }
 
+/// Since when (ms on the monotonic clock of [`mono_ms`], 0: not) a write to stdout or
+/// stderr is under way: a reader that stopped reading blocks it.
+static WRITING_SINCE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+fn mono_ms() -> u64 {
+    static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    START
+        .get_or_init(std::time::Instant::now)
+        .elapsed()
+        .as_millis() as u64
+        + 1
+}
+
 fn write_out(s: &str, err: bool) {
+    use std::sync::atomic::Ordering;
+    WRITING_SINCE.store(mono_ms(), Ordering::Relaxed);
     if err {
         let mut e = std::io::stderr().lock();
         let _ = e.write_all(s.as_bytes());
@@ -149,6 +164,29 @@ fn write_out(s: &str, err: bool) {
         let _ = o.write_all(s.as_bytes());
         let _ = o.flush();
     }
+    WRITING_SINCE.store(0, Ordering::Relaxed);
+}
+
+/// SIGINT/SIGTERM/SIGHUP are honoured even while our output blocks (stdout into a FIFO
+/// or pipe nobody reads): the normal path terminates the gateways and exits, but it
+/// cannot run while a write blocks it. This task, on another thread, exits with 130
+/// when a write has been stuck for 300 ms after the signal, or when the normal path
+/// has not ended within `grace`. Workers then die by the dead-man (PR_SET_PDEATHSIG,
+/// the stub's watchdog), as after `kill -9`.
+fn signal_backstop(grace: Duration) {
+    use std::sync::atomic::Ordering;
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        let t0 = std::time::Instant::now();
+        loop {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            let since = WRITING_SINCE.load(Ordering::Relaxed);
+            let stuck = since != 0 && mono_ms().saturating_sub(since) > 300;
+            if stuck || t0.elapsed() > grace {
+                std::process::exit(130);
+            }
+        }
+    });
 }
 
 fn handle_event(p: &mut Printer, ev: Event) {
@@ -243,6 +281,7 @@ fn opts(connect: Connect, events: mpsc::Sender<Event>) -> GatewayOptions {
         events: Some(events),
         accept_new_host_keys: connect.accept_new_host_keys,
         prompter: Some(tty_prompter()),
+        limits: crate::config::limits(),
         ..GatewayOptions::default()
     }
 }
@@ -421,6 +460,7 @@ fn event_gateway(ev: &Event) -> &str {
 pub async fn exec(args: ExecArgs) -> Result<i32, String> {
     let specs = parse_specs(&args.specs)?;
     let code = read_code(&args.code)?;
+    signal_backstop(args.terminate_timeout + Duration::from_secs(2));
     let mut p = Printer::new(args.json);
     let (tx, mut rx) = mpsc::channel::<Event>(1024);
     let json = args.json;
@@ -868,6 +908,7 @@ pub async fn rosetta(args: RosettaArgs) -> Result<i32, String> {
     use crate::engine::rosetta::{Cell, Run, mark_differences};
     let specs = parse_specs(&args.specs)?;
     let code = read_code(&args.code)?;
+    signal_backstop(Duration::from_secs(4));
     let mut p = Printer::new(args.json);
     let (mut group, ok, _drain) = open_quiet(specs, args.connect, &mut p).await;
     let mut interp = Vec::new();

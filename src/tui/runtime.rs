@@ -113,6 +113,7 @@ impl Runtime {
             events: Some(events),
             accept_new_host_keys: self.accept_new_host_keys,
             prompter: Some(self.prompter()),
+            limits: crate::config::limits(),
             ..GatewayOptions::default()
         };
         lock(&self.groups)

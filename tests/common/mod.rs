@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod deadman;
+pub mod sshd;
 
 use std::path::PathBuf;
 

@@ -136,12 +136,30 @@ pub fn shell_command(spec: &Spec) -> String {
         "-u{b} -c {}",
         crate::spec::shell_join(&[ONE_LINER.to_string()])
     );
+    // no execdeck secret reaches the worker, even one the remote environment sets
+    let unset = format!("unset {}; ", SECRET_ENV.join(" "));
     match &spec.python {
-        Some(words) => format!("exec {} {tail}", crate::spec::shell_join(words)),
+        Some(words) => format!("{unset}exec {} {tail}", crate::spec::shell_join(words)),
         None => format!(
-            "if command -v python3 >/dev/null 2>&1; then exec python3 {tail}; elif command -v python >/dev/null 2>&1; then exec python {tail}; else exec pypy3 {tail}; fi"
+            "{unset}if command -v python3 >/dev/null 2>&1; then exec python3 {tail}; elif command -v python >/dev/null 2>&1; then exec python {tail}; else exec pypy3 {tail}; fi"
         ),
     }
+}
+
+/// OpenSSH's refusal of a secret file (token, private key) that group or others may
+/// read or write; `None` when the file is private (or cannot be read: the caller's
+/// own open names that error).
+pub fn too_open(path: &std::path::Path, what: &str) -> Option<String> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(path).ok()?.permissions().mode() & 0o777;
+    (mode & 0o077 != 0).then(|| {
+        format!(
+            "Permissions 0{mode:03o} for '{}' are too open.\n\
+             It is required that your {what} is NOT accessible by others.\n\
+             This {what} will be ignored (chmod 600 it to use it).",
+            path.display()
+        )
+    })
 }
 
 /// The interpreter command of a spec as a shell would write it (for messages).

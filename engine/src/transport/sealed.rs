@@ -23,6 +23,11 @@ pub const CLIENT: &[u8] = b"client";
 /// Direction label of what the server (the worker) sends.
 pub const SERVER: &[u8] = b"server";
 
+/// Frame code of the server's last word on a sealed link (never a gateway message):
+/// its payload says why the server ends the connection, e.g. a frame of ours that
+/// failed its integrity check.
+pub const ALERT: u8 = 127;
+
 type HmacSha256 = hmac::Hmac<sha2::Sha256>;
 
 fn mac(key: &[u8]) -> HmacSha256 {
@@ -162,6 +167,11 @@ where
             ));
         }
         seq += 1;
+        if buf.first() == Some(&ALERT) {
+            // the server's authenticated last word: why it ends the connection
+            let why = String::from_utf8_lossy(&buf[HEADER_LEN..]);
+            return Err(format!("the server ended the connection: {why}"));
+        }
         if out.write_all(&buf).await.is_err() {
             return Ok(()); // the gateway is gone
         }

@@ -299,6 +299,11 @@ fn authenticate(
         if !path.exists() {
             continue;
         }
+        if let Some(why) = crate::transport::link::too_open(path, "private key") {
+            // OpenSSH ignores such a key, and says so
+            tried.push(format!("publickey ignored: {}", why.replace('\n', " ")));
+            continue;
+        }
         tried.push(format!("publickey {}", path.display()));
         if session
             .userauth_pubkey_file(&t.user, None, path, None)
