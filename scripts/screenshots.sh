@@ -174,13 +174,13 @@ keys C
 no_channels() { lacks "channels of gw0" && tree_focus; }
 wait_for "the console again" no_channels
 
-# the terminate confirmation (cancelled)
+# the terminate confirmation for the selected gateway (cancelled)
 keys X
-dialog() { has "Terminate group"; }
+dialog() { has "Terminate gateway"; }
 wait_for "the terminate dialog" dialog
 shot terminate_dialog
 keys Escape
-no_dialog() { lacks "Terminate group" && tree_focus; }
+no_dialog() { lacks "Terminate gateway" && tree_focus; }
 wait_for "the dialog to close" no_dialog
 
 # help, generated from the keymap
@@ -248,11 +248,15 @@ if [ -x "$HOME/.pyenv/versions/2.7.18/bin/python" ] && [ -x "$HOME/.pyenv/versio
   keys o
   console_view() { has "┌ gateways"; }
   wait_for "the console" console_view
+  # the console's editor has the keys: Esc to the tree first
+  keys Escape
+  wait_for "the tree" tree_focus
   keys j j C
   link() { has "channels of py313" && has "⇐ py27#"; }
   wait_for "the bridge link" link
   shot demo_bridge
-  keys q
+  # C-q: quit without the question (the demo's gateways hold state)
+  keys C-q
   wait_quit
 else
   echo "(demo screenshots left out: needs pyenv 2.7.18, 3.8.18, 3.13.0, pypy3 and jython)"
