@@ -294,13 +294,14 @@ fn quit_kills_setsid_escapes() {
     tmux.keys(&["Enter"]);
     tmux.text("import subprocess; q = subprocess.Popen(['setsid', 'sleep', '601']); print('GRAND %d' % q.pid)");
     tmux.keys(&["F5"]);
-    let s = tmux.wait(20, "grandchild pid", |s| s.contains("GRAND "));
-    let grand: i32 = s
-        .split("GRAND ")
-        .nth(1)
-        .and_then(|t| t.split(|c: char| !c.is_ascii_digit()).next())
-        .and_then(|p| p.parse().ok())
-        .unwrap_or_else(|| panic!("no pid: {s}"));
+    // the editor shows the code's own `GRAND %d` too: wait for a number after it
+    let grand_pid = |s: &str| -> Option<i32> {
+        s.split("GRAND ")
+            .skip(1)
+            .find_map(|t| t.split(|c: char| !c.is_ascii_digit()).next()?.parse().ok())
+    };
+    let s = tmux.wait(20, "grandchild pid", |s| grand_pid(s).is_some());
+    let grand: i32 = grand_pid(&s).unwrap_or_else(|| panic!("no pid: {s}"));
     pids.0.push(grand);
     // it did escape the worker's process group
     let pgid = |pid: i32| -> Option<i32> {
